@@ -1,0 +1,46 @@
+"""What every command shares: the console, logging to stderr, config and store opening."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from bastion.config.load import load_config
+from bastion.config.model import BastionConfig
+from bastion.store.home import bastion_home, ensure_home
+from bastion.store.sqlite import StateStore
+
+__all__ = ["ConfigOption", "console", "err_console", "open_store", "read_config", "setup_logging"]
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+ConfigOption = Annotated[
+    Path,
+    typer.Option(
+        "--config", "-c", envvar="BASTION_CONFIG", help="Path to bastion.toml.", show_default=True, dir_okay=False
+    ),
+]
+
+
+def setup_logging(level: str) -> None:
+    """Log to stderr only: on a stdio front, stdout belongs to the protocol."""
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        stream=sys.stderr,
+        format="bastion %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def read_config(path: Path) -> BastionConfig:
+    return load_config(path)
+
+
+def open_store() -> StateStore:
+    return StateStore.open(ensure_home(bastion_home(os.environ)))

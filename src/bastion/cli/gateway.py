@@ -1,0 +1,121 @@
+"""Commands that run the gateway: `wrap` (one server, no config), `run` (stdio), `serve` (HTTP)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated
+
+import anyio
+import typer
+
+from bastion.cli._common import ConfigOption, open_store, read_config, setup_logging
+from bastion.config.model import BastionConfig, GatewayConfig, HttpConfig, ServerConfig, ToolRules
+from bastion.errors import ConfigError, ConfigProblem
+from bastion.runtime import run_http, run_stdio
+
+__all__ = ["register", "wrap_config"]
+
+LogLevel = Annotated[str, typer.Option("--log-level", envvar="BASTION_LOG_LEVEL", help="Log level (to stderr).")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command(context_settings={"allow_interspersed_args": False})(wrap)
+    app.command()(run)
+    app.command()(serve)
+
+
+def wrap(
+    command: Annotated[list[str], typer.Argument(help="The server's command and its arguments, after `--`.")],
+    name: Annotated[str | None, typer.Option(help="Name of the server in records (default: from the command).")] = None,
+    allow: Annotated[list[str] | None, typer.Option("--allow", help="Only these tools are listed and callable (repeat).")] = None,
+    deny: Annotated[list[str] | None, typer.Option("--deny", help="Hide and refuse this tool (repeat).")] = None,
+    approve: Annotated[list[str] | None, typer.Option("--approve", help="Calls of this tool wait for a person (repeat).")] = None,
+    read_only: Annotated[bool | None, typer.Option("--read-only/--no-read-only", help="Allow only read tools.")] = None,
+    fs_read: Annotated[list[str] | None, typer.Option("--fs-read", help="Grant read access to a path (repeat).")] = None,
+    fs_write: Annotated[list[str] | None, typer.Option("--fs-write", help="Grant write access to a path (repeat).")] = None,
+    network: Annotated[bool | None, typer.Option("--network/--no-network", help="Grant network access.")] = None,
+    env: Annotated[list[str] | None, typer.Option("--env", help="Pass one environment variable through (repeat).")] = None,
+    log_level: LogLevel = "warning",
+) -> None:
+    """Wrap one stdio MCP server: Bastion speaks MCP on stdio and runs the server as its child.
+
+    Put this in a client's config in place of the server's command, e.g.\n
+    bastion wrap --name fs -- npx -y @modelcontextprotocol/server-filesystem@2026.8.31 /srv/data
+    """
+    setup_logging(log_level)
+    config = wrap_config(
+        command,
+        name=name,
+        rules=ToolRules(allow=tuple(allow or ()), deny=tuple(deny or ()), approve=tuple(approve or ())),
+        read_only=read_only,
+        fs_read=tuple(fs_read or ()),
+        fs_write=tuple(fs_write or ()),
+        network=network,
+        env_pass=tuple(env or ()),
+    )
+    anyio.run(run_stdio, config, dict(os.environ), open_store(), "wrap: " + " ".join(command))
+
+
+def wrap_config(
+    command: list[str],
+    *,
+    name: str | None,
+    rules: ToolRules,
+    read_only: bool | None,
+    fs_read: tuple[str, ...],
+    fs_write: tuple[str, ...],
+    network: bool | None,
+    env_pass: tuple[str, ...],
+) -> BastionConfig:
+    """The flags of `wrap` as the same config model a file would give."""
+    if not command:
+        raise ConfigError(None, [ConfigProblem("command", "no server command given", "bastion wrap -- COMMAND ARGS…")])
+    server_name = name or _name_from(command)
+    try:
+        server = ServerConfig(
+            command=command[0],
+            args=tuple(command[1:]),
+            tools=rules,
+            read_only=read_only,
+            fs_read=fs_read,
+            fs_write=fs_write,
+            network=network,
+            env_pass=env_pass,
+        )
+        return BastionConfig(gateway=GatewayConfig(), servers={server_name: server})
+    except ValueError as exc:
+        raise ConfigError(None, [ConfigProblem("flags", str(exc))]) from None
+
+
+def _name_from(command: list[str]) -> str:
+    """A readable server name from its command: the package or script name, tidied."""
+    candidates = [arg for arg in command[1:] if not arg.startswith("-")] or [command[0]]
+    base = Path(command[0]).name
+    if base in ("npx", "uvx", "pipx", "bunx", "pnpx", "python", "python3", "node", "uv", "docker", "deno"):
+        base = candidates[0]
+    base = re.sub(r"@[\w.^~<>=*-]+$", "", base.split("/")[-1])  # drop a version pin
+    base = re.sub(r"^(mcp-server-|server-)", "", re.sub(r"\.(py|js|mjs|ts)$", "", base))
+    clean = re.sub(r"[^A-Za-z0-9_-]+", "-", base).strip("-_")[:64]
+    return clean or "server"
+
+
+def run(config: ConfigOption = Path("bastion.toml"), log_level: LogLevel = "warning") -> None:
+    """Serve every configured server to one client over stdio (put this command in a client's config)."""
+    setup_logging(log_level)
+    loaded = read_config(config)
+    anyio.run(run_stdio, loaded, dict(os.environ), open_store(), f"run: {config}")
+
+
+def serve(
+    config: ConfigOption = Path("bastion.toml"),
+    listen: Annotated[str | None, typer.Option(help="HOST:PORT to listen on (default from [http] listen).")] = None,
+    log_level: LogLevel = "info",
+) -> None:
+    """Serve every configured server to many clients over Streamable HTTP at /mcp (bearer token per client)."""
+    setup_logging(log_level)
+    loaded = read_config(config)
+    if listen is not None:
+        loaded = loaded.model_copy(update={"http": HttpConfig(**{**loaded.http.model_dump(), "listen": listen})})
+    anyio.run(run_http, loaded, dict(os.environ), open_store(), f"serve: {config}")

@@ -1,0 +1,128 @@
+"""`bastion inventory` and `bastion status`: what is configured, what it offers, what runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Annotated
+
+import anyio
+import typer
+from rich.table import Table
+
+from bastion.cli._common import ConfigOption, console, open_store, read_config, setup_logging
+from bastion.inventory.collect import collect_inventory
+from bastion.inventory.report import inventory_data, to_json, to_markdown
+from bastion.demo.script import run_demo
+from bastion.store.home import bastion_home, ensure_home
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(inventory)
+    app.command()(status)
+    app.command()(demo)
+
+
+def inventory(
+    config: ConfigOption = Path("bastion.toml"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print Markdown (for a review or a ticket).")] = False,
+    log_level: Annotated[str, typer.Option("--log-level", help="Log level (to stderr).")] = "error",
+) -> None:
+    """Connect to every configured server and list its tools with their risk classes, resources and prompts."""
+    setup_logging(log_level)
+    loaded = read_config(config)
+    with console.status("connecting to servers…") if not (as_json or markdown) else _nothing():
+        servers = anyio.run(collect_inventory, loaded, dict(os.environ))
+    if as_json:
+        typer.echo(to_json(servers))
+        return
+    if markdown:
+        typer.echo(to_markdown(servers))
+        return
+    for server in inventory_data(servers)["servers"]:
+        target = " ".join(server["command"]) if server["command"] else server["url"]
+        info = server["serverInfo"] or {}
+        console.rule(f"[bold]{server['name']}[/] — {server['state']}")
+        console.print(f"{server['transport']}: {target}", markup=False)
+        console.print(
+            f"protocol {server['protocolVersion'] or '?'} ({server['era'] or '-'}), "
+            f"server {info.get('name', '?')} {info.get('version', '')}",
+            markup=False,
+        )
+        if server["state"] != "up":
+            console.print(f"[red]not reachable:[/] {server['detail']}")
+            continue
+        table = Table("tool", "risk", "why", "listed")
+        for tool in server["tools"]:
+            table.add_row(tool["name"], tool["risk"], "; ".join(tool["riskReasons"][:2]), "no" if tool["hidden"] else "yes")
+        console.print(table)
+        for key in ("resources", "resourceTemplates", "prompts"):
+            if server[key]:
+                names = [i.get("uri") or i.get("uriTemplate") or i.get("name") for i in server[key]]
+                console.print(f"{key}: " + ", ".join(str(n) for n in names), markup=False)
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *_exc: object) -> None:
+        return None
+
+
+def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """Show running gateways and the state of their servers (up, restarting, restarts)."""
+    store = open_store()
+    gateways = [g for g in store.gateways() if _alive(g.pid) or store.forget_gateway(g.pid)]
+    servers = [s for s in store.servers() if any(g.pid == s.pid for g in gateways)]
+    if as_json:
+        typer.echo(json.dumps({"home": str(bastion_home(os.environ)), "gateways": [g.__dict__ if False else {
+            "pid": g.pid, "instance": g.instance, "mode": g.mode, "config": g.config, "started": g.started}
+            for g in gateways], "servers": [{"pid": s.pid, "server": s.server, "state": s.state,
+            "detail": s.detail, "restarts": s.restarts, "updated": s.updated} for s in servers]}, indent=2))
+        return
+    console.print(f"state: {bastion_home(os.environ)}", markup=False)
+    if not gateways:
+        console.print("no gateway is running")
+        return
+    table = Table("pid", "gateway", "server", "state", "restarts", "detail", "since")
+    for gateway in gateways:
+        rows = [s for s in servers if s.pid == gateway.pid] or [None]
+        for row in rows:
+            table.add_row(
+                str(gateway.pid),
+                f"{gateway.instance} ({gateway.mode})",
+                row.server if row else "-",
+                row.state if row else "-",
+                str(row.restarts) if row else "-",
+                row.detail if row else "",
+                time.strftime("%H:%M:%S", time.localtime(row.updated if row else gateway.started)),
+            )
+    console.print(table)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def demo(
+    workdir: Annotated[Path | None, typer.Option(help="Directory for the demo's files (default: a new temp dir).")] = None,
+) -> None:
+    """Run a demo: a notes server behind Bastion, driven by a scripted MCP client, printing what happened."""
+    base = workdir or Path(tempfile.mkdtemp(prefix="bastion-demo-"))
+    home = base / "home"
+    ensure_home(home)
+    anyio.run(run_demo, base, home, lambda line: console.print(line, markup=False))
+    console.print(f"Demo files: {base}", markup=False)

@@ -1,0 +1,75 @@
+"""`bastion`: the command line. Errors become exit codes here and nowhere else."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+
+from bastion import __version__
+from bastion.cli import clients, gateway, inspect, tokens
+from bastion.cli._common import err_console
+from bastion.errors import BastionError, ClientConfigError, ConfigError, NotYetSupported
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="bastion",
+    help=(
+        "Bastion, a security gateway for the Model Context Protocol.\n\n"
+        "Sits between MCP clients and MCP servers: every tool call is identified, scoped, "
+        "recorded and watched. Start with `bastion init` or `bastion import`, or wrap one server "
+        "with `bastion wrap -- COMMAND ARGS…`. Try `bastion demo`."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"bastion {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Bastion, a security gateway for the Model Context Protocol."""
+
+
+gateway.register(app)
+clients.register(app)
+inspect.register(app)
+app.add_typer(tokens.app, name="tokens")
+
+EXIT_CONFIG = 2
+EXIT_FAILURE = 1
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except ConfigError as exc:
+        err_console.print(f"bastion: invalid configuration\n{exc}", markup=False)
+        sys.exit(EXIT_CONFIG)
+    except (NotYetSupported, ClientConfigError) as exc:
+        err_console.print(f"bastion: {exc}", markup=False)
+        sys.exit(EXIT_CONFIG)
+    except BastionError as exc:
+        err_console.print(f"bastion: {exc}", markup=False)
+        sys.exit(EXIT_FAILURE)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err_console.print("bastion: aborted")
+        sys.exit(EXIT_FAILURE)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)

@@ -1,0 +1,71 @@
+"""`bastion tokens`: bearer tokens for clients of the HTTP front, stored hashed."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from bastion.cli._common import console, open_store
+from bastion.errors import ConfigError, ConfigProblem
+
+__all__ = ["app", "parse_duration"]
+
+app = typer.Typer(help="Bearer tokens for clients of `bastion serve` (stored as SHA-256 hashes).", no_args_is_help=True)
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> float:
+    match = re.fullmatch(r"\s*(\d+)\s*([smhdw])\s*", text)
+    if not match:
+        raise ConfigError(None, [ConfigProblem("--expires", f"{text!r} is not a duration", "write e.g. 30m, 12h, 90d")])
+    return int(match.group(1)) * _UNITS[match.group(2)]
+
+
+@app.command()
+def create(
+    client: Annotated[str, typer.Option("--client", help="Name of the client (agent) the token identifies.")],
+    expires: Annotated[str | None, typer.Option(help="Lifetime, e.g. 90d; default: no expiry.")] = None,
+) -> None:
+    """Create a token for a client and print it once; only its hash is kept."""
+    now = time.time()
+    expiry = now + parse_duration(expires) if expires else None
+    token = open_store().create_token(client, now, expiry)
+    console.print(token, markup=False)
+    typer.echo(f"Token for client {client!r} created; it is shown only now. Send it as 'Authorization: Bearer …'.", err=True)
+
+
+@app.command("list")
+def list_tokens(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List clients with tokens (never the tokens themselves)."""
+    rows = open_store().tokens()
+    if as_json:
+        typer.echo(json.dumps([_row(row) for row in rows], indent=2))
+        return
+    table = Table("client", "created", "expires", "state")
+    now = time.time()
+    for row in rows:
+        state = "revoked" if row.revoked else ("expired" if row.expires and row.expires <= now else "active")
+        table.add_row(row.client, _when(row.created), _when(row.expires) if row.expires else "never", state)
+    console.print(table)
+
+
+@app.command()
+def revoke(client: Annotated[str, typer.Argument(help="The client whose token to revoke.")]) -> None:
+    """Revoke a client's token at once; its next request is refused."""
+    if not open_store().revoke_token(client, time.time()):
+        raise ConfigError(None, [ConfigProblem("client", f"{client!r} has no active token", "see `bastion tokens list`")])
+    typer.echo(f"revoked the token of {client!r}")
+
+
+def _row(row: object) -> dict[str, object]:
+    return {name: getattr(row, name) for name in ("client", "created", "expires", "revoked")}
+
+
+def _when(moment: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(moment))

@@ -1,0 +1,1 @@
+"""The demo: a small MCP server of ours and a scripted client session through Bastion."""

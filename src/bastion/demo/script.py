@@ -1,0 +1,72 @@
+"""`bastion demo`: a demo server behind Bastion, driven by a scripted client session.
+
+Everything here is real: the demo server is a subprocess, Bastion is a subprocess
+(`bastion wrap`), and the client is the official SDK client speaking MCP over stdio.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import mcp_types as mt
+from mcp import Client, StdioServerParameters
+from mcp.shared.exceptions import MCPError
+
+__all__ = ["run_demo"]
+
+Say = Callable[[str], None]
+
+
+def _text(result: mt.CallToolResult) -> str:
+    return " ".join(block.text for block in result.content if isinstance(block, mt.TextContent))
+
+
+async def run_demo(workdir: Path, home: Path, say: Say) -> dict[str, Any]:
+    """Run the scripted session; returns what happened, for the caller (and the tests) to check."""
+    notes = workdir / "notes"
+    notes.mkdir(parents=True, exist_ok=True)
+    (notes / "welcome.txt").write_text("Bastion sits between MCP clients and servers.\n", encoding="utf-8")
+    env = {**os.environ, "BASTION_HOME": str(home)}
+    bastion = [sys.executable, "-m", "bastion", "wrap", "--name", "notes", "--deny", "crash", "--"]
+    server = [sys.executable, "-m", "bastion.demo.server", str(notes)]
+    params = StdioServerParameters(command=bastion[0], args=[*bastion[1:], *server], env=env)
+    seen: dict[str, Any] = {}
+    say(f"Starting Bastion wrapping the demo notes server (state in {home})")
+    say("  $ " + " ".join(["bastion", *bastion[3:], "python -m bastion.demo.server", str(notes)]))
+    progress: list[float] = []
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        progress.append(value)
+
+    async with Client(params, mode="legacy") as client:
+        info = client.server_info
+        say(f"Connected through Bastion: server {info.name if info else '?'} {info.version if info else ''}, "
+            f"protocol {client.protocol_version}")
+        tools = (await client.list_tools()).tools
+        seen["tools"] = [tool.name for tool in tools]
+        say(f"tools/list -> {', '.join(seen['tools'])}  (crash is denied, so it is not even listed)")
+        echo = await client.call_tool("echo", {"text": "hello through Bastion"})
+        seen["echo"] = _text(echo)
+        say(f"tools/call echo -> {seen['echo']!r}")
+        note = await client.call_tool("read_note", {"path": "welcome.txt"})
+        seen["read_note"] = _text(note)
+        say(f"tools/call read_note welcome.txt -> {seen['read_note'].strip()!r}")
+        countdown = await client.call_tool("countdown", {"start": 5}, progress_callback=on_progress)
+        seen["countdown"] = _text(countdown)
+        seen["progress"] = progress
+        say(f"tools/call countdown 5 -> {seen['countdown']!r} with {len(progress)} progress notifications relayed")
+        try:
+            await client.call_tool("crash", {})
+            seen["crash"] = "allowed"
+        except MCPError as exc:
+            seen["crash"] = exc.error.code
+            say(f"tools/call crash -> refused: {exc.error.message} (JSON-RPC {exc.error.code})")
+        prompt = await client.get_prompt("summarize_note", {"name": "welcome.txt"})
+        seen["prompt"] = len(prompt.messages)
+        say(f"prompts/get summarize_note -> {len(prompt.messages)} message(s)")
+    say("Session closed; Bastion stopped the server.")
+    return seen

@@ -1,0 +1,106 @@
+"""Bastion's one error tree.
+
+    BastionError
+    ├── ConfigError            invalid bastion.toml or flags (file, line, field, fix)
+    ├── ClientConfigError      an MCP client's config file that cannot be read or rewritten
+    ├── TransportError         a connection to a server or client failed
+    │   └── ServerUnavailable  a configured server is down, crashed or did not start
+    ├── ProtocolError          a peer spoke MCP/JSON-RPC wrongly (carries a JSON-RPC code)
+    ├── StoreError             the state store cannot be opened or written
+    └── NotYetSupported        a setting that a later release gives meaning to
+
+Exceptions carry fields; the CLI turns them into exit codes in one place and the
+proxy turns them into JSON-RPC errors in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "BastionError",
+    "ClientConfigError",
+    "ConfigError",
+    "ConfigProblem",
+    "NotYetSupported",
+    "ProtocolError",
+    "ServerUnavailable",
+    "StoreError",
+    "TransportError",
+]
+
+
+class BastionError(Exception):
+    """Base of every error Bastion raises on purpose."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigProblem:
+    """One thing wrong with a config: where it is and what to write instead."""
+
+    location: str
+    message: str
+    fix: str = ""
+    line: int | None = None
+
+    def render(self, path: Path | None) -> str:
+        where = f"{path}" if path else "<flags>"
+        if self.line is not None:
+            where += f":{self.line}"
+        text = f"{where}: {self.location}: {self.message}"
+        return f"{text}\n  fix: {self.fix}" if self.fix else text
+
+
+class ConfigError(BastionError):
+    """The configuration is invalid; nothing was started."""
+
+    def __init__(self, path: Path | None, problems: list[ConfigProblem]) -> None:
+        self.path = path
+        self.problems = problems
+        super().__init__("\n".join(p.render(path) for p in problems))
+
+
+class ClientConfigError(BastionError):
+    """An MCP client's configuration file could not be read, understood or rewritten."""
+
+    def __init__(self, path: Path, message: str, fix: str = "") -> None:
+        self.path = path
+        self.message = message
+        self.fix = fix
+        super().__init__(f"{path}: {message}" + (f"\n  fix: {fix}" if fix else ""))
+
+
+class TransportError(BastionError):
+    """A connection to a peer failed."""
+
+
+class ServerUnavailable(TransportError):
+    """A configured server cannot take requests right now."""
+
+    def __init__(self, server: str, reason: str) -> None:
+        self.server = server
+        self.reason = reason
+        super().__init__(f"server {server!r} is unavailable: {reason}")
+
+
+class ProtocolError(BastionError):
+    """A peer sent something that is not valid MCP or JSON-RPC."""
+
+    def __init__(self, code: int, message: str) -> None:
+        self.code = code
+        self.message = message
+        super().__init__(f"{message} (JSON-RPC {code})")
+
+
+class StoreError(BastionError):
+    """The state store could not be opened, read or written."""
+
+
+class NotYetSupported(BastionError):
+    """A setting was given that this release cannot enforce yet; refusing rather than ignoring it."""
+
+    def __init__(self, setting: str, detail: str) -> None:
+        self.setting = setting
+        self.detail = detail
+        super().__init__(f"{setting}: {detail}")

@@ -1,0 +1,85 @@
+"""Connecting to every configured server to take stock of what it offers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from bastion.config.model import BastionConfig, ServerConfig
+from bastion.inventory.risk import Classification, classify
+from bastion.proxy.pipeline import ClientInfo
+from bastion.proxy.session import NoClient, Session
+from bastion.transport.connect import make_connector
+from bastion.types import Era
+
+__all__ = ["ServerInventory", "ToolEntry", "collect_inventory"]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolEntry:
+    tool: dict[str, Any]
+    classification: Classification
+    hidden: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ServerInventory:
+    name: str
+    config: ServerConfig
+    state: str
+    detail: str
+    protocol_version: str = ""
+    era: str = ""
+    server_info: dict[str, Any] = field(default_factory=dict[str, Any])
+    instructions: str | None = None
+    capabilities: dict[str, Any] = field(default_factory=dict[str, Any])
+    tools: tuple[ToolEntry, ...] = ()
+    resources: tuple[dict[str, Any], ...] = ()
+    resource_templates: tuple[dict[str, Any], ...] = ()
+    prompts: tuple[dict[str, Any], ...] = ()
+
+
+async def collect_inventory(config: BastionConfig, environ: Mapping[str, str]) -> list[ServerInventory]:
+    servers = config.enabled_servers()
+    connector = make_connector(environ, max_bytes=config.gateway.max_frame_bytes, max_depth=config.gateway.max_depth)
+    client = ClientInfo("inventory", "inventory", Era.HANDSHAKE, "bastion-inventory")
+    session = Session(servers, config.gateway, client, NoClient(), connector, client_capabilities={})
+    async with anyio.create_task_group() as tasks:
+        await tasks.start(session.run_lenient)
+        result = [_describe(session, name, server) for name, server in servers.items()]
+        tasks.cancel_scope.cancel()
+    return result
+
+
+def _describe(session: Session, name: str, server: ServerConfig) -> ServerInventory:
+    supervisor = session.supervisors()[name]
+    upstream = supervisor.upstream
+    if upstream is None:
+        return ServerInventory(name, server, supervisor.state.value, supervisor.detail)
+    rules = server.tools
+    tools = tuple(
+        ToolEntry(
+            tool,
+            classify(tool, rules.risk.get(str(tool.get("name")))),
+            str(tool.get("name")) in rules.deny or bool(rules.allow and str(tool.get("name")) not in rules.allow),
+        )
+        for tool in session.listing(name, "tools")
+    )
+    return ServerInventory(
+        name,
+        server,
+        supervisor.state.value,
+        supervisor.detail,
+        upstream.protocol_version,
+        upstream.era.value,
+        upstream.server_info,
+        upstream.instructions,
+        upstream.capabilities,
+        tools,
+        tuple(session.listing(name, "resources")),
+        tuple(session.listing(name, "resourceTemplates")),
+        tuple(session.listing(name, "prompts")),
+    )

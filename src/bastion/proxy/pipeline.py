@@ -1,0 +1,93 @@
+"""The pipeline: small stages with one signature, each wrapping the next, like ASGI middleware.
+
+    identify → admit → policy → approval → watch → audit → screen → forward
+
+A stage receives the call and the rest of the chain, and decides with a returned value:
+either the reply of `call_next(call)` (possibly transformed) or a refusal of its own.
+Stages never raise to decide. Later features plug in here without touching the relay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bastion.types import Era, Reply
+
+__all__ = [
+    "STAGE_ORDER",
+    "Call",
+    "CallNext",
+    "ClientInfo",
+    "PassThrough",
+    "Stage",
+    "compose",
+]
+
+STAGE_ORDER = ("identify", "admit", "policy", "approval", "watch", "audit", "screen")
+"""Where each stage sits, outermost first; `forward` is always last."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    """Who is calling: the authenticated client identity and the session it belongs to."""
+
+    client_id: str
+    session_id: str
+    era: Era = Era.HANDSHAKE
+    name: str = ""
+    version: str = ""
+
+
+@dataclass(slots=True)
+class Call:
+    """One request on its way to a server (or, for server-to-client requests, to the client)."""
+
+    client: ClientInfo
+    server: str
+    method: str
+    params: dict[str, Any] | None
+    tool: str | None = None
+    """The server's own name for the tool, prompt or resource addressed (after namespacing is undone)."""
+    request_id: int | str | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
+    """What stages tell later stages (identity found, decision made); never sent anywhere."""
+
+
+CallNext = Callable[[Call], Awaitable[Reply]]
+
+
+class Stage(Protocol):
+    name: str
+
+    async def __call__(self, call: Call, call_next: CallNext) -> Reply: ...
+
+
+class PassThrough:
+    """A stage that is in its place but has nothing to decide yet."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    async def __call__(self, call: Call, call_next: CallNext) -> Reply:
+        return await call_next(call)
+
+
+def compose(stages: Sequence[Stage], forward: CallNext) -> CallNext:
+    """Wrap `forward` in the stages, first stage outermost; order must follow STAGE_ORDER."""
+    names = [stage.name for stage in stages]
+    ranks = [STAGE_ORDER.index(name) for name in names]
+    if ranks != sorted(ranks) or len(set(names)) != len(names):
+        raise ValueError(f"stages must appear once each in the order {STAGE_ORDER}, got {names}")
+    chain = forward
+    for stage in reversed(stages):
+        chain = _bind(stage, chain)
+    return chain
+
+
+def _bind(stage: Stage, call_next: CallNext) -> CallNext:
+    async def run(call: Call) -> Reply:
+        return await stage(call, call_next)
+
+    return run

@@ -1,0 +1,418 @@
+"""A front session: one client's view of every configured server.
+
+The session routes each client request to the server that owns it (undoing the
+namespacing), runs calls through the pipeline, aggregates listings, relays what servers
+send back (progress, logs, list changes, sampling, elicitation, roots) to the client that
+caused it, and bridges the two protocol eras in both directions.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+import anyio
+
+from bastion.config.model import GatewayConfig, ServerConfig
+from bastion.errors import ConfigError, ConfigProblem
+from bastion.proxy.catalog import Catalog, InvalidCursor, Listing, Namer, build_catalog, paginate
+from bastion.proxy.pipeline import Call, CallNext, ClientInfo, Stage, compose
+from bastion.proxy.supervisor import Connector, StateListener, Supervisor
+from bastion.proxy.upstream import Upstream
+from bastion.transport.jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, SERVER_UNAVAILABLE
+from bastion.types import Era, Reply, RpcError
+
+__all__ = ["ClientPeer", "NoClient", "Session"]
+
+logger = logging.getLogger(__name__)
+
+SERVER_TO_CLIENT_REQUESTS = frozenset({"sampling/createMessage", "elicitation/create", "roots/list"})
+LIST_CHANGED = {
+    "notifications/tools/list_changed": "tools",
+    "notifications/prompts/list_changed": "prompts",
+    "notifications/resources/list_changed": "resources",
+}
+LISTINGS = {
+    "tools/list": "tools",
+    "prompts/list": "prompts",
+    "resources/list": "resources",
+    "resources/templates/list": "resourceTemplates",
+}
+MAX_INPUT_ROUNDS = 10
+
+
+class ClientPeer(Protocol):
+    """The client side of a session, as the front transport offers it."""
+
+    @property
+    def can_request(self) -> bool:
+        """Whether server-to-client requests can reach this client (not on 2026-07-28 connections)."""
+        ...
+
+    async def request(self, method: str, params: dict[str, Any] | None, related: int | str | None) -> Reply: ...
+
+    async def notify(self, method: str, params: dict[str, Any] | None, related: int | str | None) -> None: ...
+
+
+class NoClient:
+    """A session with no client behind it (inventory, preflight): servers' requests to a client are refused."""
+
+    @property
+    def can_request(self) -> bool:
+        return False
+
+    async def request(self, method: str, params: dict[str, Any] | None, related: int | str | None) -> Reply:
+        return RpcError(METHOD_NOT_FOUND, "no client is connected while taking inventory")
+
+    async def notify(self, method: str, params: dict[str, Any] | None, related: int | str | None) -> None:
+        return None
+
+
+class Session:
+    def __init__(
+        self,
+        servers: Mapping[str, ServerConfig],
+        gateway: GatewayConfig,
+        client: ClientInfo,
+        peer: ClientPeer,
+        connector: Connector,
+        *,
+        client_capabilities: dict[str, Any],
+        stages: Sequence[Stage] = (),
+        on_state: StateListener = lambda _change: None,
+    ) -> None:
+        self.client = client
+        self.peer = peer
+        self.servers = dict(servers)
+        self._namer = Namer(gateway.namespace, transparent=len(servers) == 1 and not gateway.namespace_single)
+        self._listings: dict[str, dict[str, list[dict[str, Any]]]] = {kind: {} for kind in LISTINGS.values()}
+        self.catalog = self._build()
+        self._supervisors = {
+            name: Supervisor(
+                name,
+                config,
+                connector,
+                self,
+                client_capabilities=client_capabilities,
+                on_up=self._adopt,
+                on_state=on_state,
+                backoff_max=gateway.restart_backoff_max,
+            )
+            for name, config in servers.items()
+        }
+        self._chain: CallNext = compose(stages, self._forward)
+        self._to_client: CallNext = compose(stages, self._forward_to_client)
+        self._inflight: dict[str, dict[int | str, None]] = {name: {} for name in servers}
+        self._progress: dict[int | str, int | str] = {}
+        self.log_level: str | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Run every server; report readiness once each has had its first try at starting.
+
+        Two servers exposing the same name is a configuration error, raised here at start-up.
+        """
+        await self._run(task_status, strict=True)
+
+    async def run_lenient(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Like `run`, but collisions are left for the caller to report (for the inventory)."""
+        await self._run(task_status, strict=False)
+
+    async def _run(self, task_status: anyio.abc.TaskStatus[None], *, strict: bool) -> None:
+        async with anyio.create_task_group() as tasks:
+            for supervisor in self._supervisors.values():
+                tasks.start_soon(supervisor.run)
+            for supervisor in self._supervisors.values():
+                await supervisor.first_attempt.wait()
+            if strict and self.catalog.collisions:
+                problems = [
+                    ConfigProblem("gateway.namespace", c.describe(), "rename a server, or change gateway.namespace")
+                    for c in self.catalog.collisions
+                ]
+                raise ConfigError(None, problems)
+            task_status.started()
+
+    def supervisors(self) -> Mapping[str, Supervisor]:
+        return self._supervisors
+
+    def listing(self, server: str, kind: str) -> list[dict[str, Any]]:
+        """What one server itself listed (before namespacing and filtering): tools, prompts, resources…"""
+        return list(self._listings[kind].get(server, []))
+
+    def capabilities(self) -> dict[str, Any]:
+        """What the aggregate offers the client: the union of what the servers offer."""
+        merged: dict[str, Any] = {"tools": {"listChanged": True}}
+        for supervisor in self._supervisors.values():
+            upstream = supervisor.upstream
+            if upstream is None:
+                continue
+            caps = upstream.capabilities
+            if "prompts" in caps:
+                merged["prompts"] = {"listChanged": True}
+            if "resources" in caps:
+                subscribe = bool(merged.get("resources", {}).get("subscribe")) or bool(
+                    (caps.get("resources") or {}).get("subscribe")
+                )
+                merged["resources"] = {"listChanged": True, "subscribe": subscribe}
+            for simple in ("completions", "logging"):
+                if simple in caps:
+                    merged[simple] = {}
+        return merged
+
+    def instructions(self) -> str | None:
+        parts = [
+            f"[{name}] {sup.upstream.instructions}" if len(self._supervisors) > 1 else sup.upstream.instructions
+            for name, sup in self._supervisors.items()
+            if sup.upstream is not None and sup.upstream.instructions
+        ]
+        return "\n\n".join(parts) or None
+
+    # -- requests from the client ------------------------------------------------------------------------------
+
+    async def handle(self, method: str, params: dict[str, Any] | None, request_id: int | str) -> Reply:
+        if method == "tools/call":
+            return await self._call_named(method, params, request_id, self.catalog.tool_routes, "tool")
+        if method == "prompts/get":
+            return await self._call_named(method, params, request_id, self.catalog.prompt_routes, "prompt")
+        if method in ("resources/read", "resources/subscribe", "resources/unsubscribe"):
+            return await self._call_resource(method, params, request_id)
+        if method in LISTINGS:
+            return self._list(LISTINGS[method], params)
+        if method == "completion/complete":
+            return await self._complete(params, request_id)
+        if method == "ping":
+            return {}
+        if method == "logging/setLevel":
+            return await self._set_level(params)
+        return RpcError(METHOD_NOT_FOUND, f"Method not found: {method}")
+
+    async def notification(self, method: str, params: dict[str, Any] | None) -> None:
+        if method == "notifications/roots/list_changed":
+            for supervisor in self._supervisors.values():
+                if supervisor.upstream is not None:
+                    await supervisor.upstream.notify(method, params)
+        elif method != "notifications/initialized":
+            logger.debug("client notification %s not relayed", method)
+
+    async def _call_named(
+        self, method: str, params: dict[str, Any] | None, request_id: int | str, routes: Mapping[str, Any], what: str
+    ) -> Reply:
+        name = params.get("name") if params else None
+        if not isinstance(name, str):
+            return RpcError(INVALID_PARAMS, f"Invalid params: {method} needs a {what} name")
+        route = routes.get(name)
+        if route is None:
+            # The same answer for a hidden tool and one that does not exist.
+            return RpcError(INVALID_PARAMS, f"Unknown {what}: {name}")
+        assert params is not None
+        call = Call(self.client, route.server, method, {**params, "name": route.name}, route.name, request_id)
+        return await self._chain(call)
+
+    async def _call_resource(self, method: str, params: dict[str, Any] | None, request_id: int | str) -> Reply:
+        uri = params.get("uri") if params else None
+        if not isinstance(uri, str):
+            return RpcError(INVALID_PARAMS, f"Invalid params: {method} needs a uri")
+        route = self.catalog.route_resource(uri)
+        if route is None and len(self._supervisors) == 1:
+            route_server = next(iter(self._supervisors))
+        elif route is None:
+            return RpcError(INVALID_PARAMS, f"Unknown resource: {uri}")
+        else:
+            route_server = route.server
+        return await self._chain(Call(self.client, route_server, method, params, uri, request_id))
+
+    async def _complete(self, params: dict[str, Any] | None, request_id: int | str) -> Reply:
+        ref = params.get("ref") if params else None
+        if not isinstance(ref, dict):
+            return RpcError(INVALID_PARAMS, "Invalid params: completion/complete needs a ref")
+        assert params is not None
+        ref_type = ref.get("type")  # pyright: ignore[reportUnknownMemberType,reportUnknownVariableType]
+        if ref_type == "ref/prompt":
+            route = self.catalog.prompt_routes.get(str(ref.get("name")))  # pyright: ignore[reportUnknownMemberType,reportUnknownArgumentType]
+            if route is None:
+                return RpcError(INVALID_PARAMS, f"Unknown prompt: {ref.get('name')}")  # pyright: ignore[reportUnknownMemberType]
+            forwarded = {**params, "ref": {**ref, "name": route.name}}
+            return await self._chain(Call(self.client, route.server, "completion/complete", forwarded, route.name, request_id))
+        if ref_type == "ref/resource":
+            uri = str(ref.get("uri"))  # pyright: ignore[reportUnknownMemberType,reportUnknownArgumentType]
+            route = self.catalog.route_resource(uri)
+            if route is None:
+                return RpcError(INVALID_PARAMS, f"Unknown resource: {uri}")
+            return await self._chain(Call(self.client, route.server, "completion/complete", params, uri, request_id))
+        return RpcError(INVALID_PARAMS, f"Invalid params: unknown ref type {ref_type!r}")
+
+    async def _set_level(self, params: dict[str, Any] | None) -> Reply:
+        level = params.get("level") if params else None
+        if not isinstance(level, str):
+            return RpcError(INVALID_PARAMS, "Invalid params: logging/setLevel needs a level")
+        self.log_level = level
+        for supervisor in self._supervisors.values():
+            upstream = supervisor.upstream
+            if upstream is not None and upstream.era is Era.HANDSHAKE and "logging" in upstream.capabilities:
+                await upstream.request("logging/setLevel", {"level": level})
+        return {}
+
+    def _list(self, kind: str, params: dict[str, Any] | None) -> Reply:
+        items = {
+            "tools": self.catalog.tools,
+            "prompts": self.catalog.prompts,
+            "resources": self.catalog.resources,
+            "resourceTemplates": self.catalog.templates,
+        }[kind]
+        cursor = params.get("cursor") if params else None
+        try:
+            page = paginate(items, cursor if isinstance(cursor, str) else None)
+        except InvalidCursor:
+            return RpcError(INVALID_PARAMS, "Invalid params: unknown cursor")
+        result: dict[str, Any] = {kind: page["items"]}
+        if "nextCursor" in page:
+            result["nextCursor"] = page["nextCursor"]
+        return result
+
+    # -- the terminal stages -----------------------------------------------------------------------------------
+
+    async def _forward(self, call: Call) -> Reply:
+        supervisor = self._supervisors[call.server]
+        upstream = supervisor.upstream
+        if upstream is None:
+            return RpcError(SERVER_UNAVAILABLE, f"server {call.server!r} {supervisor.unavailable_reason()}")
+        inflight = self._inflight[call.server]
+        request_id = call.request_id if call.request_id is not None else id(call)
+        inflight[request_id] = None
+        token = _progress_token(call.params)
+        if token is not None:
+            self._progress[token] = request_id
+        try:
+            reply = await upstream.request(call.method, call.params)
+            if self.client.era is Era.HANDSHAKE and _needs_input(reply):
+                reply = await self._drive_input(upstream, call, reply)
+            return reply
+        finally:
+            inflight.pop(request_id, None)
+            if token is not None:
+                self._progress.pop(token, None)
+
+    async def _drive_input(self, upstream: Upstream, call: Call, reply: Reply) -> Reply:
+        """Bridge a 2026-07-28 server's input-required result to a handshake-era client.
+
+        The server asks for sampling, elicitation or roots inside its result; the client
+        of the older era expects those as requests. Bastion sends them, collects the
+        answers, and retries the original request with them, as a modern client would.
+        """
+        for _round in range(MAX_INPUT_ROUNDS):
+            if not _needs_input(reply):
+                return reply
+            assert isinstance(reply, dict)
+            requests = reply.get("inputRequests") or {}
+            responses: dict[str, Any] = {}
+            for key, request in requests.items():
+                inner = await self.server_request(upstream, str(request.get("method")), request.get("params"))
+                if isinstance(inner, RpcError):
+                    return inner
+                responses[key] = inner
+            if not requests:
+                await anyio.sleep(0.05)
+            params = dict(call.params or {})
+            params["inputResponses"] = responses
+            if reply.get("requestState") is not None:
+                params["requestState"] = reply["requestState"]
+            reply = await upstream.request(call.method, params)
+        return RpcError(INTERNAL_ERROR, f"server {upstream.name!r} kept asking for input past {MAX_INPUT_ROUNDS} rounds")
+
+    async def _forward_to_client(self, call: Call) -> Reply:
+        related = self._related(call.server)
+        return await self.peer.request(call.method, call.params, related)
+
+    def _related(self, server: str) -> int | str | None:
+        inflight = self._inflight.get(server)
+        return next(reversed(inflight), None) if inflight else None
+
+    # -- what servers send -------------------------------------------------------------------------------------
+
+    async def server_request(self, upstream: Upstream, method: str, params: dict[str, Any] | None) -> Reply:
+        if method not in SERVER_TO_CLIENT_REQUESTS:
+            return RpcError(METHOD_NOT_FOUND, f"Method not found: {method}")
+        if not self.peer.can_request:
+            return RpcError(
+                METHOD_NOT_FOUND,
+                f"{method} cannot reach this client: it speaks the 2026-07-28 protocol, which has no server requests",
+            )
+        return await self._to_client(Call(self.client, upstream.name, method, params, None, None))
+
+    async def server_notification(self, upstream: Upstream, method: str, params: dict[str, Any] | None) -> None:
+        if method in LIST_CHANGED:
+            kind = LIST_CHANGED[method]
+            await self._refresh(upstream, kind)
+            await self.peer.notify(method, params, None)
+            if kind == "resources":
+                await self._refresh(upstream, "resourceTemplates")
+        elif method == "notifications/progress":
+            token = params.get("progressToken") if params else None
+            related = self._progress.get(token) if isinstance(token, int | str) else None
+            await self.peer.notify(method, params, related)
+        elif method == "notifications/cancelled":
+            logger.debug("server %s cancelled one of its own requests", upstream.name)
+        else:
+            await self.peer.notify(method, params, self._related(upstream.name))
+
+    async def _adopt(self, upstream: Upstream) -> None:
+        """A server came up: learn what it offers, then tell the client the lists changed."""
+        caps = upstream.capabilities
+        kinds = [("tools", "tools" in caps), ("prompts", "prompts" in caps)]
+        kinds += [("resources", "resources" in caps), ("resourceTemplates", "resources" in caps)]
+        for kind, offered in kinds:
+            if offered:
+                await self._refresh(upstream, kind, announce=False)
+            else:
+                self._listings[kind].pop(upstream.name, None)
+        self.catalog = self._build()
+
+    async def _refresh(self, upstream: Upstream, kind: str, *, announce: bool = True) -> None:
+        method = {v: k for k, v in LISTINGS.items()}[kind]
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        for _page in range(1000):
+            reply = await upstream.request(method, {"cursor": cursor} if cursor else None)
+            if isinstance(reply, RpcError):
+                logger.warning("server %s: %s failed: %s", upstream.name, method, reply.message)
+                break
+            page = reply.get(kind)
+            if isinstance(page, list):
+                items.extend(item for item in page if isinstance(item, dict))  # pyright: ignore[reportUnknownVariableType]
+            cursor = reply.get("nextCursor")
+            if not isinstance(cursor, str) or not cursor:
+                break
+        self._listings[kind][upstream.name] = items
+        if announce:
+            self.catalog = self._build()
+
+    def _build(self) -> Catalog:
+        listing: dict[str, Listing] = {kind: dict(value) for kind, value in self._listings.items()}
+        return build_catalog(
+            self._namer,
+            listing["tools"],
+            listing["prompts"],
+            listing["resources"],
+            listing["resourceTemplates"],
+            self._visible,
+        )
+
+    def _visible(self, server: str, tool: str) -> bool:
+        rules = self.servers[server].tools
+        if tool in rules.deny:
+            return False
+        return not rules.allow or tool in rules.allow
+
+
+def _progress_token(params: dict[str, Any] | None) -> int | str | None:
+    meta = params.get("_meta") if params else None
+    token = meta.get("progressToken") if isinstance(meta, dict) else None  # pyright: ignore[reportUnknownMemberType,reportUnknownVariableType]
+    return token if isinstance(token, int | str) else None
+
+
+def _needs_input(reply: Reply) -> bool:
+    return isinstance(reply, dict) and reply.get("resultType") == "input_required"
+
+

@@ -1,0 +1,228 @@
+"""The stdio front: Bastion as the command an MCP client launches.
+
+Reads newline-delimited JSON-RPC from the client, answers the handshake itself, and hands
+every other request to the session as a task of its own (so a slow call never blocks the
+next one, and a client's `notifications/cancelled` cancels exactly its call). Bad input
+gets a JSON-RPC error or a logged drop, never a crash and never a forwarded frame.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import anyio.abc
+
+from bastion.proxy.handshake import (
+    Envelope,
+    discover_result,
+    initialize_result,
+    is_modern,
+    parse_envelope,
+    parse_initialize,
+    strip_envelope,
+)
+from bastion.proxy.pipeline import ClientInfo
+from bastion.proxy.session import ClientPeer, Session
+from bastion.transport.channel import FrameChannel
+from bastion.transport.jsonrpc import (
+    INVALID_REQUEST,
+    REQUEST_TIMEOUT,
+    SERVER_UNAVAILABLE,
+    Frame,
+    FrameError,
+    Kind,
+    error_frame,
+    kind_of,
+    result_frame,
+)
+from bastion.transport.lines import EndOfStream, Oversized
+from bastion.types import Era, Reply, RpcError
+
+__all__ = ["SessionFactory", "StdioFront"]
+
+logger = logging.getLogger(__name__)
+
+SessionFactory = Callable[[ClientInfo, ClientPeer, dict[str, Any]], Session]
+CLIENT_REQUEST_TIMEOUT = 600.0
+
+
+class _Peer:
+    """The client as seen by the session: server-to-client requests and notifications over stdio."""
+
+    def __init__(self, channel: FrameChannel, era: Era) -> None:
+        self._channel = channel
+        self._era = era
+        self._ids = itertools.count(1)
+        self._pending: dict[str, tuple[anyio.Event, list[Reply]]] = {}
+
+    @property
+    def can_request(self) -> bool:
+        return self._era is Era.HANDSHAKE
+
+    async def request(self, method: str, params: dict[str, Any] | None, related: int | str | None) -> Reply:
+        request_id = f"bastion-{next(self._ids)}"
+        done, box = self._pending[request_id] = (anyio.Event(), [])
+        frame: Frame = {"jsonrpc": "2.0", "id": request_id, "method": method}
+        if params is not None:
+            frame["params"] = params
+        try:
+            await self._channel.send(frame)
+            with anyio.move_on_after(CLIENT_REQUEST_TIMEOUT):
+                await done.wait()
+                return box[0]
+            return RpcError(REQUEST_TIMEOUT, f"the client did not answer {method} in time")
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            return RpcError(SERVER_UNAVAILABLE, "the client is gone")
+        finally:
+            self._pending.pop(request_id, None)
+
+    async def notify(self, method: str, params: dict[str, Any] | None, related: int | str | None) -> None:
+        frame: Frame = {"jsonrpc": "2.0", "method": method}
+        if params is not None:
+            frame["params"] = params
+        try:
+            await self._channel.send(frame)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            logger.debug("dropped %s: the client is gone", method)
+
+    def resolve(self, frame: Frame) -> bool:
+        entry = self._pending.get(frame["id"]) if isinstance(frame["id"], str) else None
+        if entry is None:
+            return False
+        done, box = entry
+        error = frame.get("error")
+        box.append(frame["result"] if error is None else RpcError.from_wire(error))
+        done.set()
+        return True
+
+
+class StdioFront:
+    def __init__(self, channel: FrameChannel, make_session: SessionFactory, *, instance: str) -> None:
+        self._channel = channel
+        self._make_session = make_session
+        self._instance = instance
+        self._session: Session | None = None
+        self._peer: _Peer | None = None
+        self._era: Era | None = None
+        self._running: dict[int | str, anyio.CancelScope] = {}
+        self._tasks: anyio.abc.TaskGroup | None = None
+
+    async def serve(self) -> None:
+        """Serve until the client closes its side; then stop every server."""
+        async with anyio.create_task_group() as tasks:
+            self._tasks = tasks
+            while True:
+                received = await self._channel.receive()
+                if isinstance(received, EndOfStream):
+                    break
+                if isinstance(received, Oversized):
+                    logger.warning("dropped a %d-byte frame from the client: over the size limit", received.size)
+                    await self._send(error_frame(None, INVALID_REQUEST, f"Frame of {received.size} bytes is over the limit"))
+                    continue
+                if isinstance(received, FrameError):
+                    logger.warning("bad frame from the client: %s", received.message)
+                    await self._send(error_frame(received.request_id, received.code, received.message))
+                    continue
+                await self._dispatch(received)
+            tasks.cancel_scope.cancel()
+
+    async def _dispatch(self, frame: Frame) -> None:
+        kind = kind_of(frame)
+        if kind is Kind.RESPONSE:
+            if self._peer is None or not self._peer.resolve(frame):
+                logger.warning("dropped a response to id %r that Bastion never asked for", frame["id"])
+        elif kind is Kind.NOTIFICATION:
+            await self._notification(frame["method"], frame.get("params"))
+        elif self._session is None:
+            await self._open(frame)
+        else:
+            assert self._tasks is not None
+            self._tasks.start_soon(self._request, frame, self._session)
+
+    async def _open(self, frame: Frame) -> None:
+        """The first request decides the era and starts the session (and with it, the servers)."""
+        method, params, request_id = frame["method"], frame.get("params"), frame["id"]
+        if method == "ping":
+            await self._send(result_frame(request_id, {}))
+            return
+        modern = method == "server/discover" or is_modern(params)
+        if not modern and method != "initialize":
+            await self._send(error_frame(request_id, INVALID_REQUEST, "Invalid Request: send initialize first"))
+            return
+        envelope = parse_envelope(params) if modern else parse_initialize(params)
+        if isinstance(envelope, RpcError):
+            await self._send(error_frame(request_id, envelope.code, envelope.message, envelope.data))
+            return
+        session = await self._start(envelope, Era.MODERN if modern else Era.HANDSHAKE)
+        if method == "initialize":
+            result = initialize_result(envelope.protocol_version, session.capabilities(), session.instructions(), self._instance)
+            await self._send(result_frame(request_id, result))
+        else:
+            assert self._tasks is not None
+            self._tasks.start_soon(self._request, frame, session)
+
+    async def _start(self, envelope: Envelope, era: Era) -> Session:
+        self._era = era
+        self._peer = _Peer(self._channel, era)
+        client = ClientInfo("local", "stdio", era, envelope.name, envelope.version)
+        session = self._make_session(client, self._peer, envelope.capabilities)
+        assert self._tasks is not None
+        await self._tasks.start(session.run)
+        self._session = session
+        return session
+
+    async def _request(self, frame: Frame, session: Session) -> None:
+        method, params, request_id = frame["method"], frame.get("params"), frame["id"]
+        if request_id in self._running:
+            await self._send(error_frame(request_id, INVALID_REQUEST, f"Invalid Request: id {request_id!r} is in use"))
+            return
+        reply: Reply
+        if method == "initialize":
+            reply = RpcError(INVALID_REQUEST, "Invalid Request: the session is already initialized")
+        elif self._era is Era.MODERN:
+            envelope = parse_envelope(params) if method != "server/discover" or params else None
+            if isinstance(envelope, RpcError):
+                reply = envelope
+            elif method == "server/discover":
+                reply = discover_result(session.capabilities(), session.instructions(), self._instance)
+            else:
+                reply = await self._run(session, method, strip_envelope(params), request_id)
+        else:
+            reply = await self._run(session, method, params, request_id)
+        if reply is _CANCELLED:
+            return
+        if isinstance(reply, RpcError):
+            await self._send(error_frame(request_id, reply.code, reply.message, reply.data))
+        else:
+            await self._send(result_frame(request_id, reply))
+
+    async def _run(self, session: Session, method: str, params: dict[str, Any] | None, request_id: int | str) -> Reply:
+        with anyio.CancelScope() as scope:
+            self._running[request_id] = scope
+            try:
+                return await session.handle(method, params, request_id)
+            finally:
+                self._running.pop(request_id, None)
+        return _CANCELLED
+
+    async def _notification(self, method: str, params: dict[str, Any] | None) -> None:
+        if method == "notifications/cancelled":
+            request_id = params.get("requestId") if params else None
+            scope = self._running.get(request_id) if isinstance(request_id, int | str) else None
+            if scope is not None:
+                scope.cancel()
+        elif self._session is not None:
+            await self._session.notification(method, params)
+
+    async def _send(self, frame: Frame) -> None:
+        try:
+            await self._channel.send(frame)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            logger.info("could not reply: the client is gone")
+
+
+_CANCELLED: Reply = RpcError(0, "cancelled")

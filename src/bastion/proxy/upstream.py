@@ -1,0 +1,300 @@
+"""One connection to one MCP server: handshake in either era, requests, and the reader loop.
+
+The upstream speaks raw frames on the hot path. It negotiates the era the way the SDK's
+client does in `auto` mode (probe `server/discover`, fall back to `initialize`), and on a
+2026-07-28 server stamps the per-request envelope on every request it forwards.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import anyio
+import mcp_types as mt
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION, LATEST_MODERN_VERSION
+from pydantic import ValidationError
+
+from bastion import __version__
+from bastion.errors import ServerUnavailable
+from bastion.transport.channel import Received
+from bastion.transport.jsonrpc import (
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    REQUEST_TIMEOUT,
+    SERVER_UNAVAILABLE,
+    Frame,
+    FrameError,
+    Kind,
+    error_frame,
+    kind_of,
+    result_frame,
+)
+from bastion.transport.lines import EndOfStream, Oversized
+from bastion.types import Era, Reply, RpcError
+
+__all__ = ["ServerLink", "Upstream", "UpstreamHandler"]
+
+logger = logging.getLogger(__name__)
+
+DISCOVER_TIMEOUT = 10.0
+CLIENT_INFO = {"name": "bastion", "version": __version__}
+
+
+class ServerLink(Protocol):
+    """A transport to one server: a frame channel that can also be closed and described."""
+
+    async def receive(self) -> Received: ...
+    async def send(self, frame: Frame) -> None: ...
+    async def aclose(self) -> None: ...
+    def exit_description(self) -> str: ...
+
+
+class UpstreamHandler(Protocol):
+    """What an upstream hands to its owner: requests and notifications the server sends."""
+
+    async def server_request(self, upstream: Upstream, method: str, params: dict[str, Any] | None) -> Reply: ...
+    async def server_notification(self, upstream: Upstream, method: str, params: dict[str, Any] | None) -> None: ...
+
+
+@dataclass(slots=True)
+class _Pending:
+    done: anyio.Event = field(default_factory=anyio.Event)
+    reply: Reply | None = None
+
+
+class Upstream:
+    def __init__(
+        self,
+        name: str,
+        link: ServerLink,
+        handler: UpstreamHandler,
+        *,
+        client_capabilities: dict[str, Any],
+        protocol: str = "auto",
+        request_timeout: float = 300.0,
+    ) -> None:
+        self.name = name
+        self.link = link
+        self.handler = handler
+        self.request_timeout = request_timeout
+        self._client_capabilities = client_capabilities
+        self._protocol = protocol
+        self._ids = itertools.count(1)
+        self._pending: dict[int | str, _Pending] = {}
+        self._closed: str | None = None
+        self._tasks: anyio.abc.TaskGroup | None = None
+        self.era = Era.HANDSHAKE
+        self.protocol_version = ""
+        self.server_info: dict[str, Any] = {}
+        self.capabilities: dict[str, Any] = {}
+        self.instructions: str | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Read frames until the server goes away; reports readiness once the reader runs."""
+        async with anyio.create_task_group() as tasks:
+            self._tasks = tasks
+            task_status.started()
+            try:
+                await self._read_loop()
+            finally:
+                self._fail_all(self.link.exit_description())
+                tasks.cancel_scope.cancel()
+
+    async def handshake(self, timeout: float) -> None:
+        """Negotiate the era and version; raise ServerUnavailable if the server does not answer."""
+        with anyio.fail_after(timeout):
+            try:
+                if self._protocol in ("auto", LATEST_MODERN_VERSION) and await self._discover():
+                    return
+                if self._protocol == LATEST_MODERN_VERSION:
+                    raise ServerUnavailable(self.name, "does not speak the 2026-07-28 protocol it is configured for")
+                await self._initialize()
+            except TimeoutError:
+                raise ServerUnavailable(self.name, f"did not complete the MCP handshake within {timeout:g}s") from None
+
+    async def _discover(self) -> bool:
+        meta = {
+            mt.PROTOCOL_VERSION_META_KEY: LATEST_MODERN_VERSION,
+            mt.CLIENT_INFO_META_KEY: CLIENT_INFO,
+            mt.CLIENT_CAPABILITIES_META_KEY: self._client_capabilities,
+        }
+        with anyio.move_on_after(DISCOVER_TIMEOUT):
+            reply = await self._send_request("server/discover", {"_meta": meta}, timeout=DISCOVER_TIMEOUT)
+            if isinstance(reply, RpcError):
+                if reply.code == SERVER_UNAVAILABLE:
+                    raise ServerUnavailable(self.name, reply.message)
+                return False
+            try:
+                result = mt.DiscoverResult.model_validate(reply)
+            except ValidationError as exc:
+                logger.warning("server %s: invalid server/discover result, trying initialize: %s", self.name, exc)
+                return False
+            if LATEST_MODERN_VERSION not in result.supported_versions:
+                return False
+            self.era = Era.MODERN
+            self.protocol_version = LATEST_MODERN_VERSION
+            self.capabilities = result.capabilities.model_dump(by_alias=True, mode="json", exclude_none=True)
+            self.instructions = result.instructions
+            stamp = (result.meta or {}).get(mt.SERVER_INFO_META_KEY)
+            self.server_info = stamp if isinstance(stamp, dict) else {}  # pyright: ignore[reportUnknownMemberType]
+            return True
+        return False
+
+    async def _initialize(self) -> None:
+        version = self._protocol if self._protocol in HANDSHAKE_PROTOCOL_VERSIONS else LATEST_HANDSHAKE_VERSION
+        params = {"protocolVersion": version, "capabilities": self._client_capabilities, "clientInfo": CLIENT_INFO}
+        reply = await self._send_request("initialize", params, timeout=None)
+        if isinstance(reply, RpcError):
+            raise ServerUnavailable(self.name, f"refused initialize: {reply.message} ({reply.code})")
+        try:
+            result = mt.InitializeResult.model_validate(reply)
+        except ValidationError as exc:
+            raise ServerUnavailable(self.name, f"sent an invalid initialize result: {exc.error_count()} errors") from exc
+        if result.protocol_version not in HANDSHAKE_PROTOCOL_VERSIONS:
+            raise ServerUnavailable(self.name, f"answered with unsupported protocol version {result.protocol_version}")
+        self.era = Era.HANDSHAKE
+        self.protocol_version = result.protocol_version
+        self.capabilities = result.capabilities.model_dump(by_alias=True, mode="json", exclude_none=True)
+        self.server_info = result.server_info.model_dump(by_alias=True, mode="json", exclude_none=True)
+        self.instructions = result.instructions
+        await self.notify("notifications/initialized", None)
+
+    async def aclose(self) -> None:
+        self._fail_all("is shutting down")
+        await self.link.aclose()
+
+    @property
+    def alive(self) -> bool:
+        return self._closed is None
+
+    # -- outbound ----------------------------------------------------------------------------------------------
+
+    async def request(self, method: str, params: dict[str, Any] | None, timeout: float | None = None) -> Reply:
+        """Forward one request; the reply is the server's result or error, or why there was none."""
+        if self.era is Era.MODERN:
+            params = self._envelope(params)
+        return await self._send_request(method, params, timeout=timeout or self.request_timeout)
+
+    async def notify(self, method: str, params: dict[str, Any] | None) -> None:
+        frame: Frame = {"jsonrpc": "2.0", "method": method}
+        if params is not None:
+            frame["params"] = params
+        try:
+            await self.link.send(frame)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            logger.info("server %s: dropped %s, the server is gone", self.name, method)
+
+    def _envelope(self, params: dict[str, Any] | None) -> dict[str, Any]:
+        params = dict(params) if params else {}
+        meta = dict(params.get("_meta") or {})
+        meta[mt.PROTOCOL_VERSION_META_KEY] = self.protocol_version
+        meta[mt.CLIENT_INFO_META_KEY] = CLIENT_INFO
+        meta[mt.CLIENT_CAPABILITIES_META_KEY] = self._client_capabilities
+        params["_meta"] = meta
+        return params
+
+    async def _send_request(self, method: str, params: dict[str, Any] | None, *, timeout: float | None) -> Reply:
+        if self._closed is not None:
+            return RpcError(SERVER_UNAVAILABLE, f"server {self.name!r} {self._closed}")
+        request_id = next(self._ids)
+        pending = self._pending[request_id] = _Pending()
+        frame: Frame = {"jsonrpc": "2.0", "id": request_id, "method": method}
+        if params is not None:
+            frame["params"] = params
+        try:
+            try:
+                await self.link.send(frame)
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+                return RpcError(SERVER_UNAVAILABLE, f"server {self.name!r} {self.link.exit_description()}")
+            with anyio.move_on_after(timeout) as scope:
+                await pending.done.wait()
+            if scope.cancelled_caught:
+                await self._cancel(request_id, "request timed out")
+                return RpcError(REQUEST_TIMEOUT, f"server {self.name!r} did not answer {method} within {timeout:g}s")
+            assert pending.reply is not None
+            return pending.reply
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):
+                await self._cancel(request_id, "cancelled by the client")
+            raise
+        finally:
+            self._pending.pop(request_id, None)
+
+    async def _cancel(self, request_id: int, reason: str) -> None:
+        if self._closed is None and request_id in self._pending:
+            await self.notify("notifications/cancelled", {"requestId": request_id, "reason": reason})
+
+    # -- inbound -----------------------------------------------------------------------------------------------
+
+    async def _read_loop(self) -> None:
+        while True:
+            received = await self.link.receive()
+            if isinstance(received, EndOfStream):
+                return
+            if isinstance(received, Oversized):
+                logger.warning("server %s: dropped a %d-byte frame over the size limit", self.name, received.size)
+                continue
+            if isinstance(received, FrameError):
+                logger.warning("server %s: dropped a malformed frame: %s", self.name, received.message)
+                if received.request_id is not None:
+                    await self._reply(error_frame(received.request_id, received.code, received.message))
+                continue
+            self._dispatch(received)
+
+    def _dispatch(self, frame: Frame) -> None:
+        kind = kind_of(frame)
+        if kind is Kind.RESPONSE:
+            pending = self._pending.get(frame["id"])
+            if pending is None:
+                logger.warning("server %s: dropped a response to id %r that nobody asked for", self.name, frame["id"])
+                return
+            error = frame.get("error")
+            pending.reply = frame["result"] if error is None else RpcError.from_wire(error)
+            pending.done.set()
+        elif kind is Kind.NOTIFICATION:
+            assert self._tasks is not None
+            self._tasks.start_soon(self.handler.server_notification, self, frame["method"], frame.get("params"))
+        elif kind is Kind.REQUEST:
+            assert self._tasks is not None
+            self._tasks.start_soon(self._answer, frame)
+
+    async def _answer(self, frame: Frame) -> None:
+        method = frame["method"]
+        if method == "ping":
+            reply: Reply = {}
+        elif not isinstance(method, str) or not method:
+            reply = RpcError(INVALID_REQUEST, "Invalid Request: method must be a non-empty string")
+        else:
+            try:
+                reply = await self.handler.server_request(self, method, frame.get("params"))
+            except Exception:
+                logger.exception("server %s: handling its %s request failed", self.name, method)
+                reply = RpcError(METHOD_NOT_FOUND, f"Bastion could not relay {method}")
+        if isinstance(reply, RpcError):
+            await self._reply(error_frame(frame["id"], reply.code, reply.message, reply.data))
+        else:
+            await self._reply(result_frame(frame["id"], reply))
+
+    async def _reply(self, frame: Frame) -> None:
+        try:
+            await self.link.send(frame)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            logger.info("server %s: could not deliver a reply, the server is gone", self.name)
+
+    def _fail_all(self, reason: str) -> None:
+        if self._closed is None:
+            self._closed = reason
+        error = RpcError(SERVER_UNAVAILABLE, f"server {self.name!r} {reason}")
+        for pending in list(self._pending.values()):
+            if pending.reply is None:
+                pending.reply = error
+            pending.done.set()
+
+
+Starter = Callable[[], Awaitable[Upstream]]

@@ -1,0 +1,170 @@
+"""The embedded SQLite store: running gateways, their servers' states, and HTTP client tokens.
+
+Several Bastion processes share one BASTION_HOME (a client config launches one
+`bastion wrap` per server), so every write is a short transaction and readers never
+block writers (WAL). Tokens are stored as SHA-256 hashes only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from bastion.errors import StoreError
+
+__all__ = ["GatewayRow", "ServerRow", "StateStore", "TokenRow", "hash_token"]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS gateways (
+    pid INTEGER PRIMARY KEY, instance TEXT NOT NULL, mode TEXT NOT NULL,
+    config TEXT NOT NULL, started REAL NOT NULL, seen REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS servers (
+    pid INTEGER NOT NULL, server TEXT NOT NULL, state TEXT NOT NULL, detail TEXT NOT NULL,
+    restarts INTEGER NOT NULL, updated REAL NOT NULL, PRIMARY KEY (pid, server)
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    client TEXT PRIMARY KEY, token_sha256 TEXT NOT NULL UNIQUE, created REAL NOT NULL,
+    expires REAL, revoked REAL
+);
+"""
+TOKEN_PREFIX = "bst_"
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayRow:
+    pid: int
+    instance: str
+    mode: str
+    config: str
+    started: float
+    seen: float
+
+
+@dataclass(frozen=True, slots=True)
+class ServerRow:
+    pid: int
+    server: str
+    state: str
+    detail: str
+    restarts: int
+    updated: float
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRow:
+    client: str
+    created: float
+    expires: float | None
+    revoked: float | None
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class StateStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self._db = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open the state store {path}: {exc}") from exc
+        if path.exists():
+            os.chmod(path, 0o600)
+
+    @classmethod
+    def open(cls, home: Path) -> StateStore:
+        return cls(home / "bastion.db")
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(f"state store {self.path}: {exc}") from exc
+
+    # -- gateways and servers ----------------------------------------------------------------------------------
+
+    def gateway_started(self, pid: int, instance: str, mode: str, config: str, now: float) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM servers WHERE pid = ?", (pid,))
+            db.execute(
+                "INSERT OR REPLACE INTO gateways VALUES (?, ?, ?, ?, ?, ?)", (pid, instance, mode, config, now, now)
+            )
+
+    def gateway_stopped(self, pid: int) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM servers WHERE pid = ?", (pid,))
+            db.execute("DELETE FROM gateways WHERE pid = ?", (pid,))
+
+    def server_state(self, pid: int, server: str, state: str, detail: str, restarts: int, now: float) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO servers VALUES (?, ?, ?, ?, ?, ?)", (pid, server, state, detail, restarts, now)
+            )
+            db.execute("UPDATE gateways SET seen = ? WHERE pid = ?", (now, pid))
+
+    def gateways(self) -> list[GatewayRow]:
+        rows = self._db.execute("SELECT * FROM gateways ORDER BY started").fetchall()
+        return [GatewayRow(*row) for row in rows]
+
+    def servers(self) -> list[ServerRow]:
+        rows = self._db.execute("SELECT * FROM servers ORDER BY pid, server").fetchall()
+        return [ServerRow(*row) for row in rows]
+
+    def forget_gateway(self, pid: int) -> None:
+        self.gateway_stopped(pid)
+
+    # -- HTTP client tokens ------------------------------------------------------------------------------------
+
+    def create_token(self, client: str, now: float, expires: float | None) -> str:
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        with self._tx() as db:
+            existing = db.execute("SELECT revoked FROM tokens WHERE client = ?", (client,)).fetchone()
+            if existing is not None and existing[0] is None:
+                raise StoreError(f"client {client!r} already has a token; revoke it first: bastion tokens revoke {client}")
+            db.execute(
+                "INSERT OR REPLACE INTO tokens VALUES (?, ?, ?, ?, NULL)", (client, hash_token(token), now, expires)
+            )
+        return token
+
+    def revoke_token(self, client: str, now: float) -> bool:
+        with self._tx() as db:
+            cursor = db.execute("UPDATE tokens SET revoked = ? WHERE client = ? AND revoked IS NULL", (now, client))
+            return cursor.rowcount > 0
+
+    def tokens(self) -> list[TokenRow]:
+        rows = self._db.execute("SELECT client, created, expires, revoked FROM tokens ORDER BY client").fetchall()
+        return [TokenRow(*row) for row in rows]
+
+    def client_for_token(self, token: str, now: float) -> str | None:
+        """The client a presented bearer token belongs to, if it is valid now."""
+        digest = hash_token(token)
+        row = self._db.execute(
+            "SELECT client, token_sha256, expires, revoked FROM tokens WHERE token_sha256 = ?", (digest,)
+        ).fetchone()
+        if row is None or not hmac.compare_digest(row[1], digest):
+            return None
+        if row[3] is not None or (row[2] is not None and row[2] <= now):
+            return None
+        return str(row[0])

@@ -1,0 +1,37 @@
+"""Opening the transport to a configured server: a stdio child process or a remote HTTP endpoint."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+
+import anyio
+
+from bastion.config.model import ServerConfig
+from bastion.proxy.supervisor import Connector
+from bastion.proxy.upstream import ServerLink
+from bastion.transport.http_back import open_http_server
+from bastion.transport.stdio_back import StdioServer
+
+__all__ = ["make_connector"]
+
+
+def make_connector(environ: Mapping[str, str], *, max_bytes: int, max_depth: int) -> Connector:
+    @asynccontextmanager
+    async def connect(name: str, server: ServerConfig) -> AsyncIterator[ServerLink]:
+        if server.transport == "http":
+            async with open_http_server(name, server, environ) as link:
+                yield link
+            return
+        child = await StdioServer.start(name, server, environ, max_bytes=max_bytes, max_depth=max_depth)
+        try:
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(child.drain_stderr)
+                try:
+                    yield child
+                finally:
+                    tasks.cancel_scope.cancel()
+        finally:
+            await child.aclose()
+
+    return connect

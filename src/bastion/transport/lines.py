@@ -1,0 +1,159 @@
+"""Newline-delimited JSON-RPC over byte streams: the stdio transport of MCP, lean.
+
+`FrameReader` splits a byte stream into frames with a hard size limit (an oversized
+frame is skipped up to its newline and reported, never buffered whole). `FdStream`
+wraps a raw file descriptor (Bastion's own stdin/stdout) without a thread per read.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from dataclasses import dataclass
+
+import anyio
+from anyio.abc import ByteReceiveStream, ByteSendStream
+
+from bastion.transport.jsonrpc import Frame, FrameError, decode, encode
+
+__all__ = ["EndOfStream", "FdStream", "FrameReader", "FrameWriter", "FramedStream", "Oversized"]
+
+_CHUNK = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Oversized:
+    """A frame longer than the limit was skipped."""
+
+    size: int
+
+
+class EndOfStream:
+    """The peer closed its side."""
+
+
+class FrameReader:
+    def __init__(self, stream: ByteReceiveStream, *, max_bytes: int, max_depth: int = 64) -> None:
+        self._stream = stream
+        self._max = max_bytes
+        self._depth = max_depth
+        self._buffer = bytearray()
+        self._skipping = 0
+        self._eof = False
+
+    async def receive(self) -> Frame | FrameError | Oversized | EndOfStream:
+        while True:
+            newline = self._buffer.find(b"\n")
+            if newline >= 0:
+                line = bytes(self._buffer[:newline])
+                del self._buffer[: newline + 1]
+                if self._skipping:
+                    size = self._skipping + len(line)
+                    self._skipping = 0
+                    return Oversized(size)
+                if len(line) > self._max:
+                    return Oversized(len(line))
+                if not line.strip():
+                    continue
+                return decode(line, max_depth=self._depth)
+            if self._eof:
+                if self._buffer.strip() and not self._skipping:
+                    line = bytes(self._buffer)
+                    self._buffer.clear()
+                    return decode(line, max_depth=self._depth)
+                return EndOfStream()
+            if len(self._buffer) > self._max:
+                self._skipping += len(self._buffer)
+                self._buffer.clear()
+            try:
+                self._buffer += await self._stream.receive(_CHUNK)
+            except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
+                self._eof = True
+
+
+class FrameWriter:
+    """Serialises writers so frames never interleave."""
+
+    def __init__(self, stream: ByteSendStream) -> None:
+        self._stream = stream
+        self._lock = anyio.Lock()
+
+    async def send(self, frame: Frame) -> None:
+        data = encode(frame)
+        async with self._lock:
+            await self._stream.send(data)
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+
+class FdStream(ByteReceiveStream, ByteSendStream):
+    """A byte stream over a file descriptor: non-blocking I/O for pipes and sockets, a thread for files."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._pollable = not stat.S_ISREG(os.fstat(fd).st_mode)
+        self._was_blocking = os.get_blocking(fd)
+        if self._pollable:
+            os.set_blocking(fd, False)
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        while True:
+            try:
+                data = os.read(self._fd, max_bytes) if self._pollable else await anyio.to_thread.run_sync(
+                    os.read, self._fd, max_bytes
+                )
+            except BlockingIOError:
+                await anyio.wait_readable(self._fd)
+                continue
+            except OSError as exc:
+                if exc.errno in (errno.EBADF, errno.EIO):
+                    raise anyio.EndOfStream from exc
+                raise
+            if not data:
+                raise anyio.EndOfStream
+            return data
+
+    async def send(self, item: bytes) -> None:
+        view = memoryview(item)
+        while view:
+            try:
+                written = os.write(self._fd, view)
+            except BlockingIOError:
+                await anyio.wait_writable(self._fd)
+                continue
+            except (BrokenPipeError, ConnectionResetError) as exc:
+                raise anyio.BrokenResourceError from exc
+            view = view[written:]
+
+    async def send_eof(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        if self._pollable:
+            try:
+                os.set_blocking(self._fd, self._was_blocking)
+            except OSError:
+                pass
+
+
+class FramedStream:
+    """A frame channel over a pair of byte streams (Bastion's own stdin/stdout, or a pipe pair)."""
+
+    def __init__(
+        self, receive: ByteReceiveStream, send: ByteSendStream, *, max_bytes: int, max_depth: int = 64
+    ) -> None:
+        self._reader = FrameReader(receive, max_bytes=max_bytes, max_depth=max_depth)
+        self._writer = FrameWriter(send)
+        self._receive_stream = receive
+
+    async def receive(self) -> Frame | FrameError | Oversized | EndOfStream:
+        return await self._reader.receive()
+
+    async def send(self, frame: Frame) -> None:
+        await self._writer.send(frame)
+
+    async def aclose(self) -> None:
+        await self._writer.aclose()
+        await self._receive_stream.aclose()

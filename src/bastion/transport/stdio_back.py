@@ -1,0 +1,126 @@
+"""A stdio MCP server as a child process: argv list, allowlisted environment, own process group.
+
+Shutdown escalates step by step and every wait is bounded: close stdin, then SIGTERM to
+the group, then SIGKILL to the group.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from collections import deque
+from collections.abc import Mapping
+from contextlib import suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+from anyio.abc import Process
+
+from bastion.config.model import ServerConfig
+from bastion.errors import ServerUnavailable
+from bastion.transport.channel import Received
+from bastion.transport.jsonrpc import Frame
+from bastion.transport.lines import FrameReader, FrameWriter
+
+__all__ = ["BASE_ENV_ALLOWLIST", "StdioServer", "server_environment"]
+
+logger = logging.getLogger(__name__)
+
+BASE_ENV_ALLOWLIST = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "USER", "LOGNAME", "SHELL", "TERM")
+"""What a server inherits from Bastion's environment without being told; nothing else leaks through."""
+
+_STDERR_TAIL_LINES = 20
+
+
+def server_environment(server: ServerConfig, environ: Mapping[str, str]) -> dict[str, str]:
+    env = {name: environ[name] for name in BASE_ENV_ALLOWLIST if name in environ}
+    env.update({name: environ[name] for name in server.env_pass if name in environ})
+    env.update(server.env)
+    return env
+
+
+@dataclass
+class StdioServer:
+    """One running child process speaking MCP over its stdin/stdout."""
+
+    name: str
+    process: Process
+    reader: FrameReader
+    writer: FrameWriter
+    stderr_tail: deque[str] = field(default_factory=lambda: deque(maxlen=_STDERR_TAIL_LINES))
+
+    @classmethod
+    async def start(
+        cls, name: str, server: ServerConfig, environ: Mapping[str, str], *, max_bytes: int, max_depth: int
+    ) -> StdioServer:
+        assert server.command is not None
+        argv = [server.command, *server.args]
+        try:
+            process = await anyio.open_process(
+                argv,
+                env=server_environment(server, environ),
+                cwd=Path(server.cwd) if server.cwd else None,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise ServerUnavailable(name, f"cannot start {server.command!r}: {exc.strerror or exc}") from exc
+        assert process.stdout is not None and process.stdin is not None
+        return cls(name, process, FrameReader(process.stdout, max_bytes=max_bytes, max_depth=max_depth),
+                   FrameWriter(process.stdin))
+
+    async def receive(self) -> Received:
+        return await self.reader.receive()
+
+    async def send(self, frame: Frame) -> None:
+        await self.writer.send(frame)
+
+    async def drain_stderr(self) -> None:
+        """Keep the child's stderr flowing (a full pipe would stall it) and remember its tail."""
+        if self.process.stderr is None:
+            return
+        buffer = b""
+        with suppress(anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
+            async for chunk in self.process.stderr:
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    text = line.decode("utf-8", "replace").rstrip()
+                    if text:
+                        self.stderr_tail.append(text)
+                        logger.info("[%s] %s", self.name, text)
+                if len(buffer) > 65536:
+                    buffer = buffer[-65536:]
+
+    def exit_description(self) -> str:
+        code = self.process.returncode
+        if code is None:
+            return "stopped answering"
+        if code < 0:
+            with suppress(ValueError):
+                return f"was killed by {signal.Signals(-code).name}"
+        tail = f"; last stderr: {self.stderr_tail[-1]}" if self.stderr_tail else ""
+        return f"exited with code {code}{tail}"
+
+    async def aclose(self, *, grace: float = 2.0) -> None:
+        with anyio.CancelScope(shield=True):
+            with suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+                await self.writer.aclose()
+            if await self._wait(grace):
+                return
+            self._signal_group(signal.SIGTERM)
+            if await self._wait(grace):
+                return
+            self._signal_group(signal.SIGKILL)
+            await self._wait(grace)
+
+    async def _wait(self, seconds: float) -> bool:
+        with anyio.move_on_after(seconds):
+            await self.process.wait()
+            return True
+        return False
+
+    def _signal_group(self, sig: signal.Signals) -> None:
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, sig)
