@@ -20,6 +20,7 @@ from bastion.types import RpcError
 
 __all__ = [
     "ENVELOPE_KEYS",
+    "as_modern_result",
     "Envelope",
     "discover_result",
     "initialize_result",
@@ -90,6 +91,26 @@ def strip_envelope(params: dict[str, Any] | None) -> dict[str, Any] | None:
     if rest:
         stripped["_meta"] = rest
     return stripped
+
+
+CACHEABLE = frozenset({"tools/list", "prompts/list", "resources/list", "resources/templates/list", "resources/read"})
+
+
+def as_modern_result(method: str, result: dict[str, Any]) -> dict[str, Any]:
+    """A result as a 2026-07-28 client needs it, whichever era the server that produced it spoke.
+
+    Every result carries `resultType`; cacheable ones carry `ttlMs` and `cacheScope`. A result
+    a handshake-era server produced says nothing about caching, so it is immediately stale and
+    private: the safe reading.
+    """
+    if "resultType" in result and (method not in CACHEABLE or "ttlMs" in result):
+        return result
+    result = {**result}
+    result.setdefault("resultType", "complete")
+    if method in CACHEABLE:
+        result.setdefault("ttlMs", 0)
+        result.setdefault("cacheScope", "private")
+    return result
 
 
 def _server_info(instance: str) -> mt.Implementation:

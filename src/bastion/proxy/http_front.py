@@ -26,7 +26,7 @@ from mcp.shared.message import ServerMessageMetadata
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bastion import __version__
-from bastion.proxy.handshake import is_modern, strip_envelope
+from bastion.proxy.handshake import as_modern_result, is_modern, strip_envelope
 from bastion.proxy.pipeline import ClientInfo
 from bastion.proxy.session import Session
 from bastion.proxy.stdio_front import SessionFactory
@@ -206,7 +206,7 @@ class HttpFront:
             entry.peer.contexts.pop(request_id, None)
         if isinstance(reply, RpcError):
             raise MCPError(reply.code, reply.message, reply.data)
-        return reply
+        return as_modern_result(ctx.method, reply) if modern else reply
 
     def _key(self, ctx: ServerRequestContext[Any, Any], modern: bool) -> str:
         scope: dict[str, Any] = ctx.request.scope if ctx.request is not None else {}  # pyright: ignore[reportUnknownMemberType,reportUnknownVariableType]

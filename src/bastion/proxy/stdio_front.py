@@ -18,6 +18,7 @@ import anyio.abc
 
 from bastion.proxy.handshake import (
     Envelope,
+    as_modern_result,
     discover_result,
     initialize_result,
     is_modern,
@@ -191,6 +192,8 @@ class StdioFront:
                 reply = discover_result(session.capabilities(), session.instructions(), self._instance)
             else:
                 reply = await self._run(session, method, strip_envelope(params), request_id)
+                if isinstance(reply, dict) and reply is not _CANCELLED:
+                    reply = as_modern_result(method, reply)
         else:
             reply = await self._run(session, method, params, request_id)
         if reply is _CANCELLED:

@@ -82,8 +82,8 @@ class Supervisor:
             started = anyio.current_time()
             try:
                 await self._run_once()
-            except ServerUnavailable as exc:
-                self._set(ServerState.RESTARTING, exc.reason)
+            except* ServerUnavailable as group:
+                self._set(ServerState.RESTARTING, _reason(group))
             finally:
                 self.upstream = None
                 self.first_attempt.set()
@@ -117,7 +117,8 @@ class Supervisor:
                 self._set(ServerState.UP, f"{upstream.era} era, protocol {upstream.protocol_version}")
                 self.first_attempt.set()
             await link.aclose()
-            raise ServerUnavailable(self.name, link.exit_description())
+            reason = link.exit_description()
+        raise ServerUnavailable(self.name, reason)
 
     def _set(self, state: ServerState, detail: str) -> None:
         self.state = state
@@ -128,3 +129,11 @@ class Supervisor:
         if self.state is ServerState.STARTING:
             return "is still starting"
         return f"is {self.state.value}: {self.detail}"
+
+
+def _reason(group: BaseExceptionGroup[ServerUnavailable]) -> str:
+    """The first reason in a group (task groups wrap what they raise)."""
+    first: BaseException = group
+    while isinstance(first, BaseExceptionGroup):
+        first = first.exceptions[0]  # pyright: ignore[reportUnknownMemberType,reportUnknownVariableType]
+    return first.reason if isinstance(first, ServerUnavailable) else str(first)

@@ -108,15 +108,15 @@ class Upstream:
 
     async def handshake(self, timeout: float) -> None:
         """Negotiate the era and version; raise ServerUnavailable if the server does not answer."""
-        with anyio.fail_after(timeout):
-            try:
+        try:
+            with anyio.fail_after(timeout):
                 if self._protocol in ("auto", LATEST_MODERN_VERSION) and await self._discover():
                     return
                 if self._protocol == LATEST_MODERN_VERSION:
                     raise ServerUnavailable(self.name, "does not speak the 2026-07-28 protocol it is configured for")
                 await self._initialize()
-            except TimeoutError:
-                raise ServerUnavailable(self.name, f"did not complete the MCP handshake within {timeout:g}s") from None
+        except TimeoutError:
+            raise ServerUnavailable(self.name, f"did not complete the MCP handshake within {timeout:g}s") from None
 
     async def _discover(self) -> bool:
         meta = {
@@ -239,6 +239,12 @@ class Upstream:
                 return
             if isinstance(received, Oversized):
                 logger.warning("server %s: dropped a %d-byte frame over the size limit", self.name, received.size)
+                pending = self._pending.get(received.request_id) if received.request_id is not None else None
+                if pending is not None and pending.reply is None:
+                    pending.reply = RpcError(
+                        INVALID_REQUEST, f"server {self.name!r} sent a {received.size}-byte answer, over the size limit"
+                    )
+                    pending.done.set()
                 continue
             if isinstance(received, FrameError):
                 logger.warning("server %s: dropped a malformed frame: %s", self.name, received.message)

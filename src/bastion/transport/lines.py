@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 from dataclasses import dataclass
 
@@ -24,9 +25,22 @@ _CHUNK = 256 * 1024
 
 @dataclass(frozen=True, slots=True)
 class Oversized:
-    """A frame longer than the limit was skipped."""
+    """A frame longer than the limit was skipped; its id, if its first bytes name one."""
 
     size: int
+    request_id: int | str | None = None
+
+
+_ID = re.compile(rb'"id"\s*:\s*(-?\d{1,18}|"[^"\\]{0,200}")')
+
+
+def _head_id(head: bytes) -> int | str | None:
+    """The id of a frame whose body was too large to parse, when it appears before the payload."""
+    match = _ID.search(head[:512])
+    if match is None:
+        return None
+    raw = match.group(1)
+    return raw[1:-1].decode("utf-8", "replace") if raw.startswith(b'"') else int(raw)
 
 
 class EndOfStream:
@@ -40,6 +54,7 @@ class FrameReader:
         self._depth = max_depth
         self._buffer = bytearray()
         self._skipping = 0
+        self._head = b""
         self._eof = False
 
     async def receive(self) -> Frame | FrameError | Oversized | EndOfStream:
@@ -51,9 +66,9 @@ class FrameReader:
                 if self._skipping:
                     size = self._skipping + len(line)
                     self._skipping = 0
-                    return Oversized(size)
+                    return Oversized(size, _head_id(self._head))
                 if len(line) > self._max:
-                    return Oversized(len(line))
+                    return Oversized(len(line), _head_id(line))
                 if not line.strip():
                     continue
                 return decode(line, max_depth=self._depth)
@@ -64,6 +79,8 @@ class FrameReader:
                     return decode(line, max_depth=self._depth)
                 return EndOfStream()
             if len(self._buffer) > self._max:
+                if not self._skipping:
+                    self._head = bytes(self._buffer[:512])
                 self._skipping += len(self._buffer)
                 self._buffer.clear()
             try:

@@ -1,0 +1,65 @@
+"""The commented starter `bastion.toml` that `bastion init` writes."""
+
+from __future__ import annotations
+
+__all__ = ["starter_toml"]
+
+_STARTER = '''\
+# bastion.toml: which MCP servers Bastion runs, and how clients reach them.
+# Reference: docs/configuration.md. Check it with: bastion inventory --config bastion.toml
+
+[gateway]
+# This gateway's name in records and in the server-info clients see.
+instance = "bastion"
+# How aggregated tool and prompt names are formed when several servers sit behind
+# one endpoint. Must contain {server} and {tool} with a separator between them.
+namespace = "{server}__{tool}"
+# With a single server, names pass through unchanged unless this is true.
+namespace_single = false
+# Largest JSON-RPC frame accepted from a client or server (bytes), and deepest nesting.
+max_frame_bytes = 4194304
+max_depth = 64
+# Longest wait (seconds) between restarts of a server that keeps crashing.
+restart_backoff_max = 30.0
+
+[http]
+# Where `bastion serve` listens; the endpoint is /mcp. Loopback by default.
+listen = "127.0.0.1:8765"
+# Serve without bearer tokens (only allowed on loopback). Create tokens with:
+#   bastion tokens create --client my-agent
+open = false
+# Browser origins and Host headers accepted besides loopback ones.
+allowed_origins = []
+allowed_hosts = []
+
+# One table per server. A stdio server has `command` (+ `args`); a remote one has `url`.
+[servers.filesystem]
+command = "npx"
+args = ["-y", "@modelcontextprotocol/server-filesystem@2026.8.31", "/srv/data"]
+# Bastion's own environment variables passed through to this server (nothing else is,
+# besides PATH, HOME, LANG and a few basics):
+env_pass = []
+# Fixed, non-secret variables for this server:
+# env = { LOG_LEVEL = "info" }
+# Protocol revision: "auto" probes 2026-07-28 and falls back to the initialize handshake.
+protocol = "auto"
+startup_timeout = 30.0
+request_timeout = 300.0
+
+[servers.filesystem.tools]
+# Only these tools are listed and callable (empty: all).
+allow = []
+# Never listed, never callable.
+deny = []
+# Override the derived risk class of a tool: read, write, destructive, exec or network.
+# risk = { read_text_file = "read" }
+
+# A remote server over Streamable HTTP; its token comes from an environment variable.
+# [servers.tickets]
+# url = "https://mcp.example.com/mcp"
+# bearer_token_env = "TICKETS_MCP_TOKEN"
+'''
+
+
+def starter_toml() -> str:
+    return _STARTER

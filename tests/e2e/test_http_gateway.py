@@ -1,0 +1,100 @@
+"""Bastion's Streamable HTTP front end to end: `bastion serve` as a process, real clients with tokens."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import httpx2
+import mcp_types as mt
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+from bastion.store.sqlite import StateStore
+from tests.conftest import BASTION, PYTHON, child_env
+
+pytestmark = [pytest.mark.e2e]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def gateway(home: Path, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    port = free_port()
+    (tmp_path / "n.txt").write_text("note", encoding="utf-8")
+    config = tmp_path / "bastion.toml"
+    config.write_text(
+        f'[http]\nlisten = "127.0.0.1:{port}"\n'
+        f'[servers.notes]\ncommand = "{PYTHON}"\nargs = ["-m", "bastion.demo.server", "{tmp_path}"]\n'
+        f'[servers.time]\ncommand = "{Path(PYTHON).parent / "mcp-server-time"}"\n',
+        encoding="utf-8",
+    )
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    store = StateStore.open(home)
+    token = store.create_token("agent-1", 0.0, None)
+    store.close()
+    process = subprocess.Popen([*BASTION, "serve", "--config", str(config)], env=child_env(home))
+    try:
+        with anyio.from_thread.start_blocking_portal() as portal:
+            portal.call(_wait_for_port, port)
+        yield f"http://127.0.0.1:{port}/mcp", token
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+async def _wait_for_port(port: int) -> None:
+    with anyio.fail_after(30):
+        while True:
+            try:
+                stream = await anyio.connect_tcp("127.0.0.1", port)
+                await stream.aclose()
+                return
+            except OSError:
+                await anyio.sleep(0.05)
+
+
+async def _session(url: str, token: str, mode: str) -> list[str]:
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
+        async with Client(streamable_http_client(url, http_client=http), mode=mode) as client:
+            names = [tool.name for tool in (await client.list_tools()).tools]
+            result = await client.call_tool("notes__read_note", {"path": "n.txt"})
+            assert isinstance(result.content[0], mt.TextContent)
+            assert result.content[0].text == "note"
+            return names
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+def test_aggregated_servers_are_namespaced_and_callable_with_a_token(gateway: tuple[str, str], mode: str) -> None:
+    url, token = gateway
+    names = anyio.run(_session, url, token, mode)
+    assert "notes__echo" in names
+    assert "time__get_current_time" in names
+
+
+def test_requests_without_a_valid_token_are_refused(gateway: tuple[str, str]) -> None:
+    url, _token = gateway
+    body = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}
+    missing = httpx2.post(url, json=body)
+    wrong = httpx2.post(url, json=body, headers={"Authorization": "Bearer bst_wrong"})
+    assert missing.status_code == wrong.status_code == 401
+
+
+def test_a_foreign_origin_is_refused_even_with_a_token(gateway: tuple[str, str]) -> None:
+    url, token = gateway
+    body = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "Origin": "http://evil.example",
+        "Accept": "application/json, text/event-stream",
+    }
+    response = httpx2.post(url, json=body, headers=headers)
+    assert response.status_code == 403
