@@ -83,12 +83,8 @@ def status_listener(store: StateStore | None, clock: Clock) -> StateListener:
     return record
 
 
-def make_session_factory(
-    config: BastionConfig, environ: Mapping[str, str], on_state: StateListener
-) -> SessionFactory:
-    connector = make_connector(
-        environ, max_bytes=config.gateway.max_frame_bytes, max_depth=config.gateway.max_depth
-    )
+def make_session_factory(config: BastionConfig, environ: Mapping[str, str], on_state: StateListener) -> SessionFactory:
+    connector = make_connector(environ, max_bytes=config.gateway.max_frame_bytes, max_depth=config.gateway.max_depth)
 
     def make(client: ClientInfo, peer: ClientPeer, capabilities: dict[str, Any]) -> Session:
         return Session(
@@ -134,6 +130,7 @@ async def preflight(config: BastionConfig, environ: Mapping[str, str]) -> str | 
     """Start every server once before serving: collisions are a start-up error; returns the instructions."""
     factory = make_session_factory(config, environ, lambda _change: None)
     session = factory(ClientInfo("preflight", "preflight"), NoClient(), {})
+    instructions: str | None = None
     async with anyio.create_task_group() as tasks:
         await tasks.start(session.run)
         instructions = session.instructions()
@@ -141,9 +138,7 @@ async def preflight(config: BastionConfig, environ: Mapping[str, str]) -> str | 
     return instructions
 
 
-def build_http_app(
-    config: BastionConfig, front: HttpFront, store: StateStore | None, clock: Clock
-) -> ASGIApp:
+def build_http_app(config: BastionConfig, front: HttpFront, store: StateStore | None, clock: Clock) -> ASGIApp:
     host, port = split_listen(config.http.listen)
     hosts = [f"{host}:{port}", "127.0.0.1:*", "localhost:*", "[::1]:*", *config.http.allowed_hosts]
     origins = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*", *config.http.allowed_origins]
@@ -175,8 +170,14 @@ async def run_http(
     if store is not None:
         store.gateway_started(pid, config.gateway.instance, f"http {host}:{port}", label, clock.now())
     server = uvicorn.Server(
-        uvicorn.Config(build_http_app(config, front, store, clock), host=host, port=port, log_level="warning",
-                       lifespan="on", access_log=False)
+        uvicorn.Config(
+            build_http_app(config, front, store, clock),
+            host=host,
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            access_log=False,
+        )
     )
     try:
         async with anyio.create_task_group() as tasks:
@@ -198,7 +199,12 @@ def _listen(config: BastionConfig) -> tuple[str, int]:
     if config.http.open and not is_loopback(host):
         raise ConfigError(
             None,
-            [ConfigProblem("http.open", f"open access (no tokens) is only allowed on loopback, not {host}",
-                           "listen on 127.0.0.1, or set open = false and create tokens with `bastion tokens create`")],
+            [
+                ConfigProblem(
+                    "http.open",
+                    f"open access (no tokens) is only allowed on loopback, not {host}",
+                    "listen on 127.0.0.1, or set open = false and create tokens with `bastion tokens create`",
+                )
+            ],
         )
     return host, port

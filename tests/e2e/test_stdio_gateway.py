@@ -59,7 +59,9 @@ async def test_progress_notifications_reach_the_client(home: Path, tmp_path: Pat
     assert seen == [1, 2, 3, 4]
 
 
-async def test_denied_tools_are_neither_listed_nor_callable_and_look_like_unknown_ones(home: Path, tmp_path: Path) -> None:
+async def test_denied_tools_are_neither_listed_nor_callable_and_look_like_unknown_ones(
+    home: Path, tmp_path: Path
+) -> None:
     async with through_bastion(home, ["wrap", "--deny", "write_note", "--", *DEMO, str(tmp_path)]) as client:
         names = [tool.name for tool in (await client.list_tools()).tools]
         assert "write_note" not in names

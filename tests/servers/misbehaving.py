@@ -31,16 +31,26 @@ def main() -> None:
         if ident is None:
             continue
         if method == "initialize":
-            send({"jsonrpc": "2.0", "id": ident, "result": {
-                "protocolVersion": "2025-06-18", "capabilities": {"tools": {}},
-                "serverInfo": {"name": "misbehaving", "version": "0.0.1"}}})
+            send(
+                {
+                    "jsonrpc": "2.0",
+                    "id": ident,
+                    "result": {
+                        "protocolVersion": "2025-06-18",
+                        "capabilities": {"tools": {}},
+                        "serverInfo": {"name": "misbehaving", "version": "0.0.1"},
+                    },
+                }
+            )
         elif method == "tools/list":
             send({"jsonrpc": "2.0", "id": ident, "result": {"tools": TOOLS}})
         elif method == "tools/call":
             if MODE == "exit":
                 sys.exit(7)
             if MODE == "big":
-                send({"jsonrpc": "2.0", "id": ident, "result": {"content": [{"type": "text", "text": "x" * (5 << 20)}]}})
+                send(
+                    {"jsonrpc": "2.0", "id": ident, "result": {"content": [{"type": "text", "text": "x" * (5 << 20)}]}}
+                )
                 continue
             sys.stdout.write("this is not json\n")
             send({"jsonrpc": "2.0", "id": 987654, "result": {}})

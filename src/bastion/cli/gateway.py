@@ -11,7 +11,7 @@ import anyio
 import typer
 
 from bastion.cli._common import ConfigOption, open_store, read_config, setup_logging
-from bastion.config.model import BastionConfig, GatewayConfig, HttpConfig, ServerConfig, ToolRules
+from bastion.config.model import BastionConfig, GatewayConfig, ServerConfig, ToolRules
 from bastion.errors import ConfigError, ConfigProblem
 from bastion.runtime import run_http, run_stdio
 
@@ -29,14 +29,24 @@ def register(app: typer.Typer) -> None:
 def wrap(
     command: Annotated[list[str], typer.Argument(help="The server's command and its arguments, after `--`.")],
     name: Annotated[str | None, typer.Option(help="Name of the server in records (default: from the command).")] = None,
-    allow: Annotated[list[str] | None, typer.Option("--allow", help="Only these tools are listed and callable (repeat).")] = None,
+    allow: Annotated[
+        list[str] | None, typer.Option("--allow", help="Only these tools are listed and callable (repeat).")
+    ] = None,
     deny: Annotated[list[str] | None, typer.Option("--deny", help="Hide and refuse this tool (repeat).")] = None,
-    approve: Annotated[list[str] | None, typer.Option("--approve", help="Calls of this tool wait for a person (repeat).")] = None,
+    approve: Annotated[
+        list[str] | None, typer.Option("--approve", help="Calls of this tool wait for a person (repeat).")
+    ] = None,
     read_only: Annotated[bool | None, typer.Option("--read-only/--no-read-only", help="Allow only read tools.")] = None,
-    fs_read: Annotated[list[str] | None, typer.Option("--fs-read", help="Grant read access to a path (repeat).")] = None,
-    fs_write: Annotated[list[str] | None, typer.Option("--fs-write", help="Grant write access to a path (repeat).")] = None,
+    fs_read: Annotated[
+        list[str] | None, typer.Option("--fs-read", help="Grant read access to a path (repeat).")
+    ] = None,
+    fs_write: Annotated[
+        list[str] | None, typer.Option("--fs-write", help="Grant write access to a path (repeat).")
+    ] = None,
     network: Annotated[bool | None, typer.Option("--network/--no-network", help="Grant network access.")] = None,
-    env: Annotated[list[str] | None, typer.Option("--env", help="Pass one environment variable through (repeat).")] = None,
+    env: Annotated[
+        list[str] | None, typer.Option("--env", help="Pass one environment variable through (repeat).")
+    ] = None,
     log_level: LogLevel = "warning",
 ) -> None:
     """Wrap one stdio MCP server: Bastion speaks MCP on stdio and runs the server as its child.
@@ -117,5 +127,5 @@ def serve(
     setup_logging(log_level)
     loaded = read_config(config)
     if listen is not None:
-        loaded = loaded.model_copy(update={"http": HttpConfig(**{**loaded.http.model_dump(), "listen": listen})})
+        loaded = loaded.model_copy(update={"http": loaded.http.model_copy(update={"listen": listen})})
     anyio.run(run_http, loaded, dict(os.environ), open_store(), f"serve: {config}")

@@ -14,9 +14,9 @@ import typer
 from rich.table import Table
 
 from bastion.cli._common import ConfigOption, console, open_store, read_config, setup_logging
+from bastion.demo.script import run_demo
 from bastion.inventory.collect import collect_inventory
 from bastion.inventory.report import inventory_data, to_json, to_markdown
-from bastion.demo.script import run_demo
 from bastion.store.home import bastion_home, ensure_home
 
 __all__ = ["register"]
@@ -60,7 +60,9 @@ def inventory(
             continue
         table = Table("tool", "risk", "why", "listed")
         for tool in server["tools"]:
-            table.add_row(tool["name"], tool["risk"], "; ".join(tool["riskReasons"][:2]), "no" if tool["hidden"] else "yes")
+            table.add_row(
+                tool["name"], tool["risk"], "; ".join(tool["riskReasons"][:2]), "no" if tool["hidden"] else "yes"
+            )
         console.print(table)
         for key in ("resources", "resourceTemplates", "prompts"):
             if server[key]:
@@ -82,10 +84,37 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
     gateways = [g for g in store.gateways() if _alive(g.pid) or store.forget_gateway(g.pid)]
     servers = [s for s in store.servers() if any(g.pid == s.pid for g in gateways)]
     if as_json:
-        typer.echo(json.dumps({"home": str(bastion_home(os.environ)), "gateways": [g.__dict__ if False else {
-            "pid": g.pid, "instance": g.instance, "mode": g.mode, "config": g.config, "started": g.started}
-            for g in gateways], "servers": [{"pid": s.pid, "server": s.server, "state": s.state,
-            "detail": s.detail, "restarts": s.restarts, "updated": s.updated} for s in servers]}, indent=2))
+        typer.echo(
+            json.dumps(
+                {
+                    "home": str(bastion_home(os.environ)),
+                    "gateways": [
+                        g.__dict__
+                        if False
+                        else {
+                            "pid": g.pid,
+                            "instance": g.instance,
+                            "mode": g.mode,
+                            "config": g.config,
+                            "started": g.started,
+                        }
+                        for g in gateways
+                    ],
+                    "servers": [
+                        {
+                            "pid": s.pid,
+                            "server": s.server,
+                            "state": s.state,
+                            "detail": s.detail,
+                            "restarts": s.restarts,
+                            "updated": s.updated,
+                        }
+                        for s in servers
+                    ],
+                },
+                indent=2,
+            )
+        )
         return
     console.print(f"state: {bastion_home(os.environ)}", markup=False)
     if not gateways:
@@ -118,7 +147,9 @@ def _alive(pid: int) -> bool:
 
 
 def demo(
-    workdir: Annotated[Path | None, typer.Option(help="Directory for the demo's files (default: a new temp dir).")] = None,
+    workdir: Annotated[
+        Path | None, typer.Option(help="Directory for the demo's files (default: a new temp dir).")
+    ] = None,
 ) -> None:
     """Run a demo: a notes server behind Bastion, driven by a scripted MCP client, printing what happened."""
     base = workdir or Path(tempfile.mkdtemp(prefix="bastion-demo-"))

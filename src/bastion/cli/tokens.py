@@ -37,7 +37,9 @@ def create(
     expiry = now + parse_duration(expires) if expires else None
     token = open_store().create_token(client, now, expiry)
     console.print(token, markup=False)
-    typer.echo(f"Token for client {client!r} created; it is shown only now. Send it as 'Authorization: Bearer …'.", err=True)
+    typer.echo(
+        f"Token for client {client!r} created; it is shown only now. Send it as 'Authorization: Bearer …'.", err=True
+    )
 
 
 @app.command("list")
@@ -59,7 +61,9 @@ def list_tokens(as_json: Annotated[bool, typer.Option("--json", help="Print JSON
 def revoke(client: Annotated[str, typer.Argument(help="The client whose token to revoke.")]) -> None:
     """Revoke a client's token at once; its next request is refused."""
     if not open_store().revoke_token(client, time.time()):
-        raise ConfigError(None, [ConfigProblem("client", f"{client!r} has no active token", "see `bastion tokens list`")])
+        raise ConfigError(
+            None, [ConfigProblem("client", f"{client!r} has no active token", "see `bastion tokens list`")]
+        )
     typer.echo(f"revoked the token of {client!r}")
 
 

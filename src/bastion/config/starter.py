@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __all__ = ["starter_toml"]
 
-_STARTER = '''\
+_STARTER = """\
 # bastion.toml: which MCP servers Bastion runs, and how clients reach them.
 # Reference: docs/configuration.md. Check it with: bastion inventory --config bastion.toml
 
@@ -58,7 +58,7 @@ deny = []
 # [servers.tickets]
 # url = "https://mcp.example.com/mcp"
 # bearer_token_env = "TICKETS_MCP_TOKEN"
-'''
+"""
 
 
 def starter_toml() -> str:

@@ -37,15 +37,17 @@ async def run_demo(workdir: Path, home: Path, say: Say) -> dict[str, Any]:
     seen: dict[str, Any] = {}
     say(f"Starting Bastion wrapping the demo notes server (state in {home})")
     say("  $ " + " ".join(["bastion", *bastion[3:], "python -m bastion.demo.server", str(notes)]))
-    progress: list[float] = []
+    seen_progress: list[float] = []
 
-    async def on_progress(value: float, total: float | None, message: str | None) -> None:
-        progress.append(value)
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen_progress.append(progress)
 
     async with Client(params, mode="legacy") as client:
         info = client.server_info
-        say(f"Connected through Bastion: server {info.name if info else '?'} {info.version if info else ''}, "
-            f"protocol {client.protocol_version}")
+        say(
+            f"Connected through Bastion: server {info.name if info else '?'} {info.version if info else ''}, "
+            f"protocol {client.protocol_version}"
+        )
         tools = (await client.list_tools()).tools
         seen["tools"] = [tool.name for tool in tools]
         say(f"tools/list -> {', '.join(seen['tools'])}  (crash is denied, so it is not even listed)")
@@ -57,8 +59,8 @@ async def run_demo(workdir: Path, home: Path, say: Say) -> dict[str, Any]:
         say(f"tools/call read_note welcome.txt -> {seen['read_note'].strip()!r}")
         countdown = await client.call_tool("countdown", {"start": 5}, progress_callback=on_progress)
         seen["countdown"] = _text(countdown)
-        seen["progress"] = progress
-        say(f"tools/call countdown 5 -> {seen['countdown']!r} with {len(progress)} progress notifications relayed")
+        seen["progress"] = seen_progress
+        say(f"tools/call countdown 5 -> {seen['countdown']!r} with {len(seen_progress)} progress notifications relayed")
         try:
             await client.call_tool("crash", {})
             seen["crash"] = "allowed"

@@ -47,6 +47,7 @@ async def collect_inventory(config: BastionConfig, environ: Mapping[str, str]) -
     connector = make_connector(environ, max_bytes=config.gateway.max_frame_bytes, max_depth=config.gateway.max_depth)
     client = ClientInfo("inventory", "inventory", Era.HANDSHAKE, "bastion-inventory")
     session = Session(servers, config.gateway, client, NoClient(), connector, client_capabilities={})
+    result: list[ServerInventory] = []
     async with anyio.create_task_group() as tasks:
         await tasks.start(session.run_lenient)
         result = [_describe(session, name, server) for name, server in servers.items()]

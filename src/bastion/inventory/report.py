@@ -82,8 +82,17 @@ def to_markdown(servers: list[ServerInventory]) -> str:
                     f"| `{_cell(tool['name'])}` | {tool['risk']} | {_cell(why)} | {listed} | {_cell(tool['description'])[:120]} |"
                 )
             lines.append("")
-        for key, title in (("resources", "Resources"), ("resourceTemplates", "Resource templates"), ("prompts", "Prompts")):
+        for key, title in (
+            ("resources", "Resources"),
+            ("resourceTemplates", "Resource templates"),
+            ("prompts", "Prompts"),
+        ):
             if server[key]:
-                lines.append(f"{title}: " + ", ".join(f"`{_cell(i.get('uri') or i.get('uriTemplate') or i.get('name'))}`" for i in server[key]))
+                lines.append(
+                    f"{title}: "
+                    + ", ".join(
+                        f"`{_cell(i.get('uri') or i.get('uriTemplate') or i.get('name'))}`" for i in server[key]
+                    )
+                )
                 lines.append("")
     return "\n".join(lines).rstrip() + "\n"

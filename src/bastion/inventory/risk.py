@@ -56,22 +56,36 @@ _NAME_WORDS: dict[RiskClass, frozenset[str]] = {
         "write create update edit set put post insert add move rename copy commit push upload save patch modify "
         "append send deploy install merge apply mkdir checkout stage tag publish replace store submit".split()
     ),
-    RiskClass.NETWORK: frozenset("fetch http https url browse navigate request download curl web webhook email mail slack".split()),
+    RiskClass.NETWORK: frozenset(
+        "fetch http https url browse navigate request download curl web webhook email mail slack".split()
+    ),
     RiskClass.READ: frozenset(
         "read get list search find query show describe view cat head tail stat status diff log lookup count "
         "inspect info tree glob grep current convert echo ls".split()
     ),
 }
 _DESCRIPTION_PHRASES: dict[RiskClass, tuple[str, ...]] = {
-    RiskClass.EXEC: ("executes a shell command", "execute a shell command", "runs a shell command", "run a command",
-                     "arbitrary code", "execute code", "executes code"),
+    RiskClass.EXEC: (
+        "executes a shell command",
+        "execute a shell command",
+        "runs a shell command",
+        "run a command",
+        "arbitrary code",
+        "execute code",
+        "executes code",
+    ),
     RiskClass.DESTRUCTIVE: ("permanently", "deletes", "irreversibl", "cannot be undone"),
     RiskClass.WRITE: ("writes to", "overwrite", "creates a new", "modifies"),
     RiskClass.NETWORK: ("sends an email", "makes http requests", "http request", "fetches a url", "from the internet"),
 }
 _SCHEMA_HINTS: dict[str, RiskClass] = {
-    "command": RiskClass.EXEC, "cmd": RiskClass.EXEC, "script": RiskClass.EXEC, "code": RiskClass.EXEC,
-    "url": RiskClass.NETWORK, "uri": RiskClass.NETWORK, "endpoint": RiskClass.NETWORK,
+    "command": RiskClass.EXEC,
+    "cmd": RiskClass.EXEC,
+    "script": RiskClass.EXEC,
+    "code": RiskClass.EXEC,
+    "url": RiskClass.NETWORK,
+    "uri": RiskClass.NETWORK,
+    "endpoint": RiskClass.NETWORK,
 }
 
 

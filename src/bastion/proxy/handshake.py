@@ -20,8 +20,8 @@ from bastion.types import RpcError
 
 __all__ = [
     "ENVELOPE_KEYS",
-    "as_modern_result",
     "Envelope",
+    "as_modern_result",
     "discover_result",
     "initialize_result",
     "is_modern",
@@ -134,6 +134,8 @@ def discover_result(capabilities: dict[str, Any], instructions: str | None, inst
         supported_versions=list(MODERN_PROTOCOL_VERSIONS),
         capabilities=mt.ServerCapabilities.model_validate(capabilities),
         instructions=instructions,
-        _meta={mt.SERVER_INFO_META_KEY: _server_info(instance).model_dump(by_alias=True, mode="json", exclude_none=True)},
+        _meta={
+            mt.SERVER_INFO_META_KEY: _server_info(instance).model_dump(by_alias=True, mode="json", exclude_none=True)
+        },
     )
     return result.model_dump(by_alias=True, mode="json", exclude_none=True)

@@ -89,7 +89,7 @@ class _HttpPeer:
         try:
             request = model.model_validate({"method": method, "params": params or {}})
             result = await ctx.session.send_request(
-                request,  # pyright: ignore[reportArgumentType]
+                request,  # pyright: ignore[reportArgumentType,reportCallIssue]
                 _AnyResult,
                 metadata=ServerMessageMetadata(related_request_id=ctx.request_id),
             )
@@ -109,7 +109,11 @@ class _HttpPeer:
         try:
             if method == "notifications/progress":
                 await session.send_progress_notification(
-                    p["progressToken"], p["progress"], p.get("total"), p.get("message"), related_request_id=rid
+                    p["progressToken"],
+                    p["progress"],
+                    p.get("total"),
+                    p.get("message"),
+                    related_request_id=None if rid is None else str(rid),
                 )
             elif method == "notifications/message":
                 await session.send_log_message(p["level"], p.get("data"), p.get("logger"), related_request_id=rid)
@@ -152,15 +156,22 @@ class HttpFront:
         self._make_session = make_session
         self._sessions: dict[str, _Entry] = {}
         self._tasks: anyio.abc.TaskGroup | None = None
-        placeholders: dict[str, Callable[..., Awaitable[Any]]] = {
-            name: _unreachable
-            for name in (
-                "on_list_tools", "on_call_tool", "on_list_resources", "on_list_resource_templates",
-                "on_read_resource", "on_subscribe_resource", "on_unsubscribe_resource", "on_list_prompts",
-                "on_get_prompt", "on_completion",
-            )
-        }
-        self.server = _BastionServer(instance, version=__version__, instructions=instructions, **placeholders)  # pyright: ignore[reportArgumentType]
+        placeholders: dict[str, Callable[..., Awaitable[Any]]] = dict.fromkeys(
+            (
+                "on_list_tools",
+                "on_call_tool",
+                "on_list_resources",
+                "on_list_resource_templates",
+                "on_read_resource",
+                "on_subscribe_resource",
+                "on_unsubscribe_resource",
+                "on_list_prompts",
+                "on_get_prompt",
+                "on_completion",
+            ),
+            _unreachable,
+        )
+        self.server = _BastionServer(instance, version=__version__, instructions=instructions, **placeholders)  # pyright: ignore[reportArgumentType,reportCallIssue]
         self.server.middleware.append(self._middleware)
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -247,5 +258,3 @@ class HttpFront:
             entry.ready.set()
             if self._sessions.get(entry.key) is entry and entry.failed is None:
                 self._sessions.pop(entry.key, None)
-
-

@@ -234,7 +234,9 @@ class Session:
             if route is None:
                 return RpcError(INVALID_PARAMS, f"Unknown prompt: {ref.get('name')}")  # pyright: ignore[reportUnknownMemberType]
             forwarded = {**params, "ref": {**ref, "name": route.name}}
-            return await self._chain(Call(self.client, route.server, "completion/complete", forwarded, route.name, request_id))
+            return await self._chain(
+                Call(self.client, route.server, "completion/complete", forwarded, route.name, request_id)
+            )
         if ref_type == "ref/resource":
             uri = str(ref.get("uri"))  # pyright: ignore[reportUnknownMemberType,reportUnknownArgumentType]
             route = self.catalog.route_resource(uri)
@@ -319,7 +321,9 @@ class Session:
             if reply.get("requestState") is not None:
                 params["requestState"] = reply["requestState"]
             reply = await upstream.request(call.method, params)
-        return RpcError(INTERNAL_ERROR, f"server {upstream.name!r} kept asking for input past {MAX_INPUT_ROUNDS} rounds")
+        return RpcError(
+            INTERNAL_ERROR, f"server {upstream.name!r} kept asking for input past {MAX_INPUT_ROUNDS} rounds"
+        )
 
     async def _forward_to_client(self, call: Call) -> Reply:
         related = self._related(call.server)
@@ -414,5 +418,3 @@ def _progress_token(params: dict[str, Any] | None) -> int | str | None:
 
 def _needs_input(reply: Reply) -> bool:
     return isinstance(reply, dict) and reply.get("resultType") == "input_required"
-
-

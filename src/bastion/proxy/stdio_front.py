@@ -122,7 +122,9 @@ class StdioFront:
                     break
                 if isinstance(received, Oversized):
                     logger.warning("dropped a %d-byte frame from the client: over the size limit", received.size)
-                    await self._send(error_frame(None, INVALID_REQUEST, f"Frame of {received.size} bytes is over the limit"))
+                    await self._send(
+                        error_frame(None, INVALID_REQUEST, f"Frame of {received.size} bytes is over the limit")
+                    )
                     continue
                 if isinstance(received, FrameError):
                     logger.warning("bad frame from the client: %s", received.message)
@@ -160,7 +162,9 @@ class StdioFront:
             return
         session = await self._start(envelope, Era.MODERN if modern else Era.HANDSHAKE)
         if method == "initialize":
-            result = initialize_result(envelope.protocol_version, session.capabilities(), session.instructions(), self._instance)
+            result = initialize_result(
+                envelope.protocol_version, session.capabilities(), session.instructions(), self._instance
+            )
             await self._send(result_frame(request_id, result))
         else:
             assert self._tasks is not None

@@ -136,4 +136,4 @@ def _reason(group: BaseExceptionGroup[ServerUnavailable]) -> str:
     first: BaseException = group
     while isinstance(first, BaseExceptionGroup):
         first = first.exceptions[0]  # pyright: ignore[reportUnknownMemberType,reportUnknownVariableType]
-    return first.reason if isinstance(first, ServerUnavailable) else str(first)
+    return getattr(first, "reason", str(first))

@@ -155,7 +155,9 @@ class Upstream:
         try:
             result = mt.InitializeResult.model_validate(reply)
         except ValidationError as exc:
-            raise ServerUnavailable(self.name, f"sent an invalid initialize result: {exc.error_count()} errors") from exc
+            raise ServerUnavailable(
+                self.name, f"sent an invalid initialize result: {exc.error_count()} errors"
+            ) from exc
         if result.protocol_version not in HANDSHAKE_PROTOCOL_VERSIONS:
             raise ServerUnavailable(self.name, f"answered with unsupported protocol version {result.protocol_version}")
         self.era = Era.HANDSHAKE

@@ -35,7 +35,7 @@ CREATE TABLE IF NOT EXISTS tokens (
     expires REAL, revoked REAL
 );
 """
-TOKEN_PREFIX = "bst_"
+TOKEN_PREFIX = "bst_"  # noqa: S105 (a prefix, not a secret)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +142,9 @@ class StateStore:
         with self._tx() as db:
             existing = db.execute("SELECT revoked FROM tokens WHERE client = ?", (client,)).fetchone()
             if existing is not None and existing[0] is None:
-                raise StoreError(f"client {client!r} already has a token; revoke it first: bastion tokens revoke {client}")
+                raise StoreError(
+                    f"client {client!r} already has a token; revoke it first: bastion tokens revoke {client}"
+                )
             db.execute(
                 "INSERT OR REPLACE INTO tokens VALUES (?, ?, ?, ?, NULL)", (client, hash_token(token), now, expires)
             )

@@ -30,7 +30,9 @@ logger = logging.getLogger(__name__)
 
 
 class HttpServer:
-    def __init__(self, name: str, url: str, read: ReadStream[SessionMessage | Exception], write: WriteStream[SessionMessage]) -> None:
+    def __init__(
+        self, name: str, url: str, read: ReadStream[SessionMessage | Exception], write: WriteStream[SessionMessage]
+    ) -> None:
         self.name = name
         self.url = url
         self._read = read
@@ -68,7 +70,9 @@ def _headers(server: ServerConfig, environ: Mapping[str, str], name: str) -> dic
     if server.bearer_token_env:
         token = environ.get(server.bearer_token_env)
         if not token:
-            raise ServerUnavailable(name, f"environment variable {server.bearer_token_env} (its bearer token) is not set")
+            raise ServerUnavailable(
+                name, f"environment variable {server.bearer_token_env} (its bearer token) is not set"
+            )
         headers["Authorization"] = f"Bearer {token}"
     return headers
 
@@ -80,5 +84,3 @@ async def open_http_server(name: str, server: ServerConfig, environ: Mapping[str
     async with httpx2.AsyncClient(headers=_headers(server, environ, name), timeout=timeout) as client:
         async with streamable_http_client(server.url, http_client=client) as (read, write):
             yield HttpServer(name, server.url, read, write)
-
-

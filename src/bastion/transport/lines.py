@@ -7,6 +7,7 @@ wraps a raw file descriptor (Bastion's own stdin/stdout) without a thread per re
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -118,8 +119,10 @@ class FdStream(ByteReceiveStream, ByteSendStream):
     async def receive(self, max_bytes: int = 65536) -> bytes:
         while True:
             try:
-                data = os.read(self._fd, max_bytes) if self._pollable else await anyio.to_thread.run_sync(
-                    os.read, self._fd, max_bytes
+                data = (
+                    os.read(self._fd, max_bytes)
+                    if self._pollable
+                    else await anyio.to_thread.run_sync(os.read, self._fd, max_bytes)
                 )
             except BlockingIOError:
                 await anyio.wait_readable(self._fd)
@@ -149,10 +152,8 @@ class FdStream(ByteReceiveStream, ByteSendStream):
 
     async def aclose(self) -> None:
         if self._pollable:
-            try:
+            with contextlib.suppress(OSError):
                 os.set_blocking(self._fd, self._was_blocking)
-            except OSError:
-                pass
 
 
 class FramedStream:

@@ -66,9 +66,14 @@ class StdioServer:
             )
         except OSError as exc:
             raise ServerUnavailable(name, f"cannot start {server.command!r}: {exc.strerror or exc}") from exc
-        assert process.stdout is not None and process.stdin is not None
-        return cls(name, process, FrameReader(process.stdout, max_bytes=max_bytes, max_depth=max_depth),
-                   FrameWriter(process.stdin))
+        assert process.stdout is not None
+        assert process.stdin is not None
+        return cls(
+            name,
+            process,
+            FrameReader(process.stdout, max_bytes=max_bytes, max_depth=max_depth),
+            FrameWriter(process.stdin),
+        )
 
     async def receive(self) -> Received:
         return await self.reader.receive()
