@@ -13,7 +13,7 @@ import typer
 from bastion.cli._common import ConfigOption, open_store, read_config, setup_logging
 from bastion.config.model import BastionConfig, GatewayConfig, ServerConfig, ToolRules
 from bastion.errors import ConfigError, ConfigProblem
-from bastion.runtime import run_http, run_stdio
+from bastion.runtime import run_stdio
 
 __all__ = ["register", "wrap_config"]
 
@@ -128,4 +128,7 @@ def serve(
     loaded = read_config(config)
     if listen is not None:
         loaded = loaded.model_copy(update={"http": loaded.http.model_copy(update={"listen": listen})})
+    # Imported here so that `wrap` and `run` never load the web stack (see bastion.runtime_http).
+    from bastion.runtime_http import run_http
+
     anyio.run(run_http, loaded, dict(os.environ), open_store(), f"serve: {config}")

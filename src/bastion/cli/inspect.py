@@ -14,7 +14,6 @@ import typer
 from rich.table import Table
 
 from bastion.cli._common import ConfigOption, console, open_store, read_config, setup_logging
-from bastion.demo.script import run_demo
 from bastion.inventory.collect import collect_inventory
 from bastion.inventory.report import inventory_data, to_json, to_markdown
 from bastion.store.home import bastion_home, ensure_home
@@ -152,6 +151,9 @@ def demo(
     ] = None,
 ) -> None:
     """Run a demo: a notes server behind Bastion, driven by a scripted MCP client, printing what happened."""
+    # The demo drives the SDK's client; loaded only for this command, not for every gateway process.
+    from bastion.demo.script import run_demo
+
     base = workdir or Path(tempfile.mkdtemp(prefix="bastion-demo-"))
     home = base / "home"
     ensure_home(home)

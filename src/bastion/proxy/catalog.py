@@ -13,9 +13,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mcp import UriTemplate
-from mcp.shared.uri_template import InvalidUriTemplate
-
 __all__ = ["Catalog", "Collision", "InvalidCursor", "Namer", "Route", "build_catalog", "paginate"]
 
 PAGE_SIZE = 100
@@ -64,15 +61,16 @@ class Catalog:
     tool_routes: Mapping[str, Route]
     prompt_routes: Mapping[str, Route]
     resource_routes: Mapping[str, Route]
-    template_routes: tuple[tuple[UriTemplate, str], ...]
+    template_routes: tuple[tuple[str, str], ...]
+    """(literal prefix of a URI template, server), longest prefix first."""
     collisions: tuple[Collision, ...]
 
     def route_resource(self, uri: str) -> Route | None:
         route = self.resource_routes.get(uri)
         if route is not None:
             return route
-        for template, server in self.template_routes:
-            if template.match(uri) is not None:
+        for prefix, server in self.template_routes:
+            if uri.startswith(prefix):
                 return Route(server, uri)
         return None
 
@@ -106,17 +104,18 @@ def build_catalog(
                 resource_items.append(dict(item))
     collisions += [Collision("resource", uri, tuple(s)) for uri, s in owners.items() if len(s) > 1]
     template_items: list[dict[str, Any]] = []
-    template_routes: list[tuple[UriTemplate, str]] = []
+    template_routes: list[tuple[str, str]] = []
     for server, items in templates.items():
         for item in items:
             raw = item.get("uriTemplate")
             if not isinstance(raw, str):
                 continue
             template_items.append(dict(item))
-            try:
-                template_routes.append((UriTemplate.parse(raw), server))
-            except InvalidUriTemplate:
-                continue
+            # Routing needs only to tell servers apart: the literal part before the first expression.
+            prefix = raw.split("{", 1)[0]
+            if prefix:
+                template_routes.append((prefix, server))
+    template_routes.sort(key=lambda route: len(route[0]), reverse=True)
     return Catalog(
         tuple(exposed_tools),
         tuple(exposed_prompts),

@@ -30,15 +30,14 @@ from bastion.proxy.handshake import as_modern_result, is_modern, strip_envelope
 from bastion.proxy.pipeline import ClientInfo
 from bastion.proxy.session import Session
 from bastion.proxy.stdio_front import SessionFactory
+from bastion.transport.http_front_app import CLIENT_SCOPE_KEY
 from bastion.transport.jsonrpc import INTERNAL_ERROR, SERVER_UNAVAILABLE
 from bastion.types import Era, Reply, RpcError
 
-__all__ = ["CLIENT_SCOPE_KEY", "HttpFront"]
+__all__ = ["HttpFront"]
 
 logger = logging.getLogger(__name__)
 
-CLIENT_SCOPE_KEY = "bastion.client"
-"""Where the authentication layer leaves the client id in the ASGI scope."""
 SESSION_HEADER = "mcp-session-id"
 IDLE_SESSION_SECONDS = 1800.0
 

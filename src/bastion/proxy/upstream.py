@@ -41,6 +41,8 @@ __all__ = ["ServerLink", "Upstream", "UpstreamHandler"]
 logger = logging.getLogger(__name__)
 
 DISCOVER_TIMEOUT = 10.0
+TIMEOUT_RESOLUTION = 0.25
+"""How often overdue requests are looked for: a request times out at most this late."""
 CLIENT_INFO = {"name": "bastion", "version": __version__}
 
 
@@ -62,6 +64,8 @@ class UpstreamHandler(Protocol):
 
 @dataclass(slots=True)
 class _Pending:
+    method: str
+    deadline: float
     done: anyio.Event = field(default_factory=anyio.Event)
     reply: Reply | None = None
 
@@ -99,12 +103,31 @@ class Upstream:
         """Read frames until the server goes away; reports readiness once the reader runs."""
         async with anyio.create_task_group() as tasks:
             self._tasks = tasks
+            tasks.start_soon(self._expire_overdue)
             task_status.started()
             try:
                 await self._read_loop()
             finally:
                 self._fail_all(self.link.exit_description())
                 tasks.cancel_scope.cancel()
+
+    async def _expire_overdue(self) -> None:
+        """Time out requests the server never answers.
+
+        Deadlines are stored with each request and checked here, so a call costs no timer
+        of its own on the hot path.
+        """
+        while True:
+            await anyio.sleep(TIMEOUT_RESOLUTION)
+            now = anyio.current_time()
+            for request_id, pending in list(self._pending.items()):
+                if pending.reply is None and pending.deadline <= now:
+                    pending.reply = RpcError(
+                        REQUEST_TIMEOUT, f"server {self.name!r} did not answer {pending.method} in time"
+                    )
+                    pending.done.set()
+                    if isinstance(request_id, int):
+                        await self._cancel(request_id, "request timed out")
 
     async def handshake(self, timeout: float) -> None:
         """Negotiate the era and version; raise ServerUnavailable if the server does not answer."""
@@ -205,7 +228,8 @@ class Upstream:
         if self._closed is not None:
             return RpcError(SERVER_UNAVAILABLE, f"server {self.name!r} {self._closed}")
         request_id = next(self._ids)
-        pending = self._pending[request_id] = _Pending()
+        deadline = anyio.current_time() + (timeout if timeout is not None else 86400.0)
+        pending = self._pending[request_id] = _Pending(method, deadline)
         frame: Frame = {"jsonrpc": "2.0", "id": request_id, "method": method}
         if params is not None:
             frame["params"] = params
@@ -214,11 +238,7 @@ class Upstream:
                 await self.link.send(frame)
             except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
                 return RpcError(SERVER_UNAVAILABLE, f"server {self.name!r} {self.link.exit_description()}")
-            with anyio.move_on_after(timeout) as scope:
-                await pending.done.wait()
-            if scope.cancelled_caught:
-                await self._cancel(request_id, "request timed out")
-                return RpcError(REQUEST_TIMEOUT, f"server {self.name!r} did not answer {method} within {timeout:g}s")
+            await pending.done.wait()
             assert pending.reply is not None
             return pending.reply
         except anyio.get_cancelled_exc_class():

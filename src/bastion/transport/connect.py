@@ -10,7 +10,6 @@ import anyio
 from bastion.config.model import ServerConfig
 from bastion.proxy.supervisor import Connector
 from bastion.proxy.upstream import ServerLink
-from bastion.transport.http_back import open_http_server
 from bastion.transport.stdio_back import StdioServer
 
 __all__ = ["make_connector"]
@@ -20,6 +19,10 @@ def make_connector(environ: Mapping[str, str], *, max_bytes: int, max_depth: int
     @asynccontextmanager
     async def connect(name: str, server: ServerConfig) -> AsyncIterator[ServerLink]:
         if server.transport == "http":
+            # Imported here, not at the top: it pulls in the SDK's HTTP client, about 30 MB that
+            # every `bastion wrap` process (one per stdio server in a client config) would carry.
+            from bastion.transport.http_back import open_http_server
+
             async with open_http_server(name, server, environ) as link:
                 yield link
             return

@@ -12,9 +12,10 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bastion.proxy.http_front import CLIENT_SCOPE_KEY
+__all__ = ["CLIENT_SCOPE_KEY", "BearerAuth", "is_loopback", "split_listen"]
 
-__all__ = ["BearerAuth", "is_loopback", "split_listen"]
+CLIENT_SCOPE_KEY = "bastion.client"
+"""Where authentication leaves the client id in the ASGI scope for the MCP layer."""
 
 TokenLookup = Callable[[str], str | None]
 

@@ -89,6 +89,9 @@ class FrameReader:
             except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
                 self._eof = True
 
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
 
 class FrameWriter:
     """Serialises writers so frames never interleave."""
@@ -99,8 +102,14 @@ class FrameWriter:
 
     async def send(self, frame: Frame) -> None:
         data = encode(frame)
-        async with self._lock:
+        try:
+            self._lock.acquire_nowait()  # the usual, uncontended case costs no trip through the event loop
+        except anyio.WouldBlock:
+            await self._lock.acquire()
+        try:
             await self._stream.send(data)
+        finally:
+            self._lock.release()
 
     async def aclose(self) -> None:
         await self._stream.aclose()
@@ -109,8 +118,10 @@ class FrameWriter:
 class FdStream(ByteReceiveStream, ByteSendStream):
     """A byte stream over a file descriptor: non-blocking I/O for pipes and sockets, a thread for files."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, *, owned: bool = False) -> None:
         self._fd = fd
+        self._owned = owned
+        self._closed = False
         self._pollable = not stat.S_ISREG(os.fstat(fd).st_mode)
         self._was_blocking = os.get_blocking(fd)
         if self._pollable:
@@ -151,7 +162,14 @@ class FdStream(ByteReceiveStream, ByteSendStream):
         return None
 
     async def aclose(self) -> None:
-        if self._pollable:
+        if self._closed:
+            return
+        self._closed = True
+        if self._owned:
+            anyio.notify_closing(self._fd)
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+        elif self._pollable:
             with contextlib.suppress(OSError):
                 os.set_blocking(self._fd, self._was_blocking)
 

@@ -22,7 +22,7 @@ from bastion.config.model import ServerConfig
 from bastion.errors import ServerUnavailable
 from bastion.transport.channel import Received
 from bastion.transport.jsonrpc import Frame
-from bastion.transport.lines import FrameReader, FrameWriter
+from bastion.transport.lines import FdStream, FrameReader, FrameWriter
 
 __all__ = ["BASE_ENV_ALLOWLIST", "StdioServer", "server_environment"]
 
@@ -57,23 +57,27 @@ class StdioServer:
     ) -> StdioServer:
         assert server.command is not None
         argv = [server.command, *server.args]
+        # Plain pipes read and written with non-blocking I/O: cheaper per frame than stream protocols.
+        child_stdin, to_child = os.pipe()
+        from_child, child_stdout = os.pipe()
         try:
             process = await anyio.open_process(
                 argv,
+                stdin=child_stdin,
+                stdout=child_stdout,
                 env=server_environment(server, environ),
                 cwd=Path(server.cwd) if server.cwd else None,
                 start_new_session=True,
             )
         except OSError as exc:
+            os.close(to_child)
+            os.close(from_child)
             raise ServerUnavailable(name, f"cannot start {server.command!r}: {exc.strerror or exc}") from exc
-        assert process.stdout is not None
-        assert process.stdin is not None
-        return cls(
-            name,
-            process,
-            FrameReader(process.stdout, max_bytes=max_bytes, max_depth=max_depth),
-            FrameWriter(process.stdin),
-        )
+        finally:
+            os.close(child_stdin)
+            os.close(child_stdout)
+        reader = FrameReader(FdStream(from_child, owned=True), max_bytes=max_bytes, max_depth=max_depth)
+        return cls(name, process, reader, FrameWriter(FdStream(to_child, owned=True)))
 
     async def receive(self) -> Received:
         return await self.reader.receive()
@@ -109,16 +113,16 @@ class StdioServer:
         return f"exited with code {code}{tail}"
 
     async def aclose(self, *, grace: float = 2.0) -> None:
+        """Stop the child: close its stdin, then SIGTERM, then SIGKILL to its group; every wait bounded."""
         with anyio.CancelScope(shield=True):
             with suppress(anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
                 await self.writer.aclose()
-            if await self._wait(grace):
-                return
-            self._signal_group(signal.SIGTERM)
-            if await self._wait(grace):
-                return
-            self._signal_group(signal.SIGKILL)
-            await self._wait(grace)
+            for escalation in (None, signal.SIGTERM, signal.SIGKILL):
+                if escalation is not None:
+                    self._signal_group(escalation)
+                if await self._wait(grace):
+                    break
+            await self.reader.aclose()
 
     async def _wait(self, seconds: float) -> bool:
         with anyio.move_on_after(seconds):

@@ -1,0 +1,114 @@
+"""The HTTP half of the composition root: `bastion serve`.
+
+Kept apart from `runtime` so that stdio gateways (one `bastion wrap` per server in a client
+config) never load the web stack and the SDK's server.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+
+import anyio
+import uvicorn
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.types import ASGIApp
+
+from bastion.clock import Clock, SystemClock
+from bastion.config.model import BastionConfig
+from bastion.errors import ConfigError, ConfigProblem
+from bastion.proxy.http_front import HttpFront
+from bastion.proxy.pipeline import ClientInfo
+from bastion.proxy.session import NoClient
+from bastion.runtime import check_enforceable, make_session_factory, status_listener
+from bastion.store.sqlite import StateStore
+from bastion.transport.http_front_app import BearerAuth, is_loopback, split_listen
+
+__all__ = ["build_http_app", "preflight", "run_http"]
+
+logger = logging.getLogger(__name__)
+
+
+async def preflight(config: BastionConfig, environ: Mapping[str, str]) -> str | None:
+    """Start every server once before serving: collisions are a start-up error; returns the instructions."""
+    factory = make_session_factory(config, environ, lambda _change: None)
+    session = factory(ClientInfo("preflight", "preflight"), NoClient(), {})
+    instructions: str | None = None
+    async with anyio.create_task_group() as tasks:
+        await tasks.start(session.run)
+        instructions = session.instructions()
+        tasks.cancel_scope.cancel()
+    return instructions
+
+
+def build_http_app(config: BastionConfig, front: HttpFront, store: StateStore | None, clock: Clock) -> ASGIApp:
+    host, port = split_listen(config.http.listen)
+    hosts = [f"{host}:{port}", "127.0.0.1:*", "localhost:*", "[::1]:*", *config.http.allowed_hosts]
+    origins = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*", *config.http.allowed_origins]
+    security = TransportSecuritySettings(
+        enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
+    )
+    app = front.server.streamable_http_app(streamable_http_path="/mcp", transport_security=security, host=host)
+
+    def lookup(token: str) -> str | None:
+        return store.client_for_token(token, clock.now()) if store is not None else None
+
+    return BearerAuth(app, lookup, open_access=config.http.open)
+
+
+async def run_http(
+    config: BastionConfig, environ: Mapping[str, str], store: StateStore | None, label: str, clock: Clock | None = None
+) -> None:
+    """Serve many clients over Streamable HTTP until interrupted."""
+    clock = clock or SystemClock()
+    check_enforceable(config)
+    host, port = _listen(config)
+    instructions = await preflight(config, environ)
+    front = HttpFront(
+        make_session_factory(config, environ, status_listener(store, clock)),
+        instance=config.gateway.instance,
+        instructions=instructions,
+    )
+    pid = os.getpid()
+    if store is not None:
+        store.gateway_started(pid, config.gateway.instance, f"http {host}:{port}", label, clock.now())
+    server = uvicorn.Server(
+        uvicorn.Config(
+            build_http_app(config, front, store, clock),
+            host=host,
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            access_log=False,
+        )
+    )
+    try:
+        async with anyio.create_task_group() as tasks:
+            await tasks.start(front.run)
+            logger.warning("bastion serving MCP at http://%s:%d/mcp", host, port)
+            await server.serve()
+            tasks.cancel_scope.cancel()
+    finally:
+        with anyio.CancelScope(shield=True):
+            if store is not None:
+                store.gateway_stopped(pid)
+
+
+def _listen(config: BastionConfig) -> tuple[str, int]:
+    try:
+        host, port = split_listen(config.http.listen)
+    except ValueError as exc:
+        raise ConfigError(None, [ConfigProblem("http.listen", str(exc), "write e.g. 127.0.0.1:8765")]) from None
+    if config.http.open and not is_loopback(host):
+        raise ConfigError(
+            None,
+            [
+                ConfigProblem(
+                    "http.open",
+                    f"open access (no tokens) is only allowed on loopback, not {host}",
+                    "listen on 127.0.0.1, or set open = false and create tokens with `bastion tokens create`",
+                )
+            ],
+        )
+    return host, port
