@@ -138,3 +138,27 @@ async def test_the_official_time_server_works_through_bastion(home: Path, mode: 
         assert names == {"get_current_time", "convert_time"}
         result = await client.call_tool("get_current_time", {"timezone": "UTC"})
         assert '"timezone": "UTC"' in text(result)
+
+
+async def _sample(_ctx: object, params: mt.CreateMessageRequestParams) -> mt.CreateMessageResult:
+    return mt.CreateMessageResult(
+        role="assistant", content=mt.TextContent(type="text", text="short summary"), model="m"
+    )
+
+
+async def _elicit(_ctx: object, params: object) -> mt.ElicitResult:
+    return mt.ElicitResult(action="accept", content={"confirmed": True})
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_elicitation_and_sampling_cross_the_era_bridge(home: Path, tmp_path: Path, mode: str) -> None:
+    """Our demo server speaks 2026-07-28 (input-required results); a handshake-era client gets them
+    as ordinary server requests that Bastion sends and answers for it, a modern client directly."""
+    (tmp_path / "a.txt").write_text("alpha", encoding="utf-8")
+    callbacks = {"sampling_callback": _sample, "elicitation_callback": _elicit}
+    params = StdioServerParameters(
+        command=BASTION[0], args=[*BASTION[1:], "wrap", "--", *DEMO, str(tmp_path)], env=child_env(home)
+    )
+    async with Client(params, mode=mode, read_timeout_seconds=30, **callbacks) as client:  # pyright: ignore[reportArgumentType]
+        assert text(await client.call_tool("confirm", {"question": "Proceed?"})) == "confirmed"
+        assert text(await client.call_tool("summarize", {"name": "a.txt"})) == "short summary"

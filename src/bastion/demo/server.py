@@ -9,10 +9,12 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Annotated
 
 import anyio
-from mcp.server.mcpserver import Context, MCPServer
-from mcp_types import ToolAnnotations
+from mcp.server.mcpserver import Context, Elicit, MCPServer, Resolve, Sample
+from mcp_types import CreateMessageResult, SamplingMessage, TextContent, ToolAnnotations
+from pydantic import BaseModel
 
 server = MCPServer(
     "bastion-demo",
@@ -73,6 +75,33 @@ async def wait(seconds: float) -> str:
 def crash(code: int = 3) -> str:
     """Exit the server process at once with the given code (for fault tests)."""
     os._exit(code)
+
+
+class Confirmation(BaseModel):
+    confirmed: bool
+
+
+def ask_to_confirm(question: str) -> Elicit[Confirmation]:
+    return Elicit(question, Confirmation)
+
+
+def ask_the_model(name: str) -> Sample:
+    text = (NOTES / name).read_text(encoding="utf-8")
+    message = SamplingMessage(role="user", content=TextContent(type="text", text=f"Summarise: {text}"))
+    return Sample([message], max_tokens=100)
+
+
+@server.tool(annotations=ToolAnnotations(read_only_hint=True))
+def confirm(question: str, answer: Annotated[Confirmation, Resolve(ask_to_confirm)]) -> str:
+    """Ask the user a yes/no question (elicitation) and report the answer."""
+    return "confirmed" if answer.confirmed else "not confirmed"
+
+
+@server.tool(annotations=ToolAnnotations(read_only_hint=True))
+def summarize(name: str, summary: Annotated[CreateMessageResult, Resolve(ask_the_model)]) -> str:
+    """Summarise a note with the client's model (sampling)."""
+    content = summary.content
+    return content.text if isinstance(content, TextContent) else "(no text)"
 
 
 @server.resource("notes://{name}")

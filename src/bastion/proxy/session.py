@@ -16,6 +16,7 @@ import anyio
 
 from bastion.config.model import GatewayConfig, ServerConfig
 from bastion.errors import ConfigError, ConfigProblem
+from bastion.proxy.bridge import ParkedCalls
 from bastion.proxy.catalog import Catalog, InvalidCursor, Listing, Namer, build_catalog, paginate
 from bastion.proxy.pipeline import Call, CallNext, ClientInfo, Stage, compose
 from bastion.proxy.supervisor import Connector, StateListener, Supervisor
@@ -105,6 +106,8 @@ class Session:
         self._to_client: CallNext = compose(stages, self._forward_to_client)
         self._inflight: dict[str, dict[int | str, None]] = {name: {} for name in servers}
         self._progress: dict[int | str, int | str] = {}
+        self._parked = ParkedCalls()
+        self._tasks: anyio.abc.TaskGroup | None = None
         self.log_level: str | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
@@ -122,6 +125,7 @@ class Session:
 
     async def _run(self, task_status: anyio.abc.TaskStatus[None], *, strict: bool) -> None:
         async with anyio.create_task_group() as tasks:
+            self._tasks = tasks
             for supervisor in self._supervisors.values():
                 tasks.start_soon(supervisor.run)
             for supervisor in self._supervisors.values():
@@ -287,6 +291,10 @@ class Session:
         if token is not None:
             self._progress[token] = request_id
         try:
+            if self.client.era is Era.MODERN and upstream.era is Era.HANDSHAKE and self._tasks is not None:
+                return await self._parked.call(
+                    self._tasks, upstream.name, call.params, lambda params: upstream.request(call.method, params)
+                )
             reply = await upstream.request(call.method, call.params)
             if self.client.era is Era.HANDSHAKE and _needs_input(reply):
                 reply = await self._drive_input(upstream, call, reply)
@@ -339,6 +347,9 @@ class Session:
         if method not in SERVER_TO_CLIENT_REQUESTS:
             return RpcError(METHOD_NOT_FOUND, f"Method not found: {method}")
         if not self.peer.can_request:
+            answer = await self._parked.ask(upstream.name, method, params)
+            if answer is not None:
+                return answer
             return RpcError(
                 METHOD_NOT_FOUND,
                 f"{method} cannot reach this client: it speaks the 2026-07-28 protocol, which has no server requests",
