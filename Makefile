@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NPM_SERVERS := tests/e2e/npm/node_modules/.package-lock.json
 
 .PHONY: demo test lint typecheck unit clean
 
@@ -11,6 +12,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+# The official MCP servers from npm that the end-to-end tests run behind Bastion (pinned by the lock file).
+$(NPM_SERVERS): tests/e2e/npm/package-lock.json
+	npm ci --prefix tests/e2e/npm --no-audit --no-fund
 
 demo: $(STAMP)
 	$(BIN)/bastion demo
@@ -22,7 +27,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/pyright src tests
 
-unit: $(STAMP)
+unit: $(STAMP) $(NPM_SERVERS)
 	$(BIN)/pytest -q
 
 test: lint typecheck unit

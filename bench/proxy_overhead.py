@@ -176,6 +176,17 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _wait_for(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on port {port}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calls", type=int, default=5000)
@@ -191,6 +202,19 @@ def main() -> None:
             options.calls,
         ),
     ]
+    direct_port = _free_port()
+    direct = subprocess.Popen(
+        [sys.executable, str(HERE / "echo_http_server.py"), str(direct_port)], stderr=subprocess.DEVNULL
+    )
+    try:
+        _wait_for(direct_port)
+        url = f"http://127.0.0.1:{direct_port}/mcp"
+        results.append(
+            run_case("http direct (SDK server)", lambda: HttpPeer(url, "none"), lambda _p: None, options.calls)
+        )
+    finally:
+        direct.terminate()
+        direct.wait(10)
     port = _free_port()
     config = home / "bastion.toml"
     argv = ", ".join(json.dumps(part) for part in ECHO[1:])
@@ -203,13 +227,7 @@ def main() -> None:
     ).stdout.strip()
     server = subprocess.Popen([*BASTION, "serve", "--config", str(config)], env=env, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        _wait_for(port)
         results.append(
             run_case(
                 "http through bastion serve",
@@ -224,6 +242,15 @@ def main() -> None:
     print(json.dumps(results, indent=2))
     direct, wrapped = results[0]["sequential"]["p50_ms"], results[1]["sequential"]["p50_ms"]
     print(f"stdio p50 added by Bastion: {(wrapped - direct) * 1000:.0f} µs", file=sys.stderr)
+    for case in results:
+        seq, par = case["sequential"], case["in_flight_16"]
+        rss = case.get("bastion_peak_rss_mb")
+        cpu = case.get("bastion_cpu_us_per_call")
+        print(
+            f"| {case['case']} | {seq['p50_ms'] * 1000:.0f} | {seq['p99_ms'] * 1000:.0f} | {seq['calls_per_s']:.0f} "
+            f"| {par['calls_per_s']:.0f} | {'' if rss is None else f'{rss:.1f}'} | {'' if cpu is None else f'{cpu:.0f}'} |",
+            file=sys.stderr,
+        )
 
 
 if __name__ == "__main__":

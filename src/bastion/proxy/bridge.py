@@ -100,6 +100,7 @@ class ParkedCalls:
             return {"resultType": "input_required", "inputRequests": {event.key: request}, "requestState": state}
         if self._current.get(server) is parked:
             del self._current[server]
+        parked.events.close()
         return event
 
     async def ask(self, server: str, method: str, params: dict[str, Any] | None) -> Reply | None:
