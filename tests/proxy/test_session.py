@@ -154,9 +154,12 @@ async def test_unknown_methods_and_bad_params_get_json_rpc_errors() -> None:
         unknown = await session.handle("tools/frobnicate", None, 1)
         no_name = await session.handle("tools/call", {"arguments": {}}, 2)
         bad_cursor = await session.handle("tools/list", {"cursor": "not-ours"}, 3)
-    assert isinstance(unknown, RpcError) and unknown.code == METHOD_NOT_FOUND
-    assert isinstance(no_name, RpcError) and no_name.code == INVALID_PARAMS
-    assert isinstance(bad_cursor, RpcError) and bad_cursor.code == INVALID_PARAMS
+    assert isinstance(unknown, RpcError)
+    assert unknown.code == METHOD_NOT_FOUND
+    assert isinstance(no_name, RpcError)
+    assert no_name.code == INVALID_PARAMS
+    assert isinstance(bad_cursor, RpcError)
+    assert bad_cursor.code == INVALID_PARAMS
 
 
 async def test_listings_paginate_across_servers() -> None:
