@@ -49,6 +49,8 @@ logger = logging.getLogger(__name__)
 
 SessionFactory = Callable[[ClientInfo, ClientPeer, dict[str, Any]], Session]
 CLIENT_REQUEST_TIMEOUT = 600.0
+DRAIN_SECONDS = 30.0
+"""How long calls still in flight may take to finish once the client has closed its side."""
 
 
 class _Peer:
@@ -110,6 +112,8 @@ class StdioFront:
         self._peer: _Peer | None = None
         self._era: Era | None = None
         self._running: dict[int | str, anyio.CancelScope] = {}
+        self._in_flight = 0
+        self._idle = anyio.Event()
         self._tasks: anyio.abc.TaskGroup | None = None
 
     async def serve(self) -> None:
@@ -123,7 +127,9 @@ class StdioFront:
                 if isinstance(received, Oversized):
                     logger.warning("dropped a %d-byte frame from the client: over the size limit", received.size)
                     await self._send(
-                        error_frame(None, INVALID_REQUEST, f"Frame of {received.size} bytes is over the limit")
+                        error_frame(
+                            received.request_id, INVALID_REQUEST, f"Frame of {received.size} bytes is over the limit"
+                        )
                     )
                     continue
                 if isinstance(received, FrameError):
@@ -131,6 +137,11 @@ class StdioFront:
                     await self._send(error_frame(received.request_id, received.code, received.message))
                     continue
                 await self._dispatch(received)
+            # The client closed its side: answer what is still in flight (bounded), then stop.
+            with anyio.move_on_after(DRAIN_SECONDS):
+                while self._in_flight:
+                    await self._idle.wait()
+                    self._idle = anyio.Event()
             tasks.cancel_scope.cancel()
 
     async def _dispatch(self, frame: Frame) -> None:
@@ -143,8 +154,7 @@ class StdioFront:
         elif self._session is None:
             await self._open(frame)
         else:
-            assert self._tasks is not None
-            self._tasks.start_soon(self._request, frame, self._session)
+            self._spawn(frame, self._session)
 
     async def _open(self, frame: Frame) -> None:
         """The first request decides the era and starts the session (and with it, the servers)."""
@@ -167,8 +177,7 @@ class StdioFront:
             )
             await self._send(result_frame(request_id, result))
         else:
-            assert self._tasks is not None
-            self._tasks.start_soon(self._request, frame, session)
+            self._spawn(frame, session)
 
     async def _start(self, envelope: Envelope, era: Era) -> Session:
         self._era = era
@@ -180,7 +189,20 @@ class StdioFront:
         self._session = session
         return session
 
+    def _spawn(self, frame: Frame, session: Session) -> None:
+        assert self._tasks is not None
+        self._in_flight += 1
+        self._tasks.start_soon(self._request, frame, session)
+
     async def _request(self, frame: Frame, session: Session) -> None:
+        try:
+            await self._answer(frame, session)
+        finally:
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
+
+    async def _answer(self, frame: Frame, session: Session) -> None:
         method, params, request_id = frame["method"], frame.get("params"), frame["id"]
         if request_id in self._running:
             await self._send(error_frame(request_id, INVALID_REQUEST, f"Invalid Request: id {request_id!r} is in use"))

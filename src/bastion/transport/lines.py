@@ -38,7 +38,8 @@ _ID = re.compile(rb'"id"\s*:\s*(-?\d{1,18}|"[^"\\]{0,200}")')
 def _head_id(head: bytes) -> int | str | None:
     """The id of a frame whose body was too large to parse, when it appears before the payload."""
     match = _ID.search(head[:512])
-    if match is None:
+    # Only an id at the top level of the object counts; one inside params would answer the wrong request.
+    if match is None or head[: match.start()].count(b"{") != 1 or b"[" in head[: match.start()]:
         return None
     raw = match.group(1)
     return raw[1:-1].decode("utf-8", "replace") if raw.startswith(b'"') else int(raw)
