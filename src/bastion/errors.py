@@ -7,6 +7,7 @@
     │   └── ServerUnavailable  a configured server is down, crashed or did not start
     ├── ProtocolError          a peer spoke MCP/JSON-RPC wrongly (carries a JSON-RPC code)
     ├── StoreError             the state store cannot be opened or written
+    ├── AuditIntegrityError    the audit log does not verify (tampered, truncated, rolled back)
     └── NotYetSupported        a setting that a later release gives meaning to
 
 Exceptions carry fields; the CLI turns them into exit codes in one place and the
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "AuditIntegrityError",
     "BastionError",
     "ClientConfigError",
     "ConfigError",
@@ -95,6 +97,17 @@ class ProtocolError(BastionError):
 
 class StoreError(BastionError):
     """The state store could not be opened, read or written."""
+
+
+class AuditIntegrityError(BastionError):
+    """Security state that does not verify: Bastion stops rather than resetting it."""
+
+    def __init__(self, log_id: str, index: int | None, detail: str) -> None:
+        self.log_id = log_id
+        self.index = index
+        self.detail = detail
+        where = f"audit log {log_id}" + (f" at index {index}" if index is not None else "")
+        super().__init__(f"{where}: {detail}")
 
 
 class NotYetSupported(BastionError):

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import anyio
 
+from bastion.audit.entry import Kind, Record
+from bastion.audit.log import AuditLog
+from bastion.audit.service import config_digest, open_audit
+from bastion.audit.stage import AuditStage
 from bastion.clock import Clock, SystemClock
 from bastion.config.model import BastionConfig, ServerConfig
 from bastion.errors import ConfigError, ConfigProblem
@@ -21,8 +28,10 @@ from bastion.transport.connect import make_connector
 from bastion.transport.lines import FdStream, FramedStream
 
 __all__ = [
+    "Gateway",
     "check_enforceable",
     "default_stages",
+    "gateway",
     "make_session_factory",
     "run_stdio",
     "status_listener",
@@ -31,9 +40,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-def default_stages() -> list[Stage]:
+def default_stages(audit: AuditLog) -> list[Stage]:
     """Every stage in its place; those that later releases fill in pass calls through for now."""
-    return [PassThrough(name) for name in STAGE_ORDER]
+    return [AuditStage(audit) if name == "audit" else PassThrough(name) for name in STAGE_ORDER]
 
 
 def check_enforceable(config: BastionConfig) -> None:
@@ -75,8 +84,54 @@ def status_listener(store: StateStore | None, clock: Clock) -> StateListener:
     return record
 
 
-def make_session_factory(config: BastionConfig, environ: Mapping[str, str], on_state: StateListener) -> SessionFactory:
-    connector = make_connector(environ, max_bytes=config.gateway.max_frame_bytes, max_depth=config.gateway.max_depth)
+@dataclass(frozen=True, slots=True)
+class Gateway:
+    """What a running gateway process shares between its sessions."""
+
+    config: BastionConfig
+    environ: Mapping[str, str]
+    state: StateStore
+    audit: AuditLog
+    clock: Clock
+
+
+@asynccontextmanager
+async def gateway(
+    config: BastionConfig, environ: Mapping[str, str], home: Path, mode: str, label: str, clock: Clock | None = None
+) -> AsyncIterator[Gateway]:
+    """A gateway's lifetime: refuse what cannot be enforced, open the stores, record start and stop."""
+    clock = clock or SystemClock()
+    check_enforceable(config)
+    state = StateStore.open(home)
+    audit = open_audit(config, home, environ, clock)
+    pid = os.getpid()
+    state.gateway_started(pid, config.gateway.instance, mode, label, clock.now())
+    try:
+        async with anyio.create_task_group() as tasks:
+            await tasks.start(audit.run)
+            await audit.append(
+                Record(
+                    Kind.GATEWAY_START,
+                    {"mode": mode, "pid": pid, "label": label, "config_sha256": config_digest(config)},
+                )
+            )
+            try:
+                yield Gateway(config, environ, state, audit, clock)
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await audit.append(Record(Kind.GATEWAY_STOP, {"pid": pid}))
+                    tasks.cancel_scope.cancel()
+    finally:
+        state.gateway_stopped(pid)
+        state.close()
+
+
+def make_session_factory(running: Gateway) -> SessionFactory:
+    config = running.config
+    connector = make_connector(
+        running.environ, max_bytes=config.gateway.max_frame_bytes, max_depth=config.gateway.max_depth
+    )
+    on_state = status_listener(running.state, running.clock)
 
     def make(client: ClientInfo, peer: ClientPeer, capabilities: dict[str, Any]) -> Session:
         return Session(
@@ -86,7 +141,7 @@ def make_session_factory(config: BastionConfig, environ: Mapping[str, str], on_s
             peer,
             connector,
             client_capabilities=capabilities,
-            stages=default_stages(),
+            stages=default_stages(running.audit),
             on_state=on_state,
         )
 
@@ -94,25 +149,12 @@ def make_session_factory(config: BastionConfig, environ: Mapping[str, str], on_s
 
 
 async def run_stdio(
-    config: BastionConfig, environ: Mapping[str, str], store: StateStore | None, label: str, clock: Clock | None = None
+    config: BastionConfig, environ: Mapping[str, str], home: Path, label: str, clock: Clock | None = None
 ) -> None:
     """Serve one client on Bastion's own stdin/stdout until it disconnects."""
-    clock = clock or SystemClock()
-    check_enforceable(config)
-    pid = os.getpid()
-    if store is not None:
-        store.gateway_started(pid, config.gateway.instance, "stdio", label, clock.now())
-    channel = FramedStream(
-        FdStream(0), FdStream(1), max_bytes=config.gateway.max_frame_bytes, max_depth=config.gateway.max_depth
-    )
-    front = StdioFront(
-        channel,
-        make_session_factory(config, environ, status_listener(store, clock)),
-        instance=config.gateway.instance,
-    )
-    try:
+    async with gateway(config, environ, home, "stdio", label, clock) as running:
+        channel = FramedStream(
+            FdStream(0), FdStream(1), max_bytes=config.gateway.max_frame_bytes, max_depth=config.gateway.max_depth
+        )
+        front = StdioFront(channel, make_session_factory(running), instance=config.gateway.instance)
         await front.serve()
-    finally:
-        with anyio.CancelScope(shield=True):
-            if store is not None:
-                store.gateway_stopped(pid)

@@ -7,21 +7,21 @@ config) never load the web stack and the SDK's server.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Mapping
+from pathlib import Path
 
 import anyio
 import uvicorn
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp
 
-from bastion.clock import Clock, SystemClock
+from bastion.clock import Clock
 from bastion.config.model import BastionConfig
 from bastion.errors import ConfigError, ConfigProblem
 from bastion.proxy.http_front import HttpFront
 from bastion.proxy.pipeline import ClientInfo
 from bastion.proxy.session import NoClient
-from bastion.runtime import check_enforceable, make_session_factory, status_listener
+from bastion.runtime import Gateway, gateway, make_session_factory
 from bastion.store.sqlite import StateStore
 from bastion.transport.http_front_app import BearerAuth, is_loopback, split_listen
 
@@ -30,10 +30,9 @@ __all__ = ["build_http_app", "preflight", "run_http"]
 logger = logging.getLogger(__name__)
 
 
-async def preflight(config: BastionConfig, environ: Mapping[str, str]) -> str | None:
+async def preflight(running: Gateway) -> str | None:
     """Start every server once before serving: collisions are a start-up error; returns the instructions."""
-    factory = make_session_factory(config, environ, lambda _change: None)
-    session = factory(ClientInfo("preflight", "preflight"), NoClient(), {})
+    session = make_session_factory(running)(ClientInfo("preflight", "preflight"), NoClient(), {})
     instructions: str | None = None
     async with anyio.create_task_group() as tasks:
         await tasks.start(session.run)
@@ -58,41 +57,23 @@ def build_http_app(config: BastionConfig, front: HttpFront, store: StateStore | 
 
 
 async def run_http(
-    config: BastionConfig, environ: Mapping[str, str], store: StateStore | None, label: str, clock: Clock | None = None
+    config: BastionConfig, environ: Mapping[str, str], home: Path, label: str, clock: Clock | None = None
 ) -> None:
     """Serve many clients over Streamable HTTP until interrupted."""
-    clock = clock or SystemClock()
-    check_enforceable(config)
     host, port = _listen(config)
-    instructions = await preflight(config, environ)
-    front = HttpFront(
-        make_session_factory(config, environ, status_listener(store, clock)),
-        instance=config.gateway.instance,
-        instructions=instructions,
-    )
-    pid = os.getpid()
-    if store is not None:
-        store.gateway_started(pid, config.gateway.instance, f"http {host}:{port}", label, clock.now())
-    server = uvicorn.Server(
-        uvicorn.Config(
-            build_http_app(config, front, store, clock),
-            host=host,
-            port=port,
-            log_level="warning",
-            lifespan="on",
-            access_log=False,
+    async with gateway(config, environ, home, f"http {host}:{port}", label, clock) as running:
+        front = HttpFront(
+            make_session_factory(running), instance=config.gateway.instance, instructions=await preflight(running)
         )
-    )
-    try:
+        app = build_http_app(config, front, running.state, running.clock)
+        server = uvicorn.Server(
+            uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", access_log=False)
+        )
         async with anyio.create_task_group() as tasks:
             await tasks.start(front.run)
             logger.warning("bastion serving MCP at http://%s:%d/mcp", host, port)
             await server.serve()
             tasks.cancel_scope.cancel()
-    finally:
-        with anyio.CancelScope(shield=True):
-            if store is not None:
-                store.gateway_stopped(pid)
 
 
 def _listen(config: BastionConfig) -> tuple[str, int]:

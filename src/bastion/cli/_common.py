@@ -16,7 +16,7 @@ from bastion.config.model import BastionConfig
 from bastion.store.home import bastion_home, ensure_home
 from bastion.store.sqlite import StateStore
 
-__all__ = ["ConfigOption", "console", "err_console", "open_store", "read_config", "setup_logging"]
+__all__ = ["ConfigOption", "console", "err_console", "home", "open_store", "read_config", "setup_logging"]
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -42,5 +42,10 @@ def read_config(path: Path) -> BastionConfig:
     return load_config(path)
 
 
+def home() -> Path:
+    """BASTION_HOME, created private to this user."""
+    return ensure_home(bastion_home(os.environ))
+
+
 def open_store() -> StateStore:
-    return StateStore.open(ensure_home(bastion_home(os.environ)))
+    return StateStore.open(home())

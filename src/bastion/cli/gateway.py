@@ -10,7 +10,7 @@ from typing import Annotated
 import anyio
 import typer
 
-from bastion.cli._common import ConfigOption, open_store, read_config, setup_logging
+from bastion.cli._common import ConfigOption, home, read_config, setup_logging
 from bastion.config.model import BastionConfig, GatewayConfig, ServerConfig, ToolRules
 from bastion.errors import ConfigError, ConfigProblem
 from bastion.runtime import run_stdio
@@ -65,7 +65,7 @@ def wrap(
         network=network,
         env_pass=tuple(env or ()),
     )
-    anyio.run(run_stdio, config, dict(os.environ), open_store(), "wrap: " + " ".join(command))
+    anyio.run(run_stdio, config, dict(os.environ), home(), "wrap: " + " ".join(command))
 
 
 def wrap_config(
@@ -115,7 +115,7 @@ def run(config: ConfigOption = Path("bastion.toml"), log_level: LogLevel = "warn
     """Serve every configured server to one client over stdio (put this command in a client's config)."""
     setup_logging(log_level)
     loaded = read_config(config)
-    anyio.run(run_stdio, loaded, dict(os.environ), open_store(), f"run: {config}")
+    anyio.run(run_stdio, loaded, dict(os.environ), home(), f"run: {config}")
 
 
 def serve(
@@ -131,4 +131,4 @@ def serve(
     # Imported here so that `wrap` and `run` never load the web stack (see bastion.runtime_http).
     from bastion.runtime_http import run_http
 
-    anyio.run(run_http, loaded, dict(os.environ), open_store(), f"serve: {config}")
+    anyio.run(run_http, loaded, dict(os.environ), home(), f"serve: {config}")

@@ -15,6 +15,7 @@ from bastion.inventory.risk import RiskClass
 
 __all__ = [
     "DEFAULT_MAX_FRAME_BYTES",
+    "AuditConfig",
     "BastionConfig",
     "GatewayConfig",
     "HttpConfig",
@@ -133,8 +134,22 @@ class HttpConfig(_Model):
     """Extra Host header values accepted besides the listen address and loopback names."""
 
 
+class AuditConfig(_Model):
+    store: str | None = None
+    """Where the audit log lives: unset for the embedded SQLite file in BASTION_HOME, or
+    `postgresql://…` to share one database between gateways (each keeps its own log)."""
+
+    @field_validator("store")
+    @classmethod
+    def _store_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("sqlite:", "postgresql://", "postgres://")):
+            raise ValueError("store must be sqlite:PATH or postgresql://…")
+        return value
+
+
 class BastionConfig(_Model):
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
+    audit: AuditConfig = Field(default_factory=AuditConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
     servers: dict[str, ServerConfig] = Field(default_factory=dict)
 

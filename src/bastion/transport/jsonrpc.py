@@ -14,6 +14,7 @@ from typing import Any, Final
 import orjson
 
 __all__ = [
+    "AUDIT_UNAVAILABLE",
     "DENIED",
     "INTERNAL_ERROR",
     "INVALID_PARAMS",
@@ -45,6 +46,8 @@ REQUEST_TIMEOUT: Final = -32001
 # Bastion's own codes, in the implementation-defined range -32000..-32019 (the SDK uses -32000 and -32001).
 DENIED: Final = -32011
 """A call refused by policy; the message says what and why, never whether a hidden tool exists."""
+AUDIT_UNAVAILABLE: Final = -32012
+"""A call refused because its audit record could not be made durable (fail closed)."""
 SERVER_UNAVAILABLE: Final = -32010
 """The server behind the call is down, crashed, or exited mid-call; the message names it."""
 

@@ -1,0 +1,95 @@
+"""The audit entry: versioned canonical JSON (RFC 8785) that the Merkle tree commits to.
+
+An entry says what happened and to whom, never what was said: arguments and results appear
+only as salted commitments, SHA-256 over a domain tag, a per-entry random salt, the field
+name and the canonical JSON of the value. The values themselves live encrypted in a separate
+payload that can be redacted or crypto-shredded later while every proof stays valid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+import rfc8785
+
+__all__ = ["ENTRY_VERSION", "Kind", "Record", "SealedRecord", "commit", "encode_entry", "format_time", "seal"]
+
+ENTRY_VERSION = 1
+_COMMIT_TAG = b"bastion-commitment-v1\x00"
+
+
+class Kind(StrEnum):
+    """What an entry records. One log holds them all: one complete population for an auditor."""
+
+    CALL_INTENT = "call.intent"
+    CALL_OUTCOME = "call.outcome"
+    CALL_DENIED = "call.denied"
+    LISTING = "listing.admitted"
+    GATEWAY_START = "gateway.start"
+    GATEWAY_STOP = "gateway.stop"
+    CONFIG = "config.loaded"
+    KEY_ROTATED = "key.rotated"
+    PAYLOAD_REDACTED = "payload.redacted"
+    PAYLOADS_SHREDDED = "payload.shredded"
+    SERVER_STATE = "server.state"
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """An event to record: its public fields, and the values to commit to and encrypt."""
+
+    kind: Kind
+    fields: Mapping[str, Any] = field(default_factory=dict[str, Any])
+    secret: Mapping[str, Any] = field(default_factory=dict[str, Any])
+    """Field name → value (arguments, result …): committed in the entry, stored only encrypted."""
+
+
+@dataclass(frozen=True, slots=True)
+class SealedRecord:
+    """A record with its commitments computed; `payload` is what gets encrypted (salt included)."""
+
+    kind: Kind
+    fields: Mapping[str, Any]
+    commitments: Mapping[str, str]
+    payload: bytes | None
+
+
+def commit(salt: bytes, name: str, value: Any) -> str:
+    digest = hashlib.sha256(_COMMIT_TAG + salt + name.encode("utf-8") + b"\x00" + rfc8785.dumps(value))
+    return digest.hexdigest()
+
+
+def seal(record: Record) -> SealedRecord:
+    """Commit to the secret values with a fresh salt; the payload keeps the salt so it can be re-checked."""
+    if not record.secret:
+        return SealedRecord(record.kind, record.fields, {}, None)
+    salt = secrets.token_bytes(16)
+    commitments = {name: commit(salt, name, value) for name, value in record.secret.items()}
+    payload = rfc8785.dumps({"salt": salt.hex(), "values": dict(record.secret)})
+    return SealedRecord(record.kind, record.fields, commitments, payload)
+
+
+def format_time(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def encode_entry(index: int, moment: float, log_id: str, sealed: SealedRecord) -> bytes:
+    """The canonical bytes of entry `index`: what the leaf hash covers."""
+    entry: dict[str, Any] = {
+        **sealed.fields,
+        "v": ENTRY_VERSION,
+        "i": index,
+        "log": log_id,
+        "time": format_time(moment),
+        "t": round(moment * 1000),
+        "kind": sealed.kind.value,
+    }
+    if sealed.commitments:
+        entry["commitments"] = dict(sealed.commitments)
+    return rfc8785.dumps(entry)

@@ -1,0 +1,99 @@
+"""The log's signing keys under BASTION_HOME/keys: Ed25519, private files 0600, rotation kept.
+
+Every key ever used stays listed (public part) in `audit-verifiers.txt`, so checkpoints
+signed before a rotation keep verifying. Key files are written with a unique temporary
+name, fsynced, then renamed into place.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+from bastion.audit.checkpoint import CheckpointError, Signer, Verifier
+from bastion.errors import StoreError
+
+__all__ = ["Keyring", "write_private"]
+
+_KEY_FILE = re.compile(r"^audit-signing-(\d+)\.key$")
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Create a file readable only by its owner, durably, atomically."""
+    for directory in reversed([path.parent, *path.parent.parents]):
+        if not directory.exists():
+            directory.mkdir(mode=0o700)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(descriptor, data)
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+    os.replace(temporary, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+class Keyring:
+    def __init__(self, home: Path, name: str) -> None:
+        self.directory = home / "keys"
+        self.name = name
+
+    def signer(self, *, create: bool = True) -> Signer:
+        """The current signing key; the first one is created on first use."""
+        numbers = self._numbers()
+        if not numbers:
+            if not create:
+                raise StoreError(f"no audit signing key in {self.directory}")
+            return self.rotate()
+        return self._load(numbers[-1])
+
+    def rotate(self) -> Signer:
+        numbers = self._numbers()
+        number = numbers[-1] + 1 if numbers else 1
+        private = Ed25519PrivateKey.generate()
+        raw = private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        write_private(self.directory / f"audit-signing-{number}.key", raw)
+        signer = Signer(self.name, private)
+        with (self.directory / "audit-verifiers.txt").open("a", encoding="utf-8") as listing:
+            listing.write(signer.verifier.encode() + "\n")
+            listing.flush()
+            os.fsync(listing.fileno())
+        return signer
+
+    def verifiers(self) -> list[Verifier]:
+        path = self.directory / "audit-verifiers.txt"
+        if not path.exists():
+            return []
+        found: list[Verifier] = []
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip():
+                try:
+                    found.append(Verifier.decode(line))
+                except CheckpointError as exc:
+                    raise StoreError(f"{path}:{number}: {exc}") from None
+        return found
+
+    def _numbers(self) -> list[int]:
+        if not self.directory.exists():
+            return []
+        return sorted(int(m.group(1)) for p in self.directory.iterdir() if (m := _KEY_FILE.match(p.name)))
+
+    def _load(self, number: int) -> Signer:
+        path = self.directory / f"audit-signing-{number}.key"
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            raise StoreError(f"{path} is readable by others (mode {mode:o}); run: chmod 600 {path}")
+        raw = path.read_bytes()
+        if len(raw) != 32:
+            raise StoreError(f"{path} is not an Ed25519 private key")
+        return Signer(self.name, Ed25519PrivateKey.from_private_bytes(raw))

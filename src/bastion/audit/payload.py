@@ -1,0 +1,91 @@
+"""Encrypted payloads: AES-256-GCM under per-day data keys, wrapped by one master key.
+
+Redacting an entry deletes its ciphertext; crypto-shredding a day deletes that day's data
+key, so every payload of that day becomes unreadable at once. Entries keep only salted
+commitments, so neither touches a proof.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from bastion.errors import StoreError
+
+__all__ = ["MASTER_KEY_ENV", "PayloadCipher", "load_master_key"]
+
+MASTER_KEY_ENV = "BASTION_AUDIT_KEY"
+"""Base64 of a 32-byte master key; if unset, a key file under BASTION_HOME (mode 0600) is used."""
+
+
+def load_master_key(home: Path, environ: Mapping[str, str], *, create: bool) -> bytes | None:
+    """The master key from the environment or the key file; None when absent and not to be created."""
+    encoded = environ.get(MASTER_KEY_ENV)
+    if encoded:
+        try:
+            key = base64.b64decode(encoded, validate=True)
+        except binascii.Error:
+            raise StoreError(f"{MASTER_KEY_ENV} is not base64") from None
+        if len(key) != 32:
+            raise StoreError(f"{MASTER_KEY_ENV} must decode to 32 bytes, not {len(key)}")
+        return key
+    path = home / "keys" / "audit-master.key"
+    if path.exists():
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            raise StoreError(f"{path} is readable by others (mode {mode:o}); run: chmod 600 {path}")
+        key = path.read_bytes()
+        if len(key) != 32:
+            raise StoreError(f"{path} is not a 32-byte key")
+        return key
+    if not create:
+        return None
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    key = secrets.token_bytes(32)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(descriptor, key)
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+    return key
+
+
+class PayloadCipher:
+    """Seals payloads under a data key; the data key travels wrapped by the master key."""
+
+    def __init__(self, master: bytes) -> None:
+        self._master = AESGCM(master)
+
+    @staticmethod
+    def new_data_key() -> bytes:
+        return AESGCM.generate_key(bit_length=256)
+
+    def wrap(self, epoch: str, data_key: bytes) -> bytes:
+        nonce = secrets.token_bytes(12)
+        return nonce + self._master.encrypt(nonce, data_key, f"bastion-data-key:{epoch}".encode())
+
+    def unwrap(self, epoch: str, wrapped: bytes) -> bytes:
+        try:
+            return self._master.decrypt(wrapped[:12], wrapped[12:], f"bastion-data-key:{epoch}".encode())
+        except InvalidTag:
+            raise StoreError(f"the data key of {epoch} does not open with this master key") from None
+
+    @staticmethod
+    def seal(data_key: bytes, log_id: str, index: int, plaintext: bytes) -> bytes:
+        nonce = secrets.token_bytes(12)
+        return nonce + AESGCM(data_key).encrypt(nonce, plaintext, f"{log_id}:{index}".encode())
+
+    @staticmethod
+    def open(data_key: bytes, log_id: str, index: int, sealed: bytes) -> bytes:
+        try:
+            return AESGCM(data_key).decrypt(sealed[:12], sealed[12:], f"{log_id}:{index}".encode())
+        except InvalidTag:
+            raise StoreError(f"payload {log_id}/{index} does not decrypt: it was altered or moved") from None

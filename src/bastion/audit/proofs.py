@@ -1,0 +1,64 @@
+"""Inclusion proof bundles: one entry, its proof, and the signed checkpoint it is under.
+
+A bundle is self-contained JSON that a third party checks with nothing but the log's public
+key: the checkpoint's signature, then the entry's leaf hash up the proof to the signed root.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from bastion.audit.checkpoint import CheckpointError, Verifier, verify_note
+from bastion.audit.merkle import ProofError, inclusion_proof, leaf_hash, verify_inclusion
+from bastion.store.audit import AuditStore, CheckpointRow
+
+__all__ = ["BundleError", "check_bundle", "make_bundle"]
+
+BUNDLE_FORMAT = "bastion-inclusion-proof/1"
+
+
+class BundleError(ValueError):
+    pass
+
+
+def make_bundle(store: AuditStore, log_id: str, index: int, checkpoint: CheckpointRow) -> dict[str, Any]:
+    if not 0 <= index < checkpoint.size:
+        raise BundleError(f"index {index} is not under the latest checkpoint of log {log_id} (size {checkpoint.size})")
+    rows = list(store.entries(log_id, index, index + 1))
+    if not rows:
+        raise BundleError(f"log {log_id} has no entry {index}")
+
+    def subtree(level: int, idx: int) -> bytes:
+        return store.subtree(log_id, level, idx)
+
+    proof = inclusion_proof(index, checkpoint.size, subtree)
+    return {
+        "format": BUNDLE_FORMAT,
+        "log": log_id,
+        "index": index,
+        "entry": base64.b64encode(rows[0].entry).decode("ascii"),
+        "tree_size": checkpoint.size,
+        "proof": [base64.b64encode(node).decode("ascii") for node in proof],
+        "checkpoint": checkpoint.note,
+    }
+
+
+def check_bundle(bundle: dict[str, Any], verifiers: list[Verifier]) -> bytes:
+    """Verify a bundle; returns the entry's canonical bytes. Raises BundleError saying what failed."""
+    if bundle.get("format") != BUNDLE_FORMAT:
+        raise BundleError(f"not a {BUNDLE_FORMAT} bundle")
+    try:
+        checkpoint, _ = verify_note(str(bundle["checkpoint"]), verifiers)
+        entry = base64.b64decode(bundle["entry"], validate=True)
+        proof = [base64.b64decode(node, validate=True) for node in bundle["proof"]]
+        if checkpoint.size != bundle["tree_size"]:
+            raise BundleError("the bundle's tree size differs from its checkpoint's")
+        verify_inclusion(int(bundle["index"]), checkpoint.size, leaf_hash(entry), proof, checkpoint.root)
+    except CheckpointError as exc:
+        raise BundleError(f"checkpoint: {exc}") from None
+    except ProofError as exc:
+        raise BundleError(f"proof: {exc}") from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BundleError(f"malformed bundle: {exc}") from None
+    return entry

@@ -1,0 +1,118 @@
+"""Opening the audit machinery for a gateway process: store, keys, cipher, log, recovery.
+
+On start, every log in the store is checked against its witness file (the last checkpoint
+signed for it, kept outside the store): a store that is behind a witness was rolled back or
+truncated, and the gateway refuses to start. Logs whose process died before signing their
+last entries get a sealing checkpoint now, after their signed prefix is confirmed intact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import orjson
+
+from bastion.audit.checkpoint import Checkpoint, CheckpointError, Signer, Verifier, sign_checkpoint, verify_note
+from bastion.audit.keys import Keyring, write_private
+from bastion.audit.log import AuditLog, witness_path
+from bastion.audit.merkle import CompactRange, range_root
+from bastion.audit.payload import PayloadCipher, load_master_key
+from bastion.clock import Clock
+from bastion.config.model import BastionConfig
+from bastion.errors import AuditIntegrityError, StoreError
+from bastion.store.audit import AuditStore, CheckpointRow, LogRow
+from bastion.store.audit_sqlite import SqliteAuditStore
+
+__all__ = ["config_digest", "open_audit", "open_store", "pid_alive", "read_witness"]
+
+logger = logging.getLogger(__name__)
+
+
+def open_store(home: Path, url: str | None) -> AuditStore:
+    if url is None or url.startswith("sqlite:"):
+        path = Path(url.removeprefix("sqlite:").removeprefix("//")) if url else None
+        return SqliteAuditStore(path) if path else SqliteAuditStore.open(home)
+    if url.startswith(("postgresql://", "postgres://")):
+        from bastion.store.audit_postgres import PostgresAuditStore  # only when asked for: psycopg is heavy
+
+        return PostgresAuditStore(url)
+    raise StoreError(f"unknown audit store {url!r}: use sqlite:PATH or postgresql://…")
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_witness(home: Path, log_id: str) -> str | None:
+    path = witness_path(home, log_id)
+    return path.read_text(encoding="utf-8") if path.exists() else None
+
+
+def config_digest(config: BastionConfig) -> str:
+    return hashlib.sha256(orjson.dumps(config.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def open_audit(
+    config: BastionConfig, home: Path, environ: Mapping[str, str], clock: Clock, store_url: str | None = None
+) -> AuditLog:
+    store = open_store(home, store_url or config.audit.store)
+    keyring = Keyring(home, f"bastion-{config.gateway.instance}")
+    signer = keyring.signer()
+    verifiers = keyring.verifiers() or [signer.verifier]
+    recover(store, home, signer, verifiers, clock)
+    master = load_master_key(home, environ, create=True)
+    cipher = PayloadCipher(master) if master is not None else None
+    return AuditLog(store, signer, cipher, clock, home, instance=config.gateway.instance)
+
+
+def recover(store: AuditStore, home: Path, signer: Signer, verifiers: list[Verifier], clock: Clock) -> None:
+    """Refuse a rolled-back store; seal the unsigned tails of logs whose process is gone."""
+    for log in store.logs():
+        latest = store.latest_checkpoint(log.log_id)
+        witness = read_witness(home, log.log_id)
+        if witness is not None:
+            _check_witness(log, witness, latest, verifiers)
+        size = store.size(log.log_id)
+        signed = latest.size if latest else 0
+        if size > signed and not pid_alive(log.pid):
+            _seal(store, home, log, latest, size, signer, clock)
+
+
+def _check_witness(log: LogRow, witness: str, latest: CheckpointRow | None, verifiers: list[Verifier]) -> None:
+    try:
+        checkpoint, _ = verify_note(witness, verifiers)
+    except CheckpointError as exc:
+        raise AuditIntegrityError(log.log_id, None, f"its witness checkpoint does not verify: {exc}") from None
+    if latest is None or latest.size < checkpoint.size:
+        raise AuditIntegrityError(
+            log.log_id,
+            checkpoint.size,
+            f"the store is behind the last signed checkpoint (size {checkpoint.size}): rolled back or truncated",
+        )
+
+
+def _seal(
+    store: AuditStore, home: Path, log: LogRow, latest: CheckpointRow | None, size: int, signer: Signer, clock: Clock
+) -> None:
+    def subtree(level: int, idx: int) -> bytes:
+        return store.subtree(log.log_id, level, idx)
+
+    if latest is not None and range_root(0, latest.size, subtree) != latest.root:
+        raise AuditIntegrityError(log.log_id, latest.size, "the signed prefix no longer matches its checkpoint")
+    root = CompactRange.at(size, subtree).root()
+    note = sign_checkpoint(Checkpoint(log.origin, size, root), signer)
+    store.add_checkpoint(CheckpointRow(log.log_id, size, root, note, clock.now()))
+    write_private(witness_path(home, log.log_id), note.encode("utf-8"))
+    logger.warning(
+        "audit log %s: sealed %d entries its process left unsigned", log.log_id, size - (latest.size if latest else 0)
+    )

@@ -1,0 +1,164 @@
+"""The offline verifier: replays every entry, recomputes the tree, checks every checkpoint.
+
+Needs only the entries (from a store or an export), the checkpoints and the trusted public
+keys. Finds a changed byte (the leaf no longer matches), deleted, swapped or reordered
+entries (positions and the index inside each entry disagree), time going backwards, a
+rewritten tail (roots no longer match signed checkpoints), a truncated or rolled-back store
+(a signed checkpoint or witness is larger than the log), and forged checkpoints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import orjson
+
+from bastion.audit.checkpoint import CheckpointError, Verifier, verify_note
+from bastion.audit.entry import ENTRY_VERSION
+from bastion.audit.merkle import CompactRange, leaf_hash
+from bastion.store.audit import CheckpointRow, EntryRow, LogRow
+
+__all__ = ["LogReport", "Problem", "verify_log"]
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    log_id: str
+    index: int | None
+    check: str
+    detail: str
+
+    def describe(self) -> str:
+        where = f"log {self.log_id}" + (f" index {self.index}" if self.index is not None else "")
+        return f"{where}: {self.check}: {self.detail}"
+
+
+@dataclass
+class LogReport:
+    log_id: str
+    origin: str
+    size: int = 0
+    checkpoints: int = 0
+    covered: int = 0
+    problems: list[Problem] = field(default_factory=list[Problem])
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify_log(
+    log: LogRow,
+    entries: Iterable[EntryRow],
+    checkpoints: list[CheckpointRow],
+    verifiers: list[Verifier],
+    *,
+    witnesses: Iterable[str] = (),
+    owner_alive: bool = False,
+    progress: Callable[[int], None] = lambda _n: None,
+) -> LogReport:
+    report = LogReport(log.log_id, log.origin)
+    signed = _signed_heads(log, checkpoints, witnesses, verifiers, report)
+    edge = CompactRange()
+    previous_time = -1
+    expected = 0
+    for row in entries:
+        if not _check_entry(log, row, expected, previous_time, report):
+            return report
+        previous_time = int(orjson.loads(row.entry)["t"])
+        edge.append(leaf_hash(row.entry))
+        expected += 1
+        root = signed.get(expected)
+        if root is not None and root != edge.root():
+            report.problems.append(
+                Problem(
+                    log.log_id,
+                    expected - 1,
+                    "checkpoint",
+                    f"the signed root of size {expected} does not match the entries",
+                )
+            )
+            return report
+        if expected % 10000 == 0:
+            progress(10000)
+    progress(expected % 10000)
+    report.size = expected
+    report.covered = max((size for size in signed if size <= expected), default=0)
+    beyond = [size for size in signed if size > expected]
+    if beyond:
+        report.problems.append(
+            Problem(
+                log.log_id,
+                expected,
+                "truncated",
+                f"a signed checkpoint covers {max(beyond)} entries but the log has {expected}",
+            )
+        )
+    elif report.covered < expected and not owner_alive:
+        report.problems.append(
+            Problem(
+                log.log_id,
+                report.covered,
+                "unsigned tail",
+                f"{expected - report.covered} entries are not covered by a signed checkpoint",
+            )
+        )
+    return report
+
+
+def _check_entry(log: LogRow, row: EntryRow, expected: int, previous_time: int, report: LogReport) -> bool:
+    if row.idx != expected:
+        check = "gap" if row.idx > expected else "order"
+        report.problems.append(Problem(log.log_id, expected, check, f"expected entry {expected}, found {row.idx}"))
+        return False
+    if leaf_hash(row.entry) != row.leaf:
+        report.problems.append(
+            Problem(log.log_id, expected, "entry bytes", "the entry does not match its stored leaf hash")
+        )
+        return False
+    try:
+        entry = orjson.loads(row.entry)
+    except orjson.JSONDecodeError:
+        report.problems.append(Problem(log.log_id, expected, "entry bytes", "the entry is not JSON"))
+        return False
+    if not isinstance(entry, dict) or entry.get("v") != ENTRY_VERSION:
+        report.problems.append(Problem(log.log_id, expected, "entry format", "unknown entry version"))
+        return False
+    if entry.get("i") != expected or entry.get("log") != log.log_id:
+        report.problems.append(
+            Problem(log.log_id, expected, "order", f"the entry says it is {entry.get('log')}/{entry.get('i')}")  # pyright: ignore[reportUnknownMemberType]
+        )
+        return False
+    moment = entry.get("t")  # pyright: ignore[reportUnknownMemberType,reportUnknownVariableType]
+    if not isinstance(moment, int) or moment < previous_time:
+        report.problems.append(Problem(log.log_id, expected, "time", "time goes backwards"))
+        return False
+    return True
+
+
+def _signed_heads(
+    log: LogRow,
+    checkpoints: list[CheckpointRow],
+    witnesses: Iterable[str],
+    verifiers: list[Verifier],
+    report: LogReport,
+) -> dict[int, bytes]:
+    """Size → root of every checkpoint whose signature a trusted key verifies."""
+    heads: dict[int, bytes] = {}
+    notes = [(row.note, f"stored checkpoint of size {row.size}") for row in checkpoints]
+    notes += [(note, "witness checkpoint") for note in witnesses]
+    for note, label in notes:
+        try:
+            checkpoint, _verifier = verify_note(note, verifiers)
+        except CheckpointError as exc:
+            report.problems.append(Problem(log.log_id, None, "signature", f"{label}: {exc}"))
+            continue
+        if checkpoint.origin != log.origin:
+            continue
+        known = heads.get(checkpoint.size)
+        if known is not None and known != checkpoint.root:
+            report.problems.append(Problem(log.log_id, checkpoint.size, "fork", "two signed roots for one size"))
+        heads[checkpoint.size] = checkpoint.root
+        report.checkpoints += 1
+    return heads

@@ -1,0 +1,433 @@
+"""`bastion audit`: read, search, verify, prove and export the tamper-evident log."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio
+import orjson
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from bastion.audit.checkpoint import CheckpointError, Verifier, verify_note
+from bastion.audit.entry import Kind, Record
+from bastion.audit.export import to_jsonl, to_ocsf
+from bastion.audit.keys import Keyring
+from bastion.audit.payload import PayloadCipher, load_master_key
+from bastion.audit.proofs import BundleError, check_bundle, make_bundle
+from bastion.audit.service import open_audit, open_store, pid_alive, read_witness
+from bastion.audit.verify import LogReport, Problem, verify_log
+from bastion.cli._common import console, err_console, home
+from bastion.clock import SystemClock
+from bastion.config.load import load_config
+from bastion.config.model import AuditConfig, BastionConfig
+from bastion.errors import ConfigError, ConfigProblem, StoreError
+from bastion.store.audit import AuditStore, EntryRow, SearchFilter
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    help="The tamper-evident audit log: tail, search, verify, prove, export, redact.", no_args_is_help=True
+)
+
+StoreOption = Annotated[
+    str | None,
+    typer.Option(
+        "--store", envvar="BASTION_AUDIT_STORE", help="sqlite:PATH or postgresql://… (default: BASTION_HOME)."
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+_DURATION = re.compile(r"^(\d+)([smhdw])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def _store(url: str | None) -> AuditStore:
+    return open_store(home(), url)
+
+
+def _moment(text: str | None, option: str) -> float | None:
+    """A time given as a duration back from now (15m, 2d) or an ISO 8601 date/time."""
+    if text is None:
+        return None
+    match = _DURATION.match(text)
+    if match:
+        return time.time() - int(match.group(1)) * _UNITS[match.group(2)]
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(
+            None, [ConfigProblem(option, f"{text!r} is not a time", "write e.g. 15m, 2d or 2026-11-01T00:00Z")]
+        ) from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def _verifiers(keys: list[str] | None) -> list[Verifier]:
+    if keys:
+        found: list[Verifier] = []
+        for key in keys:
+            text = Path(key).read_text(encoding="utf-8") if Path(key).exists() else key
+            try:
+                found += [Verifier.decode(line) for line in text.splitlines() if line.strip()]
+            except CheckpointError as exc:
+                raise ConfigError(
+                    None, [ConfigProblem("--key", str(exc), "pass a NAME+KEYID+KEY verifier key or a file of them")]
+                ) from None
+        return found
+    found = Keyring(home(), "").verifiers()
+    if not found:
+        raise ConfigError(
+            None, [ConfigProblem("--key", "no trusted public key", "pass --key with the log's verifier key")]
+        )
+    return found
+
+
+def _describe(log_id: str, row: EntryRow) -> dict[str, Any]:
+    entry = orjson.loads(row.entry)
+    return {"log": log_id, "index": row.idx, **entry}
+
+
+def _table(rows: list[dict[str, Any]]) -> Table:
+    table = Table("time", "log/index", "kind", "client", "server", "tool", "decision", "status")
+    for row in rows:
+        server = row.get("server") or {}
+        decision = (row.get("decision") or {}).get("action", "")
+        table.add_row(
+            str(row.get("time", "")),
+            f"{row['log'][:8]}/{row['index']}",
+            str(row.get("kind", "")),
+            str(row.get("client", "")),
+            str(server.get("name", "")),
+            str(row.get("tool", "")),
+            str(decision),
+            str(row.get("status", "")),
+        )
+    return table
+
+
+@app.command()
+def tail(
+    count: Annotated[int, typer.Option("-n", help="How many recent entries.")] = 20,
+    follow: Annotated[bool, typer.Option("-f", "--follow", help="Keep printing new entries.")] = False,
+    store: StoreOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show the most recent entries of every log."""
+    opened = _store(store)
+    rows = list(reversed(opened.search(SearchFilter(limit=count))))
+    seen = {(log_id, row.idx) for log_id, row in rows}
+    _print([_describe(log_id, row) for log_id, row in rows], as_json)
+    while follow:
+        time.sleep(0.5)
+        recent = reversed(opened.search(SearchFilter(limit=200)))
+        fresh = [(log_id, row) for log_id, row in recent if (log_id, row.idx) not in seen]
+        seen |= {(log_id, row.idx) for log_id, row in fresh}
+        if fresh:
+            _print([_describe(log_id, row) for log_id, row in fresh], as_json)
+
+
+def _print(rows: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        for row in rows:
+            typer.echo(json.dumps(row))
+    elif rows:
+        console.print(_table(rows))
+
+
+@app.command()
+def search(
+    server: Annotated[str | None, typer.Option(help="Server name.")] = None,
+    tool: Annotated[str | None, typer.Option(help="Tool name.")] = None,
+    client: Annotated[str | None, typer.Option(help="Client identity.")] = None,
+    decision: Annotated[str | None, typer.Option(help="allow, deny or approve.")] = None,
+    kind: Annotated[str | None, typer.Option(help=f"Entry kind: {', '.join(k.value for k in Kind)}.")] = None,
+    since: Annotated[str | None, typer.Option(help="From: a duration back (15m, 2d) or an ISO time.")] = None,
+    until: Annotated[str | None, typer.Option(help="Until: a duration back or an ISO time.")] = None,
+    text: Annotated[
+        str | None, typer.Option(help="Free text in the decrypted arguments and results (needs the key).")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="At most this many entries.")] = 100,
+    store: StoreOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Find entries by server, tool, client, decision, kind, time, or text in their payloads."""
+    opened = _store(store)
+    filters = SearchFilter(
+        server,
+        tool,
+        client,
+        decision,
+        kind,
+        _moment(since, "--since"),
+        _moment(until, "--until"),
+        limit if text is None else 100000,
+    )
+    rows = opened.search(filters)
+    if text is not None:
+        rows = [r for r in rows if text in _plaintext(opened, r[0], r[1].idx)][:limit]
+    _print([_describe(log_id, row) for log_id, row in rows], as_json)
+
+
+def _plaintext(store: AuditStore, log_id: str, index: int) -> str:
+    master = load_master_key(home(), os.environ, create=False)
+    found = store.payload(log_id, index)
+    if master is None or found is None or found[1] is None:
+        return ""
+    wrapped = store.data_key(found[0])
+    if wrapped is None:
+        return ""
+    cipher = PayloadCipher(master)
+    return PayloadCipher.open(cipher.unwrap(found[0], wrapped), log_id, index, found[1]).decode("utf-8", "replace")
+
+
+@app.command()
+def verify(
+    store: StoreOption = None,
+    checkpoint: Annotated[
+        list[Path] | None, typer.Option("--checkpoint", help="A signed checkpoint published earlier (repeat).")
+    ] = None,
+    key: Annotated[
+        list[str] | None,
+        typer.Option("--key", help="Trusted verifier key, or a file of them (default: BASTION_HOME's)."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Replay every entry, recompute the tree and check every checkpoint. Exit 0 only if all holds."""
+    opened = _store(store)
+    verifiers = _verifiers(key)
+    external = [path.read_text(encoding="utf-8") for path in checkpoint or []]
+    logs = opened.logs()
+    total = sum(opened.size(log.log_id) for log in logs)
+    reports: list[LogReport] = []
+    with Progress(
+        TextColumn("verifying"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} entries"),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+        disable=as_json,
+    ) as progress:
+        task = progress.add_task("verify", total=total)
+        for log in logs:
+            witnesses = [w for w in [read_witness(home(), log.log_id)] if w] + external
+            reports.append(
+                verify_log(
+                    log,
+                    opened.entries(log.log_id),
+                    opened.checkpoints(log.log_id),
+                    verifiers,
+                    witnesses=witnesses,
+                    owner_alive=pid_alive(log.pid),
+                    progress=lambda n: progress.advance(task, n),
+                )
+            )
+    _unmatched_external(external, logs, reports, verifiers)
+    problems = [p for r in reports for p in r.problems]
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "ok": not problems,
+                    "logs": [
+                        {
+                            "log": r.log_id,
+                            "origin": r.origin,
+                            "size": r.size,
+                            "covered": r.covered,
+                            "checkpoints": r.checkpoints,
+                            "problems": [p.describe() for p in r.problems],
+                        }
+                        for r in reports
+                    ],
+                },
+                indent=2,
+            )
+        )
+    else:
+        for report in reports:
+            state = "ok" if report.ok else "FAILED"
+            console.print(
+                f"{report.origin}: {report.size} entries, {report.checkpoints} signed checkpoints, {state}",
+                markup=False,
+            )
+        if problems:
+            err_console.print(f"first problem: {problems[0].describe()}", markup=False)
+        else:
+            console.print(f"verified {sum(r.size for r in reports)} entries in {len(reports)} logs")
+    if problems:
+        raise typer.Exit(1)
+
+
+def _unmatched_external(
+    external: list[str], logs: list[Any], reports: list[LogReport], verifiers: list[Verifier]
+) -> None:
+    """An external checkpoint for a log the store no longer has is itself evidence of deletion."""
+    origins = {log.origin for log in logs}
+    for note in external:
+        try:
+            checkpoint, _ = verify_note(note, verifiers)
+        except CheckpointError as exc:
+            reports.append(
+                LogReport("?", "?", problems=[Problem("?", None, "signature", f"external checkpoint: {exc}")])
+            )
+            continue
+        if checkpoint.origin not in origins:
+            reports.append(
+                LogReport(
+                    "?",
+                    checkpoint.origin,
+                    problems=[
+                        Problem(
+                            checkpoint.origin,
+                            None,
+                            "missing log",
+                            "an external checkpoint names a log the store does not have",
+                        )
+                    ],
+                )
+            )
+
+
+@app.command()
+def prove(
+    index: Annotated[int, typer.Argument(help="The entry's index in its log.")],
+    log: Annotated[str | None, typer.Option(help="The log id (default: the only log, or the newest).")] = None,
+    store: StoreOption = None,
+) -> None:
+    """Print an inclusion proof bundle for an entry, checkable by anyone with the public key."""
+    opened = _store(store)
+    log_id = log or _newest_log(opened)
+    latest = opened.latest_checkpoint(log_id)
+    if latest is None:
+        raise StoreError(f"log {log_id} has no signed checkpoint yet")
+    try:
+        typer.echo(json.dumps(make_bundle(opened, log_id, index, latest), indent=2))
+    except BundleError as exc:
+        raise StoreError(str(exc)) from None
+
+
+@app.command("check-proof")
+def check_proof(
+    bundle: Annotated[Path, typer.Argument(help="A bundle from `bastion audit prove`.")],
+    key: Annotated[list[str] | None, typer.Option("--key", help="Trusted verifier key, or a file of them.")] = None,
+) -> None:
+    """Check an inclusion proof bundle offline: the checkpoint's signature and the path to its root."""
+    try:
+        entry = check_bundle(json.loads(bundle.read_text(encoding="utf-8")), _verifiers(key))
+    except (BundleError, json.JSONDecodeError) as exc:
+        err_console.print(f"proof does not verify: {exc}", markup=False)
+        raise typer.Exit(1) from None
+    console.print(f"proof verifies: {entry.decode('utf-8')}", markup=False)
+
+
+def _newest_log(store: AuditStore) -> str:
+    logs = store.logs()
+    if not logs:
+        raise StoreError("the audit store has no logs yet")
+    return logs[-1].log_id
+
+
+@app.command("checkpoint")
+def show_checkpoint(
+    log: Annotated[str | None, typer.Option(help="The log id (default: every log).")] = None, store: StoreOption = None
+) -> None:
+    """Print the latest signed checkpoint of each log, for publishing or witnessing elsewhere."""
+    opened = _store(store)
+    for log_id in [log] if log else [row.log_id for row in opened.logs()]:
+        latest = opened.latest_checkpoint(log_id)
+        if latest is not None:
+            typer.echo(latest.note)
+
+
+@app.command()
+def key() -> None:
+    """Print the trusted verifier keys (public) of this BASTION_HOME, to give to an auditor."""
+    for verifier in Keyring(home(), "").verifiers():
+        typer.echo(verifier.encode())
+
+
+@app.command("rotate-key")
+def rotate_key(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="bastion.toml, for the instance name.")] = None,
+) -> None:
+    """Start signing with a new key; old checkpoints stay verifiable. The rotation is an entry."""
+    loaded = BastionConfig() if config is None else _config(config)
+    signer = Keyring(home(), f"bastion-{loaded.gateway.instance}").rotate()
+    anyio.run(_record, loaded, None, Record(Kind.KEY_ROTATED, {"verifier": signer.verifier.encode()}))
+    typer.echo(signer.verifier.encode())
+
+
+@app.command()
+def redact(
+    index: Annotated[int, typer.Argument(help="The entry whose payload to remove.")],
+    reason: Annotated[str, typer.Option(help="Why (recorded in the log).")],
+    log: Annotated[str | None, typer.Option(help="The log id (default: the newest log).")] = None,
+    store: StoreOption = None,
+) -> None:
+    """Remove an entry's payload (arguments and result); the entry and every proof stay valid."""
+    opened = _store(store)
+    log_id = log or _newest_log(opened)
+    if not opened.redact(log_id, index):
+        raise StoreError(f"log {log_id} has no payload at {index} (or it was already redacted)")
+    record = Record(Kind.PAYLOAD_REDACTED, {"target": {"log": log_id, "index": index}, "reason": reason, "by": _who()})
+    anyio.run(_record, BastionConfig(audit=AuditConfig(store=store)), store, record)
+    typer.echo(f"redacted the payload of {log_id}/{index}")
+
+
+@app.command()
+def export(
+    format: Annotated[str, typer.Option("--format", help="jsonl or ocsf.")] = "jsonl",
+    since: Annotated[str | None, typer.Option(help="From: a duration back or an ISO time.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write here instead of standard output.")] = None,
+    store: StoreOption = None,
+) -> None:
+    """Export entries as JSONL, or tool calls as OCSF API Activity (6003) events, with log index and hash."""
+    if format not in ("jsonl", "ocsf"):
+        raise ConfigError(None, [ConfigProblem("--format", f"{format!r} is not a format", "use jsonl or ocsf")])
+    opened = _store(store)
+    start = _moment(since, "--since") or 0.0
+    sink = out.open("wb") if out else sys.stdout.buffer
+    try:
+        for log_id, row in _all_entries(opened, start):
+            if format == "jsonl":
+                sink.write(to_jsonl(log_id, row) + b"\n")
+            elif (event := to_ocsf(log_id, row)) is not None:
+                sink.write(orjson.dumps(event) + b"\n")
+    finally:
+        if out:
+            sink.close()
+
+
+def _all_entries(store: AuditStore, since: float) -> Iterator[tuple[str, EntryRow]]:
+    for log in store.logs():
+        for row in store.entries(log.log_id):
+            if row.time >= since:
+                yield log.log_id, row
+
+
+def _who() -> str:
+    try:
+        return os.getlogin()
+    except OSError:
+        return os.environ.get("USER", "unknown")
+
+
+def _config(path: Path) -> BastionConfig:
+    return load_config(path)
+
+
+async def _record(config: BastionConfig, store_url: str | None, record: Record) -> None:
+    log = open_audit(config, home(), os.environ, SystemClock(), store_url)
+    async with anyio.create_task_group() as tasks:
+        await tasks.start(log.run)
+        await log.append(record)
+        tasks.cancel_scope.cancel()

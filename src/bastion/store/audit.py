@@ -1,0 +1,91 @@
+"""The audit store interface: what the log writer, verifier and commands need from storage.
+
+Implementations are synchronous and run in a worker thread (SQLite, PostgreSQL); each
+`append_batch` is one durable transaction, which is what makes group commit work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = ["AuditStore", "CheckpointRow", "EntryRow", "LogRow", "NodeRow", "PayloadRow", "SearchFilter"]
+
+
+@dataclass(frozen=True, slots=True)
+class LogRow:
+    log_id: str
+    origin: str
+    instance: str
+    pid: int
+    created: float
+
+
+@dataclass(frozen=True, slots=True)
+class EntryRow:
+    idx: int
+    leaf: bytes
+    entry: bytes
+    time: float
+    kind: str
+    server: str | None = None
+    tool: str | None = None
+    client: str | None = None
+    decision: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRow:
+    level: int
+    idx: int
+    hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PayloadRow:
+    idx: int
+    epoch: str
+    sealed: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointRow:
+    log_id: str
+    size: int
+    root: bytes
+    note: str
+    time: float
+
+
+@dataclass(frozen=True, slots=True)
+class SearchFilter:
+    server: str | None = None
+    tool: str | None = None
+    client: str | None = None
+    decision: str | None = None
+    kind: str | None = None
+    since: float | None = None
+    until: float | None = None
+    limit: int = 100
+
+
+class AuditStore(Protocol):
+    def create_log(self, log: LogRow) -> None: ...
+    def logs(self) -> list[LogRow]: ...
+    def append_batch(
+        self, log_id: str, entries: list[EntryRow], nodes: list[NodeRow], payloads: list[PayloadRow]
+    ) -> None: ...
+    def size(self, log_id: str) -> int: ...
+    def entries(self, log_id: str, start: int = 0, end: int | None = None) -> Iterator[EntryRow]: ...
+    def subtree(self, log_id: str, level: int, idx: int) -> bytes: ...
+    def add_checkpoint(self, row: CheckpointRow) -> None: ...
+    def checkpoints(self, log_id: str) -> list[CheckpointRow]: ...
+    def latest_checkpoint(self, log_id: str) -> CheckpointRow | None: ...
+    def payload(self, log_id: str, idx: int) -> tuple[str, bytes | None] | None: ...
+    def redact(self, log_id: str, idx: int) -> bool: ...
+    def data_key(self, epoch: str) -> bytes | None: ...
+    def put_data_key(self, epoch: str, wrapped: bytes) -> bytes: ...
+    def shred_before(self, epoch: str, now: float) -> list[str]: ...
+    def search(self, filters: SearchFilter) -> list[tuple[str, EntryRow]]: ...
+    def close(self) -> None: ...

@@ -1,0 +1,226 @@
+"""The audit store on SQLite (the embedded default): WAL, synchronous=FULL, one file.
+
+Several gateway processes share the file; each appends only to its own log, in short
+immediate transactions, so they never interleave within a log. Readers never block writers.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from bastion.errors import StoreError
+from bastion.store.audit import CheckpointRow, EntryRow, LogRow, NodeRow, PayloadRow, SearchFilter
+
+__all__ = ["SqliteAuditStore"]
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit_logs (
+    log_id TEXT PRIMARY KEY, origin TEXT NOT NULL, instance TEXT NOT NULL, pid INTEGER NOT NULL, created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit_entries (
+    log_id TEXT NOT NULL, idx INTEGER NOT NULL, leaf BLOB NOT NULL, entry BLOB NOT NULL, time REAL NOT NULL,
+    kind TEXT NOT NULL, server TEXT, tool TEXT, client TEXT, decision TEXT,
+    PRIMARY KEY (log_id, idx)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS audit_entries_time ON audit_entries (time);
+CREATE TABLE IF NOT EXISTS audit_nodes (
+    log_id TEXT NOT NULL, level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,
+    PRIMARY KEY (log_id, level, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS audit_payloads (
+    log_id TEXT NOT NULL, idx INTEGER NOT NULL, epoch TEXT NOT NULL, sealed BLOB, redacted REAL,
+    PRIMARY KEY (log_id, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS audit_checkpoints (
+    log_id TEXT NOT NULL, size INTEGER NOT NULL, root BLOB NOT NULL, note TEXT NOT NULL, time REAL NOT NULL,
+    PRIMARY KEY (log_id, size)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS audit_data_keys (epoch TEXT PRIMARY KEY, wrapped BLOB, shredded REAL);
+"""
+
+
+class SqliteAuditStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open the audit store {path}: {exc}") from exc
+        path.chmod(0o600)
+
+    @classmethod
+    def open(cls, home: Path) -> SqliteAuditStore:
+        return cls(home / "audit.db")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _write(self, statements: list[tuple[str, list[tuple[object, ...]]]]) -> None:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    for sql, rows in statements:
+                        self._db.executemany(sql, rows)
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise StoreError(f"audit store {self.path}: {exc}") from exc
+
+    def _read(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        with self._lock:
+            try:
+                return self._db.execute(sql, args).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"audit store {self.path}: {exc}") from exc
+
+    def create_log(self, log: LogRow) -> None:
+        self._write(
+            [
+                (
+                    "INSERT INTO audit_logs VALUES (?, ?, ?, ?, ?)",
+                    [(log.log_id, log.origin, log.instance, log.pid, log.created)],
+                )
+            ]
+        )
+
+    def logs(self) -> list[LogRow]:
+        rows = self._read("SELECT log_id, origin, instance, pid, created FROM audit_logs ORDER BY created, log_id")
+        return [LogRow(str(r[0]), str(r[1]), str(r[2]), int(r[3]), float(r[4])) for r in rows]  # type: ignore[arg-type]
+
+    def append_batch(
+        self, log_id: str, entries: list[EntryRow], nodes: list[NodeRow], payloads: list[PayloadRow]
+    ) -> None:
+        self._write(
+            [
+                (
+                    "INSERT INTO audit_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (log_id, e.idx, e.leaf, e.entry, e.time, e.kind, e.server, e.tool, e.client, e.decision)
+                        for e in entries
+                    ],
+                ),
+                ("INSERT INTO audit_nodes VALUES (?, ?, ?, ?)", [(log_id, n.level, n.idx, n.hash) for n in nodes]),
+                (
+                    "INSERT INTO audit_payloads VALUES (?, ?, ?, ?, NULL)",
+                    [(log_id, p.idx, p.epoch, p.sealed) for p in payloads],
+                ),
+            ]
+        )
+
+    def size(self, log_id: str) -> int:
+        row = self._read("SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_entries WHERE log_id = ?", (log_id,))
+        return int(row[0][0])  # type: ignore[arg-type]
+
+    def entries(self, log_id: str, start: int = 0, end: int | None = None) -> Iterator[EntryRow]:
+        stop = end if end is not None else 1 << 62
+        batch = 5000
+        position = start
+        while position < stop:
+            rows = self._read(
+                "SELECT idx, leaf, entry, time, kind, server, tool, client, decision FROM audit_entries "
+                "WHERE log_id = ? AND idx >= ? AND idx < ? ORDER BY idx LIMIT ?",
+                (log_id, position, stop, batch),
+            )
+            if not rows:
+                return
+            for row in rows:
+                yield EntryRow(*row)  # type: ignore[arg-type]
+            position = int(rows[-1][0]) + 1  # type: ignore[arg-type]
+
+    def subtree(self, log_id: str, level: int, idx: int) -> bytes:
+        if level == 0:
+            rows = self._read("SELECT leaf FROM audit_entries WHERE log_id = ? AND idx = ?", (log_id, idx))
+        else:
+            rows = self._read(
+                "SELECT hash FROM audit_nodes WHERE log_id = ? AND level = ? AND idx = ?", (log_id, level, idx)
+            )
+        if not rows:
+            raise StoreError(f"audit log {log_id}: subtree ({level}, {idx}) is missing")
+        return bytes(rows[0][0])  # type: ignore[arg-type]
+
+    def add_checkpoint(self, row: CheckpointRow) -> None:
+        self._write(
+            [
+                (
+                    "INSERT INTO audit_checkpoints VALUES (?, ?, ?, ?, ?)",
+                    [(row.log_id, row.size, row.root, row.note, row.time)],
+                )
+            ]
+        )
+
+    def checkpoints(self, log_id: str) -> list[CheckpointRow]:
+        rows = self._read(
+            "SELECT log_id, size, root, note, time FROM audit_checkpoints WHERE log_id = ? ORDER BY size", (log_id,)
+        )
+        return [CheckpointRow(*row) for row in rows]  # type: ignore[arg-type]
+
+    def latest_checkpoint(self, log_id: str) -> CheckpointRow | None:
+        rows = self._read(
+            "SELECT log_id, size, root, note, time FROM audit_checkpoints WHERE log_id = ? ORDER BY size DESC LIMIT 1",
+            (log_id,),
+        )
+        return CheckpointRow(*rows[0]) if rows else None  # type: ignore[arg-type]
+
+    def payload(self, log_id: str, idx: int) -> tuple[str, bytes | None] | None:
+        rows = self._read("SELECT epoch, sealed FROM audit_payloads WHERE log_id = ? AND idx = ?", (log_id, idx))
+        return (str(rows[0][0]), rows[0][1]) if rows else None  # type: ignore[return-value]
+
+    def redact(self, log_id: str, idx: int) -> bool:
+        with self._lock:
+            cursor = self._db.execute(
+                "UPDATE audit_payloads SET sealed = NULL, redacted = strftime('%s','now') "
+                "WHERE log_id = ? AND idx = ? AND sealed IS NOT NULL",
+                (log_id, idx),
+            )
+            return cursor.rowcount > 0
+
+    def data_key(self, epoch: str) -> bytes | None:
+        rows = self._read("SELECT wrapped FROM audit_data_keys WHERE epoch = ?", (epoch,))
+        return bytes(rows[0][0]) if rows and rows[0][0] is not None else None  # type: ignore[arg-type]
+
+    def put_data_key(self, epoch: str, wrapped: bytes) -> bytes:
+        self._write([("INSERT OR IGNORE INTO audit_data_keys VALUES (?, ?, NULL)", [(epoch, wrapped)])])
+        found = self.data_key(epoch)
+        if found is None:
+            raise StoreError(f"the data key of {epoch} was shredded; payloads of that day cannot be written")
+        return found
+
+    def shred_before(self, epoch: str, now: float) -> list[str]:
+        rows = self._read("SELECT epoch FROM audit_data_keys WHERE epoch < ? AND wrapped IS NOT NULL", (epoch,))
+        shredded = [str(r[0]) for r in rows]
+        self._write(
+            [("UPDATE audit_data_keys SET wrapped = NULL, shredded = ? WHERE epoch = ?", [(now, e) for e in shredded])]
+        )
+        return shredded
+
+    def search(self, filters: SearchFilter) -> list[tuple[str, EntryRow]]:
+        clauses, args = ["1 = 1"], list[object]()
+        for column in ("server", "tool", "client", "decision", "kind"):
+            value = getattr(filters, column)
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                args.append(value)
+        if filters.since is not None:
+            clauses.append("time >= ?")
+            args.append(filters.since)
+        if filters.until is not None:
+            clauses.append("time < ?")
+            args.append(filters.until)
+        args.append(filters.limit)
+        rows = self._read(
+            "SELECT log_id, idx, leaf, entry, time, kind, server, tool, client, decision FROM audit_entries "  # noqa: S608 (fixed column names, values bound)
+            f"WHERE {' AND '.join(clauses)} ORDER BY time DESC, log_id, idx DESC LIMIT ?",
+            tuple(args),
+        )
+        return [(str(r[0]), EntryRow(*r[1:])) for r in rows]  # type: ignore[arg-type]
