@@ -34,7 +34,10 @@ def test_a_signed_checkpoint_has_the_c2sp_shape_and_verifies() -> None:
 def test_a_changed_size_or_root_breaks_the_signature() -> None:
     signer = Signer.generate("k")
     note = sign_checkpoint(Checkpoint("o", 42, ROOT), signer)
-    for forged in (note.replace("\n42\n", "\n43\n"), note.replace(base64.b64encode(ROOT).decode(), base64.b64encode(bytes(32)).decode())):
+    for forged in (
+        note.replace("\n42\n", "\n43\n"),
+        note.replace(base64.b64encode(ROOT).decode(), base64.b64encode(bytes(32)).decode()),
+    ):
         with pytest.raises(CheckpointError):
             verify_note(forged, [signer.verifier])
 
@@ -56,7 +59,14 @@ def test_verifier_keys_round_trip_and_a_wrong_key_id_is_refused() -> None:
 
 @pytest.mark.parametrize(
     "body",
-    ["o\n42\n", "\n1\n" + base64.b64encode(ROOT).decode() + "\n", "o\n-1\nAAAA\n", "o\n01\n" + base64.b64encode(ROOT).decode() + "\n", "o\n1\nnot base64!\n", "o\n1\nAAAA\n"],
+    [
+        "o\n42\n",
+        "\n1\n" + base64.b64encode(ROOT).decode() + "\n",
+        "o\n-1\nAAAA\n",
+        "o\n01\n" + base64.b64encode(ROOT).decode() + "\n",
+        "o\n1\nnot base64!\n",
+        "o\n1\nAAAA\n",
+    ],
 )
 def test_malformed_checkpoints_are_refused(body: str) -> None:
     with pytest.raises(CheckpointError):

@@ -24,7 +24,7 @@ from bastion.audit.export import to_jsonl, to_ocsf
 from bastion.audit.keys import Keyring
 from bastion.audit.payload import PayloadCipher, load_master_key
 from bastion.audit.proofs import BundleError, check_bundle, make_bundle
-from bastion.audit.service import open_audit, open_store, pid_alive, read_witness
+from bastion.audit.service import open_audit, open_store, pid_alive
 from bastion.audit.verify import LogReport, Problem, verify_log
 from bastion.cli._common import console, err_console, home
 from bastion.clock import SystemClock
@@ -198,14 +198,24 @@ def verify(
         list[str] | None,
         typer.Option("--key", help="Trusted verifier key, or a file of them (default: BASTION_HOME's)."),
     ] = None,
+    witness: Annotated[
+        bool,
+        typer.Option(help="Also check BASTION_HOME's witness checkpoints (off for a store copied from elsewhere)."),
+    ] = True,
     as_json: JsonOption = False,
 ) -> None:
     """Replay every entry, recompute the tree and check every checkpoint. Exit 0 only if all holds."""
     opened = _store(store)
     verifiers = _verifiers(key)
     external = [path.read_text(encoding="utf-8") for path in checkpoint or []]
+    if witness:
+        directory = home() / "audit" / "witness"
+        external += [path.read_text(encoding="utf-8") for path in sorted(directory.glob("*.checkpoint"))]
     logs = opened.logs()
     total = sum(opened.size(log.log_id) for log in logs)
+    by_origin: dict[str, list[str]] = {}
+    for note in external:
+        by_origin.setdefault(note.split("\n", 1)[0], []).append(note)
     reports: list[LogReport] = []
     with Progress(
         TextColumn("verifying"),
@@ -218,7 +228,7 @@ def verify(
     ) as progress:
         task = progress.add_task("verify", total=total)
         for log in logs:
-            witnesses = [w for w in [read_witness(home(), log.log_id)] if w] + external
+            witnesses = by_origin.get(log.origin, [])
             reports.append(
                 verify_log(
                     log,

@@ -55,7 +55,8 @@ EXIT_FAILURE = 1
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        # Outside standalone mode click returns (not raises) the code of a typer.Exit.
+        code = app(standalone_mode=False)
     except ConfigError as exc:
         err_console.print(f"bastion: invalid configuration\n{exc}", markup=False)
         sys.exit(EXIT_CONFIG)
@@ -75,3 +76,5 @@ def main() -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
+    if isinstance(code, int) and code:
+        sys.exit(code)
