@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 import psycopg
 import pytest
+from psycopg import sql as pgsql
 
 from bastion.store.audit import AuditStore
 from bastion.store.audit_postgres import PostgresAuditStore
@@ -62,21 +63,29 @@ def _postgres_backend(schema: str) -> Backend:
 
     def sql(query: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with psycopg.connect(url, autocommit=True) as db:
-            cursor = db.execute(query.replace("?", "%s"), args)  # pyright: ignore[reportArgumentType]
+            cursor = db.execute(pgsql.SQL(query.replace("?", "%s")), args)  # pyright: ignore[reportArgumentType]
             return cursor.fetchall() if cursor.description else []
 
     def snapshot() -> Callable[[], None]:
         backup = f"{schema}_copy"
         with psycopg.connect(POSTGRES_URL, autocommit=True) as db:
-            db.execute(f"CREATE SCHEMA {backup}")  # pyright: ignore[reportArgumentType]
+            db.execute(pgsql.SQL("CREATE SCHEMA {}").format(pgsql.Identifier(backup)))
             for table in tables:
-                db.execute(f"CREATE TABLE {backup}.{table} AS TABLE {schema}.{table}")  # pyright: ignore[reportArgumentType]
+                db.execute(
+                    pgsql.SQL("CREATE TABLE {} AS TABLE {}").format(
+                        pgsql.Identifier(backup, table), pgsql.Identifier(schema, table)
+                    )
+                )
 
         def restore() -> None:
             with psycopg.connect(POSTGRES_URL, autocommit=True) as db:
                 for table in tables:
-                    db.execute(f"DELETE FROM {schema}.{table}")  # pyright: ignore[reportArgumentType]
-                    db.execute(f"INSERT INTO {schema}.{table} SELECT * FROM {backup}.{table}")  # pyright: ignore[reportArgumentType]
+                    db.execute(pgsql.SQL("DELETE FROM {}").format(pgsql.Identifier(schema, table)))
+                    db.execute(
+                        pgsql.SQL("INSERT INTO {} SELECT * FROM {}").format(
+                            pgsql.Identifier(schema, table), pgsql.Identifier(backup, table)
+                        )
+                    )
 
         return restore
 
@@ -91,12 +100,12 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
     schema = f"bastion_test_{secrets.token_hex(4)}"
     try:
         with psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=5) as db:
-            db.execute(f"CREATE SCHEMA {schema}")  # pyright: ignore[reportArgumentType]
+            db.execute(pgsql.SQL("CREATE SCHEMA {}").format(pgsql.Identifier(schema)))
     except psycopg.OperationalError as exc:
         pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL} (set BASTION_TEST_POSTGRES_URL): {exc}")
     try:
         yield _postgres_backend(schema)
     finally:
         with psycopg.connect(POSTGRES_URL, autocommit=True) as db:
-            db.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")  # pyright: ignore[reportArgumentType]
-            db.execute(f"DROP SCHEMA IF EXISTS {schema}_copy CASCADE")  # pyright: ignore[reportArgumentType]
+            for name in (schema, f"{schema}_copy"):
+                db.execute(pgsql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(pgsql.Identifier(name)))
