@@ -15,7 +15,7 @@ import anyio
 from bastion.audit.entry import Kind, Record
 from bastion.audit.log import AuditLog
 from bastion.audit.service import config_digest, open_audit
-from bastion.audit.stage import AuditStage
+from bastion.audit.stage import AuditEvents, AuditStage
 from bastion.clock import Clock, SystemClock
 from bastion.config.model import BastionConfig, ServerConfig
 from bastion.errors import ConfigError, ConfigProblem
@@ -143,6 +143,7 @@ def make_session_factory(running: Gateway) -> SessionFactory:
             client_capabilities=capabilities,
             stages=default_stages(running.audit),
             on_state=on_state,
+            events=AuditEvents(running.audit),
         )
 
     return make

@@ -7,29 +7,34 @@ commitment to the result; the result itself goes only into the encrypted payload
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from typing import Any
 
+import rfc8785
+
 from bastion.audit.entry import Kind, Record
 from bastion.audit.log import AuditLog
 from bastion.errors import StoreError
-from bastion.proxy.pipeline import Call, CallNext
+from bastion.proxy.pipeline import Call, CallNext, ClientInfo
 from bastion.transport.jsonrpc import AUDIT_UNAVAILABLE
 from bastion.types import Reply, RpcError
 
-__all__ = ["AuditStage", "call_fields"]
+__all__ = ["AuditEvents", "AuditStage", "call_fields"]
 
 logger = logging.getLogger(__name__)
 
 
-def call_fields(call: Call, server_info: dict[str, Any] | None = None) -> dict[str, Any]:
+def call_fields(call: Call) -> dict[str, Any]:
     """The public facts of a call, as every entry about it states them."""
-    info = server_info or {}
+    server: dict[str, Any] = {"name": call.server}
+    if call.server_version:
+        server["version"] = call.server_version
     fields: dict[str, Any] = {
         "session": call.client.session_id,
         "client": call.client.client_id,
-        "server": {"name": call.server, "version": str(info.get("version", ""))},
+        "server": server,
         "method": call.method,
     }
     if call.client.name:
@@ -47,12 +52,11 @@ def call_fields(call: Call, server_info: dict[str, Any] | None = None) -> dict[s
 class AuditStage:
     name = "audit"
 
-    def __init__(self, log: AuditLog, server_info: dict[str, dict[str, Any]] | None = None) -> None:
+    def __init__(self, log: AuditLog) -> None:
         self._log = log
-        self._server_info = server_info if server_info is not None else {}
 
     async def __call__(self, call: Call, call_next: CallNext) -> Reply:
-        fields = call_fields(call, self._server_info.get(call.server))
+        fields = call_fields(call)
         fields.setdefault("decision", {"action": "allow", "rule": "default", "reason": "no rule refused it"})
         arguments = (call.params or {}).get("arguments", call.params or {})
         try:
@@ -82,3 +86,35 @@ class AuditStage:
 
 def _is_tool_error(reply: Reply) -> bool:
     return isinstance(reply, dict) and reply.get("isError") is True
+
+
+class AuditEvents:
+    """Session events as entries: refusals that never reached the pipeline, and tool listings."""
+
+    def __init__(self, log: AuditLog) -> None:
+        self._log = log
+
+    async def refused(self, call: Call, reply: Reply) -> None:
+        fields = call_fields(call)
+        if isinstance(reply, RpcError):
+            fields["error"] = {"code": reply.code, "message": reply.message}
+        try:
+            await self._log.append(
+                Record(Kind.CALL_DENIED, fields, {"arguments": (call.params or {}).get("arguments", {})})
+            )
+        except StoreError:
+            logger.exception("a refusal of %s could not be recorded", call.tool)
+
+    async def listed(self, client: ClientInfo, server: str, kind: str, items: list[dict[str, Any]]) -> None:
+        digests = {str(item.get("name")): hashlib.sha256(rfc8785.dumps(item)).hexdigest() for item in items}
+        fields = {
+            "session": client.session_id,
+            "client": client.client_id,
+            "server": {"name": server},
+            "listing": kind,
+            "definitions": digests,
+        }
+        try:
+            await self._log.append(Record(Kind.LISTING, fields))
+        except StoreError:
+            logger.exception("the %s listing of %s could not be recorded", kind, server)

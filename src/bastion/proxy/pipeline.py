@@ -20,7 +20,9 @@ __all__ = [
     "Call",
     "CallNext",
     "ClientInfo",
+    "NoEvents",
     "PassThrough",
+    "SessionEvents",
     "Stage",
     "compose",
 ]
@@ -51,6 +53,7 @@ class Call:
     tool: str | None = None
     """The server's own name for the tool, prompt or resource addressed (after namespacing is undone)."""
     request_id: int | str | None = None
+    server_version: str = ""
     notes: dict[str, Any] = field(default_factory=dict)
     """What stages tell later stages (identity found, decision made); never sent anywhere."""
 
@@ -62,6 +65,22 @@ class Stage(Protocol):
     name: str
 
     async def __call__(self, call: Call, call_next: CallNext) -> Reply: ...
+
+
+class SessionEvents(Protocol):
+    """What a session reports besides calls: refusals before the pipeline, and what servers list."""
+
+    async def refused(self, call: Call, reply: Reply) -> None: ...
+
+    async def listed(self, client: ClientInfo, server: str, kind: str, items: list[dict[str, Any]]) -> None: ...
+
+
+class NoEvents:
+    async def refused(self, call: Call, reply: Reply) -> None:
+        return None
+
+    async def listed(self, client: ClientInfo, server: str, kind: str, items: list[dict[str, Any]]) -> None:
+        return None
 
 
 class PassThrough:

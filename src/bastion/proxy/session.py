@@ -18,7 +18,7 @@ from bastion.config.model import GatewayConfig, ServerConfig
 from bastion.errors import ConfigError, ConfigProblem
 from bastion.proxy.bridge import ParkedCalls
 from bastion.proxy.catalog import Catalog, InvalidCursor, Listing, Namer, build_catalog, paginate
-from bastion.proxy.pipeline import Call, CallNext, ClientInfo, Stage, compose
+from bastion.proxy.pipeline import Call, CallNext, ClientInfo, NoEvents, SessionEvents, Stage, compose
 from bastion.proxy.supervisor import Connector, StateListener, Supervisor
 from bastion.proxy.upstream import Upstream
 from bastion.transport.jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, SERVER_UNAVAILABLE
@@ -82,7 +82,9 @@ class Session:
         client_capabilities: dict[str, Any],
         stages: Sequence[Stage] = (),
         on_state: StateListener = lambda _change: None,
+        events: SessionEvents | None = None,
     ) -> None:
+        self._events: SessionEvents = events or NoEvents()
         self.client = client
         self.peer = peer
         self.servers = dict(servers)
@@ -102,7 +104,7 @@ class Session:
             )
             for name, config in servers.items()
         }
-        self._chain: CallNext = compose(stages, self._forward)
+        self._pipeline: CallNext = compose(stages, self._forward)
         self._to_client: CallNext = compose(stages, self._forward_to_client)
         self._inflight: dict[str, dict[int | str, None]] = {name: {} for name in servers}
         self._progress: dict[int | str, int | str] = {}
@@ -208,11 +210,33 @@ class Session:
             return RpcError(INVALID_PARAMS, f"Invalid params: {method} needs a {what} name")
         route = routes.get(name)
         if route is None:
-            # The same answer for a hidden tool and one that does not exist.
-            return RpcError(INVALID_PARAMS, f"Unknown {what}: {name}")
+            # The same answer for a hidden tool and one that does not exist; the record says which.
+            refusal = RpcError(INVALID_PARAMS, f"Unknown {what}: {name}")
+            await self._events.refused(self._unrouted(method, name, params, request_id), refusal)
+            return refusal
         assert params is not None
         call = Call(self.client, route.server, method, {**params, "name": route.name}, route.name, request_id)
         return await self._chain(call)
+
+    def _unrouted(self, method: str, name: str, params: dict[str, Any] | None, request_id: int | str) -> Call:
+        """A call that matched no route: which server hid it, if one did, for the record only."""
+        owner = next(
+            (
+                server
+                for server in self.servers
+                if any(item.get("name") == name for item in self._listings["tools"].get(server, []))
+                or any(
+                    self._namer.expose(server, str(item.get("name"))) == name
+                    for item in self._listings["tools"].get(server, [])
+                )
+            ),
+            "",
+        )
+        call = Call(self.client, owner, method, params, name, request_id)
+        rule = "tools.deny" if owner else "unknown"
+        reason = "the tool is hidden by configuration" if owner else "no server offers this tool"
+        call.notes["decision"] = {"action": "deny", "rule": rule, "reason": reason}
+        return call
 
     async def _call_resource(self, method: str, params: dict[str, Any] | None, request_id: int | str) -> Reply:
         uri = params.get("uri") if params else None
@@ -278,6 +302,12 @@ class Session:
         return result
 
     # -- the terminal stages -----------------------------------------------------------------------------------
+
+    async def _chain(self, call: Call) -> Reply:
+        upstream = self._supervisors[call.server].upstream if call.server in self._supervisors else None
+        if upstream is not None:
+            call.server_version = str(upstream.server_info.get("version", ""))
+        return await self._pipeline(call)
 
     async def _forward(self, call: Call) -> Reply:
         supervisor = self._supervisors[call.server]
@@ -400,6 +430,8 @@ class Session:
             if not isinstance(cursor, str) or not cursor:
                 break
         self._listings[kind][upstream.name] = items
+        if kind == "tools":
+            await self._events.listed(self.client, upstream.name, kind, items)
         if announce:
             self.catalog = self._build()
 
