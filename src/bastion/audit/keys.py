@@ -96,4 +96,8 @@ class Keyring:
         raw = path.read_bytes()
         if len(raw) != 32:
             raise StoreError(f"{path} is not an Ed25519 private key")
-        return Signer(self.name, Ed25519PrivateKey.from_private_bytes(raw))
+        private = Ed25519PrivateKey.from_private_bytes(raw)
+        public = Signer(self.name or "bastion", private).verifier.public
+        # A key keeps the name it was created with: the name is part of its key id.
+        name = next((v.name for v in self.verifiers() if v.public == public), self.name or "bastion")
+        return Signer(name, private)

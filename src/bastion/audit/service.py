@@ -27,7 +27,7 @@ from bastion.errors import AuditIntegrityError, StoreError
 from bastion.store.audit import AuditStore, CheckpointRow, LogRow
 from bastion.store.audit_sqlite import SqliteAuditStore
 
-__all__ = ["config_digest", "open_audit", "open_store", "pid_alive", "read_witness"]
+__all__ = ["config_digest", "open_audit", "open_store", "pid_alive", "read_witness", "recover"]
 
 logger = logging.getLogger(__name__)
 
@@ -75,8 +75,14 @@ def open_audit(
     return AuditLog(store, signer, cipher, clock, home, instance=config.gateway.instance)
 
 
-def recover(store: AuditStore, home: Path, signer: Signer, verifiers: list[Verifier], clock: Clock) -> None:
-    """Refuse a rolled-back store; seal the unsigned tails of logs whose process is gone."""
+def recover(
+    store: AuditStore, home: Path, signer: Signer, verifiers: list[Verifier], clock: Clock
+) -> list[tuple[str, int]]:
+    """Refuse a rolled-back store; seal the unsigned tails of logs whose process is gone.
+
+    Returns (log, entries sealed) for each log sealed now.
+    """
+    sealed: list[tuple[str, int]] = []
     for log in store.logs():
         latest = store.latest_checkpoint(log.log_id)
         witness = read_witness(home, log.log_id)
@@ -86,6 +92,8 @@ def recover(store: AuditStore, home: Path, signer: Signer, verifiers: list[Verif
         signed = latest.size if latest else 0
         if size > signed and not pid_alive(log.pid):
             _seal(store, home, log, latest, size, signer, clock)
+            sealed.append((log.log_id, size - signed))
+    return sealed
 
 
 def _check_witness(log: LogRow, witness: str, latest: CheckpointRow | None, verifiers: list[Verifier]) -> None:

@@ -24,7 +24,7 @@ from bastion.audit.export import to_jsonl, to_ocsf
 from bastion.audit.keys import Keyring
 from bastion.audit.payload import PayloadCipher, load_master_key
 from bastion.audit.proofs import BundleError, check_bundle, make_bundle
-from bastion.audit.service import open_audit, open_store, pid_alive
+from bastion.audit.service import open_audit, open_store, pid_alive, recover
 from bastion.audit.verify import LogReport, Problem, verify_log
 from bastion.cli._common import console, err_console, home
 from bastion.clock import SystemClock
@@ -356,6 +356,19 @@ def show_checkpoint(
         latest = opened.latest_checkpoint(log_id)
         if latest is not None:
             typer.echo(latest.note)
+
+
+@app.command()
+def seal(store: StoreOption = None) -> None:
+    """Sign the entries that a crashed gateway left without a checkpoint (a gateway's next start does it too)."""
+    opened = _store(store)
+    keyring = Keyring(home(), "")
+    signer = keyring.signer(create=False)
+    sealed = recover(opened, home(), signer, keyring.verifiers() or [signer.verifier], SystemClock())
+    for log_id, count in sealed:
+        typer.echo(f"sealed {count} entries of log {log_id}")
+    if not sealed:
+        typer.echo("nothing to seal")
 
 
 @app.command()

@@ -1,0 +1,146 @@
+"""The audit log under real processes: many gateways at once on one BASTION_HOME, and
+`kill -9` of a gateway under load, many times. No call answered without its intent entry."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.conftest import BASTION, PYTHON, child_env
+
+pytestmark = [pytest.mark.e2e]
+
+ECHO = [PYTHON, str(Path(__file__).parents[2] / "bench" / "echo_server.py")]
+INIT = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "load", "version": "1"}}
+
+
+class RawClient:
+    """A JSON-RPC client over a `bastion wrap` process's pipes, with many calls in flight."""
+
+    def __init__(self, home: Path) -> None:
+        self.process = subprocess.Popen(
+            [*BASTION, "wrap", "--name", "echo", "--", *ECHO],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=child_env(home),
+        )
+        self.answered: set[str] = set()
+        self._lock = threading.Lock()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.send({"jsonrpc": "2.0", "id": "init", "method": "initialize", "params": INIT})
+
+    def send(self, frame: dict[str, Any]) -> bool:
+        assert self.process.stdin is not None
+        try:
+            with self._lock:
+                self.process.stdin.write(orjson.dumps(frame) + b"\n")
+                self.process.stdin.flush()
+        except (BrokenPipeError, OSError):
+            return False
+        return True
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            frame = orjson.loads(line)
+            if "result" in frame and isinstance(frame.get("id"), str) and frame["id"].startswith("call-"):
+                with self._lock:
+                    self.answered.add(frame["id"])
+
+    def close(self) -> None:
+        """Close our side, wait for the gateway to finish (it answers calls in flight first), reap it."""
+        assert self.process.stdin is not None
+        try:
+            self.process.stdin.close()
+        except OSError:
+            pass
+        self.process.wait(timeout=60)
+        self._reader.join(timeout=10)
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+
+    def call(self, request_id: str) -> bool:
+        return self.send(
+            {
+                "jsonrpc": "2.0",
+                "id": request_id,
+                "method": "tools/call",
+                "params": {"name": "echo", "arguments": {"text": request_id}},
+            }
+        )
+
+
+def intents(home: Path) -> list[dict[str, Any]]:
+    done = subprocess.run(
+        [*BASTION, "audit", "search", "--kind", "call.intent", "--limit", "1000000", "--json"],
+        capture_output=True,
+        env=child_env(home),
+        check=True,
+        timeout=120,
+    )
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def run(home: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [*BASTION, "audit", *args], capture_output=True, env=child_env(home), check=False, timeout=300
+    )
+
+
+def test_killing_the_gateway_under_load_never_loses_an_answered_call(home: Path) -> None:
+    rng = random.Random(1234)
+    answered: set[str] = set()
+    for round_number in range(6):
+        client = RawClient(home)
+        time.sleep(0.3 + rng.random() * 0.3)  # let it start; calls fire before and after readiness alike
+        stop = time.monotonic() + 0.2 + rng.random() * 0.8
+        sent = 0
+        with ThreadPoolExecutor(8) as pool:
+            while time.monotonic() < stop:
+                pool.submit(client.call, f"call-{round_number}-{sent}")
+                sent += 1
+                time.sleep(0.001)
+            os.kill(client.process.pid, signal.SIGKILL)
+        client.close()
+        answered |= client.answered
+    assert len(answered) > 100, f"the load produced only {len(answered)} answered calls"
+    assert run(home, "seal").returncode == 0
+    verified = run(home, "verify")
+    assert verified.returncode == 0, verified.stdout.decode() + verified.stderr.decode()
+    recorded = {entry["request"] for entry in intents(home)}
+    missing = {request for request in answered if request not in recorded}
+    assert not missing, f"{len(missing)} answered calls have no intent entry"
+
+
+def test_several_gateways_share_one_home_without_breaking_the_log(home: Path) -> None:
+    def one(number: int) -> set[str]:
+        client = RawClient(home)
+        for i in range(40):
+            client.call(f"call-{number}-{i}")
+        deadline = time.monotonic() + 30
+        while len(client.answered) < 40 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        client.close()
+        return client.answered
+
+    with ThreadPoolExecutor(4) as pool:
+        answered = set().union(*pool.map(one, range(4)))
+    assert len(answered) == 160
+    verified = run(home, "verify", "--json")
+    assert verified.returncode == 0, verified.stdout.decode()
+    report = json.loads(verified.stdout)
+    assert len(report["logs"]) == 4
+    assert {entry["request"] for entry in intents(home)} >= answered
