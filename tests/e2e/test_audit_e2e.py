@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -63,10 +64,8 @@ class RawClient:
     def close(self) -> None:
         """Close our side, wait for the gateway to finish (it answers calls in flight first), reap it."""
         assert self.process.stdin is not None
-        try:
+        with contextlib.suppress(OSError):
             self.process.stdin.close()
-        except OSError:
-            pass
         self.process.wait(timeout=60)
         self._reader.join(timeout=10)
         assert self.process.stdout is not None
