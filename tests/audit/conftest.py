@@ -59,7 +59,7 @@ def _sqlite_backend(path: Path) -> Backend:
 
 def _postgres_backend(schema: str) -> Backend:
     url = f"{POSTGRES_URL}?options={quote(f'-csearch_path={schema}')}"
-    tables = ("audit_logs", "audit_entries", "audit_nodes", "audit_payloads", "audit_checkpoints", "audit_data_keys")
+    tables = ("audit_logs", "audit_entries", "audit_nodes", "audit_checkpoints", "audit_data_keys")
 
     def sql(query: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with psycopg.connect(url, autocommit=True) as db:

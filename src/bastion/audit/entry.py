@@ -16,7 +16,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-import rfc8785
+import orjson
+
+from bastion.audit.canonical import canonical, canonical_any
 
 __all__ = ["ENTRY_VERSION", "Kind", "Record", "SealedRecord", "commit", "encode_entry", "format_time", "seal"]
 
@@ -60,18 +62,23 @@ class SealedRecord:
     payload: bytes | None
 
 
-def commit(salt: bytes, name: str, value: Any) -> str:
-    digest = hashlib.sha256(_COMMIT_TAG + salt + name.encode("utf-8") + b"\x00" + rfc8785.dumps(value))
+def commit(salt: bytes, name: str, canonical_value: bytes) -> str:
+    digest = hashlib.sha256(_COMMIT_TAG + salt + name.encode("utf-8") + b"\x00" + canonical_value)
     return digest.hexdigest()
 
 
 def seal(record: Record) -> SealedRecord:
-    """Commit to the secret values with a fresh salt; the payload keeps the salt so it can be re-checked."""
+    """Commit to the secret values with a fresh salt.
+
+    The payload keeps the salt and each value's canonical text, so whoever may decrypt it can
+    re-check every commitment byte for byte.
+    """
     if not record.secret:
         return SealedRecord(record.kind, record.fields, {}, None)
     salt = secrets.token_bytes(16)
-    commitments = {name: commit(salt, name, value) for name, value in record.secret.items()}
-    payload = rfc8785.dumps({"salt": salt.hex(), "values": dict(record.secret)})
+    texts = {name: canonical_any(value) for name, value in record.secret.items()}
+    commitments = {name: commit(salt, name, text) for name, text in texts.items()}
+    payload = orjson.dumps({"salt": salt.hex(), "values": {name: text.decode("utf-8") for name, text in texts.items()}})
     return SealedRecord(record.kind, record.fields, commitments, payload)
 
 
@@ -92,4 +99,4 @@ def encode_entry(index: int, moment: float, log_id: str, sealed: SealedRecord) -
     }
     if sealed.commitments:
         entry["commitments"] = dict(sealed.commitments)
-    return rfc8785.dumps(entry)
+    return canonical(entry)

@@ -56,7 +56,7 @@ def to_ocsf(log_id: str, row: EntryRow) -> dict[str, Any] | None:
             "service": {"name": server.get("name"), "version": server.get("version")},
             "request": {"uid": entry.get("request")},
         },
-        "duration": entry.get("latency_ms"),
+        "duration": round(entry["latency_us"] / 1000) if isinstance(entry.get("latency_us"), int) else None,
         "metadata": {
             "version": OCSF_VERSION,
             "product": {"name": "Bastion", "vendor_name": "Bastion", "version": __version__},

@@ -28,13 +28,15 @@ from bastion.audit.merkle import CompactRange, leaf_hash
 from bastion.audit.payload import PayloadCipher
 from bastion.clock import Clock
 from bastion.errors import StoreError
-from bastion.store.audit import AuditStore, CheckpointRow, EntryRow, LogRow, NodeRow, PayloadRow
+from bastion.store.audit import STORED_NODE_LEVEL, AuditStore, CheckpointRow, EntryRow, LogRow, NodeRow, PayloadRow
 
 __all__ = ["AuditLog", "witness_path"]
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_INTERVAL = 1.0
+DEFERRED_FLUSH = 0.01
+"""The longest an entry recorded without waiting (a call's outcome) stays in memory."""
 
 
 def witness_path(home: Path, log_id: str) -> Path:
@@ -76,6 +78,8 @@ class AuditLog:
         self._last_time = 0.0
         self._data_keys: dict[str, bytes] = {}
         self._failed: Exception | None = None
+        self._tasks: anyio.abc.TaskGroup | None = None
+        self._flush_scheduled = False
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
 
@@ -85,6 +89,7 @@ class AuditLog:
         )
         try:
             async with anyio.create_task_group() as tasks:
+                self._tasks = tasks
                 tasks.start_soon(self._write_loop)
                 tasks.start_soon(self._checkpoint_loop)
                 task_status.started()
@@ -106,6 +111,26 @@ class AuditLog:
             raise StoreError(f"the audit entry was not recorded: {waiting.error}") from waiting.error
         assert waiting.index is not None
         return waiting.index
+
+    def submit(self, record: Record) -> None:
+        """Record an event without waiting for it.
+
+        It rides along with the next durable append's batch, or is written at most
+        DEFERRED_FLUSH seconds later, whichever comes first (a failure is logged). Used for
+        outcomes: their call's intent is durable already.
+        """
+        if self._failed is not None:
+            logger.error("audit log %s is not writable; dropped a %s entry", self.log_id, record.kind.value)
+            return
+        self._queue.append(_Waiting(seal(record), record.fields))
+        if not self._flush_scheduled and self._tasks is not None:
+            self._flush_scheduled = True
+            self._tasks.start_soon(self._flush_later)
+
+    async def _flush_later(self) -> None:
+        await anyio.sleep(DEFERRED_FLUSH)
+        self._flush_scheduled = False
+        self._wake.set()
 
     async def _write_loop(self) -> None:
         while True:
@@ -129,7 +154,8 @@ class AuditLog:
                 index = start + offset
                 raw = encode_entry(index, moment, self.log_id, waiting.sealed)
                 leaf = leaf_hash(raw)
-                nodes += [NodeRow(level, idx, value) for level, idx, value in edge.append(leaf) if level > 0]
+                completed = edge.append(leaf)
+                nodes += [NodeRow(level, idx, value) for level, idx, value in completed if level >= STORED_NODE_LEVEL]
                 entries.append(_row(index, leaf, raw, moment, waiting))
                 if waiting.sealed.payload is not None and self.cipher is not None:
                     key = await self._data_key(epoch)

@@ -22,6 +22,7 @@ __all__ = [
     "inclusion_proof",
     "leaf_hash",
     "node_hash",
+    "perfect_root",
     "range_root",
     "root_from_inclusion",
     "verify_consistency",
@@ -50,6 +51,14 @@ def node_hash(left: bytes, right: bytes) -> bytes:
 def _split(n: int) -> int:
     """The largest power of two smaller than n (n ≥ 2)."""
     return 1 << ((n - 1).bit_length() - 1)
+
+
+def perfect_root(leaves: Sequence[bytes]) -> bytes:
+    """The root of a perfect subtree from its leaf hashes (a power of two of them)."""
+    level = list(leaves)
+    while len(level) > 1:
+        level = [node_hash(level[i], level[i + 1]) for i in range(0, len(level), 2)]
+    return level[0]
 
 
 def range_root(start: int, end: int, subtree: SubtreeHash) -> bytes:

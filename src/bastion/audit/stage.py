@@ -12,8 +12,7 @@ import logging
 import time
 from typing import Any
 
-import rfc8785
-
+from bastion.audit.canonical import canonical_any
 from bastion.audit.entry import Kind, Record
 from bastion.audit.log import AuditLog
 from bastion.errors import StoreError
@@ -70,17 +69,15 @@ class AuditStage:
         outcome = {
             **fields,
             "intent": intent,
-            "latency_ms": round((time.perf_counter() - started) * 1000, 3),
+            "latency_us": round((time.perf_counter() - started) * 1_000_000),
             "status": "error" if isinstance(reply, RpcError) else ("tool_error" if _is_tool_error(reply) else "ok"),
         }
         if isinstance(reply, RpcError):
             outcome["error"] = {"code": reply.code, "message": reply.message}
         secret = {} if isinstance(reply, RpcError) else {"result": reply}
-        try:
-            await self._log.append(Record(Kind.CALL_OUTCOME, outcome, secret))
-        except StoreError as exc:
-            # The call has happened; its intent is on record. Say so loudly; the reply still goes back.
-            logger.critical("the outcome of audit entry %d could not be recorded: %s", intent, exc)
+        # The reply need not wait for the outcome's fsync: the intent is durable already, and the
+        # outcome shares the next batch's commit. A failure there is logged by the writer.
+        self._log.submit(Record(Kind.CALL_OUTCOME, outcome, secret))
         return reply
 
 
@@ -106,7 +103,7 @@ class AuditEvents:
             logger.exception("a refusal of %s could not be recorded", call.tool)
 
     async def listed(self, client: ClientInfo, server: str, kind: str, items: list[dict[str, Any]]) -> None:
-        digests = {str(item.get("name")): hashlib.sha256(rfc8785.dumps(item)).hexdigest() for item in items}
+        digests = {str(item.get("name")): hashlib.sha256(canonical_any(item)).hexdigest() for item in items}
         fields = {
             "session": client.session_id,
             "client": client.client_id,

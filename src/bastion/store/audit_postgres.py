@@ -14,8 +14,9 @@ from typing import Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from bastion.audit.merkle import perfect_root
 from bastion.errors import StoreError
-from bastion.store.audit import CheckpointRow, EntryRow, LogRow, NodeRow, PayloadRow, SearchFilter
+from bastion.store.audit import STORED_NODE_LEVEL, CheckpointRow, EntryRow, LogRow, NodeRow, PayloadRow, SearchFilter
 
 __all__ = ["PostgresAuditStore"]
 
@@ -27,16 +28,13 @@ CREATE TABLE IF NOT EXISTS audit_logs (
 CREATE TABLE IF NOT EXISTS audit_entries (
     log_id TEXT NOT NULL, idx BIGINT NOT NULL, leaf BYTEA NOT NULL, entry BYTEA NOT NULL,
     time DOUBLE PRECISION NOT NULL, kind TEXT NOT NULL, server TEXT, tool TEXT, client TEXT, decision TEXT,
+    epoch TEXT, sealed BYTEA, redacted DOUBLE PRECISION,
     PRIMARY KEY (log_id, idx)
 );
 CREATE INDEX IF NOT EXISTS audit_entries_time ON audit_entries (time);
 CREATE TABLE IF NOT EXISTS audit_nodes (
     log_id TEXT NOT NULL, level INTEGER NOT NULL, idx BIGINT NOT NULL, hash BYTEA NOT NULL,
     PRIMARY KEY (log_id, level, idx)
-);
-CREATE TABLE IF NOT EXISTS audit_payloads (
-    log_id TEXT NOT NULL, idx BIGINT NOT NULL, epoch TEXT NOT NULL, sealed BYTEA, redacted DOUBLE PRECISION,
-    PRIMARY KEY (log_id, idx)
 );
 CREATE TABLE IF NOT EXISTS audit_checkpoints (
     log_id TEXT NOT NULL, size BIGINT NOT NULL, root BYTEA NOT NULL, note TEXT NOT NULL,
@@ -93,22 +91,22 @@ class PostgresAuditStore:
     def append_batch(
         self, log_id: str, entries: list[EntryRow], nodes: list[NodeRow], payloads: list[PayloadRow]
     ) -> None:
-        self._write(
-            [
-                (
-                    "INSERT INTO audit_entries VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                    [
-                        (log_id, e.idx, e.leaf, e.entry, e.time, e.kind, e.server, e.tool, e.client, e.decision)
-                        for e in entries
-                    ],
-                ),
-                ("INSERT INTO audit_nodes VALUES (%s, %s, %s, %s)", [(log_id, n.level, n.idx, n.hash) for n in nodes]),
-                (
-                    "INSERT INTO audit_payloads VALUES (%s, %s, %s, %s, NULL)",
-                    [(log_id, p.idx, p.epoch, p.sealed) for p in payloads],
-                ),
-            ]
-        )
+        sealed = {p.idx: p for p in payloads}
+        rows = [
+            (
+                *(log_id, e.idx, e.leaf, e.entry, e.time, e.kind, e.server, e.tool, e.client, e.decision),
+                *((sealed[e.idx].epoch, sealed[e.idx].sealed) if e.idx in sealed else (None, None)),
+            )
+            for e in entries
+        ]
+        statements: list[tuple[str, list[tuple[Any, ...]]]] = [
+            ("INSERT INTO audit_entries VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, NULL)", rows)
+        ]
+        if nodes:
+            statements.append(
+                ("INSERT INTO audit_nodes VALUES (%s, %s, %s, %s)", [(log_id, n.level, n.idx, n.hash) for n in nodes])
+            )
+        self._write(statements)
 
     def size(self, log_id: str) -> int:
         return int(self._read("SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_entries WHERE log_id = %s", (log_id,))[0][0])
@@ -129,12 +127,18 @@ class PostgresAuditStore:
             position = int(rows[-1][0]) + 1
 
     def subtree(self, log_id: str, level: int, idx: int) -> bytes:
-        if level == 0:
-            rows = self._read("SELECT leaf FROM audit_entries WHERE log_id = %s AND idx = %s", (log_id, idx))
-        else:
+        if level < STORED_NODE_LEVEL:
+            start, count = idx << level, 1 << level
             rows = self._read(
-                "SELECT hash FROM audit_nodes WHERE log_id = %s AND level = %s AND idx = %s", (log_id, level, idx)
+                "SELECT leaf FROM audit_entries WHERE log_id = %s AND idx >= %s AND idx < %s ORDER BY idx",
+                (log_id, start, start + count),
             )
+            if len(rows) != count:
+                raise StoreError(f"audit log {log_id}: leaves {start}..{start + count - 1} are missing")
+            return perfect_root([bytes(row[0]) for row in rows])
+        rows = self._read(
+            "SELECT hash FROM audit_nodes WHERE log_id = %s AND level = %s AND idx = %s", (log_id, level, idx)
+        )
         if not rows:
             raise StoreError(f"audit log {log_id}: subtree ({level}, {idx}) is missing")
         return bytes(rows[0][0])
@@ -160,16 +164,16 @@ class PostgresAuditStore:
         return rows[-1] if rows else None
 
     def payload(self, log_id: str, idx: int) -> tuple[str, bytes | None] | None:
-        rows = self._read("SELECT epoch, sealed FROM audit_payloads WHERE log_id = %s AND idx = %s", (log_id, idx))
-        if not rows:
+        rows = self._read("SELECT epoch, sealed FROM audit_entries WHERE log_id = %s AND idx = %s", (log_id, idx))
+        if not rows or rows[0][0] is None:
             return None
-        return str(rows[0][0]), bytes(rows[0][1]) if rows[0][1] is not None else None
+        return str(rows[0][0]), (bytes(rows[0][1]) if rows[0][1] is not None else None)
 
     def redact(self, log_id: str, idx: int) -> bool:
         try:
             with self._pool.connection() as db:
                 cursor = db.execute(
-                    "UPDATE audit_payloads SET sealed = NULL, redacted = EXTRACT(EPOCH FROM now()) "
+                    "UPDATE audit_entries SET sealed = NULL, redacted = EXTRACT(EPOCH FROM now()) "
                     "WHERE log_id = %s AND idx = %s AND sealed IS NOT NULL",
                     (log_id, idx),
                 )

@@ -10,9 +10,11 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+from bastion.audit.merkle import perfect_root
 from bastion.errors import StoreError
-from bastion.store.audit import CheckpointRow, EntryRow, LogRow, NodeRow, PayloadRow, SearchFilter
+from bastion.store.audit import STORED_NODE_LEVEL, CheckpointRow, EntryRow, LogRow, NodeRow, PayloadRow, SearchFilter
 
 __all__ = ["SqliteAuditStore"]
 
@@ -23,16 +25,13 @@ CREATE TABLE IF NOT EXISTS audit_logs (
 CREATE TABLE IF NOT EXISTS audit_entries (
     log_id TEXT NOT NULL, idx INTEGER NOT NULL, leaf BLOB NOT NULL, entry BLOB NOT NULL, time REAL NOT NULL,
     kind TEXT NOT NULL, server TEXT, tool TEXT, client TEXT, decision TEXT,
+    epoch TEXT, sealed BLOB, redacted REAL,
     PRIMARY KEY (log_id, idx)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS audit_entries_time ON audit_entries (time);
 CREATE TABLE IF NOT EXISTS audit_nodes (
     log_id TEXT NOT NULL, level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,
     PRIMARY KEY (log_id, level, idx)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS audit_payloads (
-    log_id TEXT NOT NULL, idx INTEGER NOT NULL, epoch TEXT NOT NULL, sealed BLOB, redacted REAL,
-    PRIMARY KEY (log_id, idx)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS audit_checkpoints (
     log_id TEXT NOT NULL, size INTEGER NOT NULL, root BLOB NOT NULL, note TEXT NOT NULL, time REAL NOT NULL,
@@ -77,7 +76,7 @@ class SqliteAuditStore:
             except sqlite3.Error as exc:
                 raise StoreError(f"audit store {self.path}: {exc}") from exc
 
-    def _read(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    def _read(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             try:
                 return self._db.execute(sql, args).fetchall()
@@ -101,22 +100,22 @@ class SqliteAuditStore:
     def append_batch(
         self, log_id: str, entries: list[EntryRow], nodes: list[NodeRow], payloads: list[PayloadRow]
     ) -> None:
-        self._write(
-            [
-                (
-                    "INSERT INTO audit_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (log_id, e.idx, e.leaf, e.entry, e.time, e.kind, e.server, e.tool, e.client, e.decision)
-                        for e in entries
-                    ],
-                ),
-                ("INSERT INTO audit_nodes VALUES (?, ?, ?, ?)", [(log_id, n.level, n.idx, n.hash) for n in nodes]),
-                (
-                    "INSERT INTO audit_payloads VALUES (?, ?, ?, ?, NULL)",
-                    [(log_id, p.idx, p.epoch, p.sealed) for p in payloads],
-                ),
-            ]
-        )
+        sealed = {p.idx: p for p in payloads}
+        rows = [
+            (
+                *(log_id, e.idx, e.leaf, e.entry, e.time, e.kind, e.server, e.tool, e.client, e.decision),
+                *((sealed[e.idx].epoch, sealed[e.idx].sealed) if e.idx in sealed else (None, None)),
+            )
+            for e in entries
+        ]
+        statements: list[tuple[str, list[tuple[Any, ...]]]] = [
+            ("INSERT INTO audit_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)", rows)
+        ]
+        if nodes:
+            statements.append(
+                ("INSERT INTO audit_nodes VALUES (?, ?, ?, ?)", [(log_id, n.level, n.idx, n.hash) for n in nodes])
+            )
+        self._write(statements)
 
     def size(self, log_id: str) -> int:
         row = self._read("SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_entries WHERE log_id = ?", (log_id,))
@@ -139,15 +138,21 @@ class SqliteAuditStore:
             position = int(rows[-1][0]) + 1  # type: ignore[arg-type]
 
     def subtree(self, log_id: str, level: int, idx: int) -> bytes:
-        if level == 0:
-            rows = self._read("SELECT leaf FROM audit_entries WHERE log_id = ? AND idx = ?", (log_id, idx))
-        else:
+        if level < STORED_NODE_LEVEL:
+            start, count = idx << level, 1 << level
             rows = self._read(
-                "SELECT hash FROM audit_nodes WHERE log_id = ? AND level = ? AND idx = ?", (log_id, level, idx)
+                "SELECT leaf FROM audit_entries WHERE log_id = ? AND idx >= ? AND idx < ? ORDER BY idx",
+                (log_id, start, start + count),
             )
+            if len(rows) != count:
+                raise StoreError(f"audit log {log_id}: leaves {start}..{start + count - 1} are missing")
+            return perfect_root([bytes(row[0]) for row in rows])
+        rows = self._read(
+            "SELECT hash FROM audit_nodes WHERE log_id = ? AND level = ? AND idx = ?", (log_id, level, idx)
+        )
         if not rows:
             raise StoreError(f"audit log {log_id}: subtree ({level}, {idx}) is missing")
-        return bytes(rows[0][0])  # type: ignore[arg-type]
+        return bytes(rows[0][0])
 
     def add_checkpoint(self, row: CheckpointRow) -> None:
         self._write(
@@ -173,13 +178,15 @@ class SqliteAuditStore:
         return CheckpointRow(*rows[0]) if rows else None  # type: ignore[arg-type]
 
     def payload(self, log_id: str, idx: int) -> tuple[str, bytes | None] | None:
-        rows = self._read("SELECT epoch, sealed FROM audit_payloads WHERE log_id = ? AND idx = ?", (log_id, idx))
-        return (str(rows[0][0]), rows[0][1]) if rows else None  # type: ignore[return-value]
+        rows = self._read("SELECT epoch, sealed FROM audit_entries WHERE log_id = ? AND idx = ?", (log_id, idx))
+        if not rows or rows[0][0] is None:
+            return None
+        return str(rows[0][0]), (bytes(rows[0][1]) if rows[0][1] is not None else None)
 
     def redact(self, log_id: str, idx: int) -> bool:
         with self._lock:
             cursor = self._db.execute(
-                "UPDATE audit_payloads SET sealed = NULL, redacted = strftime('%s','now') "
+                "UPDATE audit_entries SET sealed = NULL, redacted = strftime('%s','now') "
                 "WHERE log_id = ? AND idx = ? AND sealed IS NOT NULL",
                 (log_id, idx),
             )
