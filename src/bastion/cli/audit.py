@@ -31,7 +31,7 @@ from bastion.clock import SystemClock
 from bastion.config.load import load_config
 from bastion.config.model import AuditConfig, BastionConfig
 from bastion.errors import ConfigError, ConfigProblem, StoreError
-from bastion.store.audit import AuditStore, EntryRow, SearchFilter
+from bastion.store.audit import AuditStore, EntryRow, SearchFilter, prefetched
 
 __all__ = ["app"]
 
@@ -232,7 +232,7 @@ def verify(
             reports.append(
                 verify_log(
                     log,
-                    opened.entries(log.log_id),
+                    prefetched(opened.raw_entries(log.log_id)),
                     opened.checkpoints(log.log_id),
                     verifiers,
                     witnesses=witnesses,

@@ -6,9 +6,11 @@ Implementations are synchronous and run in a worker thread (SQLite, PostgreSQL);
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 __all__ = [
     "STORED_NODE_LEVEL",
@@ -19,6 +21,7 @@ __all__ = [
     "NodeRow",
     "PayloadRow",
     "SearchFilter",
+    "prefetched",
 ]
 
 STORED_NODE_LEVEL = 4
@@ -92,6 +95,10 @@ class AuditStore(Protocol):
     def size(self, log_id: str) -> int: ...
     def entries(self, log_id: str, start: int = 0, end: int | None = None) -> Iterator[EntryRow]: ...
     def subtree(self, log_id: str, level: int, idx: int) -> bytes: ...
+    def raw_entries(self, log_id: str) -> Iterator[tuple[int, bytes, bytes]]:
+        """(index, stored leaf hash, entry bytes) in index order: all the verifier needs, fast."""
+        ...
+
     def add_checkpoint(self, row: CheckpointRow) -> None: ...
     def checkpoints(self, log_id: str) -> list[CheckpointRow]: ...
     def latest_checkpoint(self, log_id: str) -> CheckpointRow | None: ...
@@ -102,3 +109,34 @@ class AuditStore(Protocol):
     def shred_before(self, epoch: str, now: float) -> list[str]: ...
     def search(self, filters: SearchFilter) -> list[tuple[str, EntryRow]]: ...
     def close(self) -> None: ...
+
+
+T = TypeVar("T")
+_CHUNK = 20000
+
+
+def prefetched(rows: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """Read `rows` in a background thread, a chunk ahead, so reading and checking overlap."""
+    chunks: queue.Queue[list[T] | BaseException | None] = queue.Queue(maxsize=depth)
+
+    def produce() -> None:
+        try:
+            chunk: list[T] = []
+            for row in rows:
+                chunk.append(row)
+                if len(chunk) == _CHUNK:
+                    chunks.put(chunk)
+                    chunk = []
+            chunks.put(chunk)
+            chunks.put(None)
+        except BaseException as exc:  # handed to the consumer, raised there
+            chunks.put(exc)
+
+    threading.Thread(target=produce, name="audit-prefetch", daemon=True).start()
+    while True:
+        item = chunks.get()
+        if item is None:
+            return
+        if isinstance(item, BaseException):
+            raise item
+        yield from item

@@ -126,6 +126,18 @@ class PostgresAuditStore:
                 yield EntryRow(row[0], bytes(row[1]), bytes(row[2]), *row[3:])
             position = int(rows[-1][0]) + 1
 
+    def raw_entries(self, log_id: str) -> Iterator[tuple[int, bytes, bytes]]:
+        position = 0
+        while True:
+            rows = self._read(
+                "SELECT idx, leaf, entry FROM audit_entries WHERE log_id = %s AND idx >= %s ORDER BY idx LIMIT 20000",
+                (log_id, position),
+            )
+            if not rows:
+                return
+            yield from rows  # (idx, leaf, entry): both drivers return BLOB/BYTEA as bytes
+            position = rows[-1][0] + 1
+
     def subtree(self, log_id: str, level: int, idx: int) -> bytes:
         if level < STORED_NODE_LEVEL:
             start, count = idx << level, 1 << level

@@ -137,6 +137,18 @@ class SqliteAuditStore:
                 yield EntryRow(*row)  # type: ignore[arg-type]
             position = int(rows[-1][0]) + 1  # type: ignore[arg-type]
 
+    def raw_entries(self, log_id: str) -> Iterator[tuple[int, bytes, bytes]]:
+        position = 0
+        while True:
+            rows = self._read(
+                "SELECT idx, leaf, entry FROM audit_entries WHERE log_id = ? AND idx >= ? ORDER BY idx LIMIT 20000",
+                (log_id, position),
+            )
+            if not rows:
+                return
+            yield from rows  # (idx, leaf, entry): both drivers return BLOB/BYTEA as bytes
+            position = rows[-1][0] + 1
+
     def subtree(self, log_id: str, level: int, idx: int) -> bytes:
         if level < STORED_NODE_LEVEL:
             start, count = idx << level, 1 << level
