@@ -16,6 +16,12 @@ import mcp_types as mt
 from mcp import Client, StdioServerParameters
 from mcp.shared.exceptions import MCPError
 
+from bastion.audit.keys import Keyring
+from bastion.audit.proofs import check_bundle, make_bundle
+from bastion.audit.verify import verify_log
+from bastion.store.audit import SearchFilter
+from bastion.store.audit_sqlite import SqliteAuditStore
+
 __all__ = ["run_demo"]
 
 Say = Callable[[str], None]
@@ -71,4 +77,32 @@ async def run_demo(workdir: Path, home: Path, say: Say) -> dict[str, Any]:
         seen["prompt"] = len(prompt.messages)
         say(f"prompts/get summarize_note -> {len(prompt.messages)} message(s)")
     say("Session closed; Bastion stopped the server.")
+    seen["audit"] = show_audit(home, say)
     return seen
+
+
+def show_audit(home: Path, say: Say) -> dict[str, Any]:
+    """Verify the log the session wrote, print its checkpoint and prove one entry's inclusion."""
+    store = SqliteAuditStore.open(home)
+    verifiers = Keyring(home, "").verifiers()
+    reports = [
+        verify_log(log, store.raw_entries(log.log_id), store.checkpoints(log.log_id), verifiers) for log in store.logs()
+    ]
+    entries = sum(report.size for report in reports)
+    ok = all(report.ok for report in reports)
+    say(f"Audit log: {entries} entries verified against their signed checkpoints: {'ok' if ok else 'FAILED'}")
+    [(log_id, echo)] = store.search(SearchFilter(kind="call.intent", tool="echo", limit=1))
+    latest = store.latest_checkpoint(log_id)
+    assert latest is not None
+    say("Latest signed checkpoint (C2SP tlog-checkpoint, Ed25519):")
+    for line in latest.note.rstrip("\n").split("\n"):
+        say(f"    {line}")
+    bundle = make_bundle(store, log_id, echo.idx, latest)
+    check_bundle(bundle, verifiers)
+    say(f"Inclusion proof of entry {echo.idx} (the echo call's intent) under that checkpoint, checked:")
+    say(f"    {len(bundle['proof'])} hashes: " + " ".join(node[:12] + "…" for node in bundle["proof"]))
+    say(
+        f"    check it yourself: bastion audit prove {echo.idx} --log {log_id} > proof.json && bastion audit check-proof proof.json"
+    )
+    store.close()
+    return {"ok": ok, "entries": entries, "proof": bundle}

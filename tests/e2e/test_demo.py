@@ -1,0 +1,25 @@
+"""`bastion demo` end to end: what it prints it really did."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bastion.demo.script import run_demo
+
+pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
+
+
+async def test_the_demo_session_runs_and_its_audit_log_verifies(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    lines: list[str] = []
+    seen = await run_demo(tmp_path, home, lines.append)
+    assert seen["echo"] == "hello through Bastion"
+    assert "crash" not in seen["tools"]
+    assert seen["crash"] == -32602
+    assert len(seen["progress"]) == 5
+    assert seen["audit"]["ok"] is True
+    assert seen["audit"]["entries"] >= 10
+    assert any("Inclusion proof" in line for line in lines)
