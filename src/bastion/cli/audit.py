@@ -407,6 +407,22 @@ def redact(
 
 
 @app.command()
+def shred(
+    before: Annotated[str, typer.Option(help="Destroy the data keys of every day before this date (YYYY-MM-DD).")],
+    reason: Annotated[str, typer.Option(help="Why (recorded in the log).")],
+    store: StoreOption = None,
+) -> None:
+    """Crypto-shred old payloads: destroy the data keys of whole days; entries and proofs stay valid."""
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", before):
+        raise ConfigError(None, [ConfigProblem("--before", f"{before!r} is not a date", "write e.g. 2026-01-01")])
+    opened = _store(store)
+    days = opened.shred_before(before, time.time())
+    record = Record(Kind.PAYLOADS_SHREDDED, {"days": days, "before": before, "reason": reason, "by": _who()})
+    anyio.run(_record, BastionConfig(audit=AuditConfig(store=store)), store, record)
+    typer.echo(f"destroyed the data keys of {len(days)} day(s): {', '.join(days) or 'none'}")
+
+
+@app.command()
 def export(
     format: Annotated[str, typer.Option("--format", help="jsonl or ocsf.")] = "jsonl",
     since: Annotated[str | None, typer.Option(help="From: a duration back or an ISO time.")] = None,
