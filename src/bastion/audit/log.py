@@ -9,6 +9,7 @@ so a store rolled back to an older copy is noticed.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import secrets
@@ -30,7 +31,7 @@ from bastion.clock import Clock
 from bastion.errors import StoreError
 from bastion.store.audit import STORED_NODE_LEVEL, AuditStore, CheckpointRow, EntryRow, LogRow, NodeRow, PayloadRow
 
-__all__ = ["AuditLog", "witness_path"]
+__all__ = ["AuditLog", "witness_dir"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +40,10 @@ DEFERRED_FLUSH = 0.01
 """The longest an entry recorded without waiting (a call's outcome) stays in memory."""
 
 
-def witness_path(home: Path, log_id: str) -> Path:
-    return home / "audit" / "witness" / f"{log_id}.checkpoint"
+def witness_dir(home: Path, store: AuditStore) -> Path:
+    """Where the last signed checkpoint of each of this store's logs is kept, outside the store."""
+    digest = hashlib.sha256(store.identity.encode("utf-8")).hexdigest()[:16]
+    return home / "audit" / "witness" / digest
 
 
 @dataclass(slots=True)
@@ -210,7 +213,8 @@ class AuditLog:
         await anyio.to_thread.run_sync(
             self.store.add_checkpoint, CheckpointRow(self.log_id, size, root, note, self.clock.now())
         )
-        await anyio.to_thread.run_sync(write_private, witness_path(self.home, self.log_id), note.encode("utf-8"))
+        path = witness_dir(self.home, self.store) / f"{self.log_id}.checkpoint"
+        await anyio.to_thread.run_sync(write_private, path, note.encode("utf-8"))
         self._signed = size
         return note
 

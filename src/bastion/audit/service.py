@@ -18,7 +18,7 @@ import orjson
 
 from bastion.audit.checkpoint import Checkpoint, CheckpointError, Signer, Verifier, sign_checkpoint, verify_note
 from bastion.audit.keys import Keyring, write_private
-from bastion.audit.log import AuditLog, witness_path
+from bastion.audit.log import AuditLog, witness_dir
 from bastion.audit.merkle import CompactRange, range_root
 from bastion.audit.payload import PayloadCipher, load_master_key
 from bastion.clock import Clock
@@ -27,7 +27,7 @@ from bastion.errors import AuditIntegrityError, StoreError
 from bastion.store.audit import AuditStore, CheckpointRow, LogRow
 from bastion.store.audit_sqlite import SqliteAuditStore
 
-__all__ = ["config_digest", "open_audit", "open_store", "pid_alive", "read_witness", "recover"]
+__all__ = ["config_digest", "open_audit", "open_store", "pid_alive", "read_witnesses", "recover"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,9 +53,12 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def read_witness(home: Path, log_id: str) -> str | None:
-    path = witness_path(home, log_id)
-    return path.read_text(encoding="utf-8") if path.exists() else None
+def read_witnesses(home: Path, store: AuditStore) -> dict[str, str]:
+    """Log id → the last checkpoint signed for it, as kept outside the store."""
+    directory = witness_dir(home, store)
+    if not directory.exists():
+        return {}
+    return {path.stem: path.read_text(encoding="utf-8") for path in sorted(directory.glob("*.checkpoint"))}
 
 
 def config_digest(config: BastionConfig) -> str:
@@ -83,9 +86,14 @@ def recover(
     Returns (log, entries sealed) for each log sealed now.
     """
     sealed: list[tuple[str, int]] = []
-    for log in store.logs():
+    witnesses = read_witnesses(home, store)
+    logs = store.logs()
+    lost = sorted(set(witnesses) - {log.log_id for log in logs})
+    if lost:
+        raise AuditIntegrityError(lost[0], None, "the store has lost a log that was signed: rolled back or deleted")
+    for log in logs:
         latest = store.latest_checkpoint(log.log_id)
-        witness = read_witness(home, log.log_id)
+        witness = witnesses.get(log.log_id)
         if witness is not None:
             _check_witness(log, witness, latest, verifiers)
         size = store.size(log.log_id)
@@ -120,7 +128,7 @@ def _seal(
     root = CompactRange.at(size, subtree).root()
     note = sign_checkpoint(Checkpoint(log.origin, size, root), signer)
     store.add_checkpoint(CheckpointRow(log.log_id, size, root, note, clock.now()))
-    write_private(witness_path(home, log.log_id), note.encode("utf-8"))
+    write_private(witness_dir(home, store) / f"{log.log_id}.checkpoint", note.encode("utf-8"))
     logger.warning(
         "audit log %s: sealed %d entries its process left unsigned", log.log_id, size - (latest.size if latest else 0)
     )

@@ -24,7 +24,7 @@ from bastion.audit.export import to_jsonl, to_ocsf
 from bastion.audit.keys import Keyring
 from bastion.audit.payload import PayloadCipher, load_master_key
 from bastion.audit.proofs import BundleError, check_bundle, make_bundle
-from bastion.audit.service import open_audit, open_store, pid_alive, recover
+from bastion.audit.service import open_audit, open_store, pid_alive, read_witnesses, recover
 from bastion.audit.verify import LogReport, Problem, verify_log
 from bastion.cli._common import console, err_console, home
 from bastion.clock import SystemClock
@@ -209,8 +209,7 @@ def verify(
     verifiers = _verifiers(key)
     external = [path.read_text(encoding="utf-8") for path in checkpoint or []]
     if witness:
-        directory = home() / "audit" / "witness"
-        external += [path.read_text(encoding="utf-8") for path in sorted(directory.glob("*.checkpoint"))]
+        external += list(read_witnesses(home(), opened).values())
     logs = opened.logs()
     total = sum(opened.size(log.log_id) for log in logs)
     by_origin: dict[str, list[str]] = {}

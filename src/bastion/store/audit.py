@@ -87,6 +87,11 @@ class SearchFilter:
 
 
 class AuditStore(Protocol):
+    @property
+    def identity(self) -> str:
+        """Which store this is (its path or URL without a password), to keep witnesses apart."""
+        ...
+
     def create_log(self, log: LogRow) -> None: ...
     def logs(self) -> list[LogRow]: ...
     def append_batch(

@@ -55,6 +55,10 @@ class PostgresAuditStore:
         except (psycopg.Error, OSError) as exc:
             raise StoreError(f"cannot open the audit store at {_safe(url)}: {exc}") from exc
 
+    @property
+    def identity(self) -> str:
+        return _safe(self.url)
+
     def close(self) -> None:
         self._pool.close()
 

@@ -55,6 +55,10 @@ class SqliteAuditStore:
             raise StoreError(f"cannot open the audit store {path}: {exc}") from exc
         path.chmod(0o600)
 
+    @property
+    def identity(self) -> str:
+        return f"sqlite:{self.path.resolve()}"
+
     @classmethod
     def open(cls, home: Path) -> SqliteAuditStore:
         return cls(home / "audit.db")
