@@ -24,7 +24,7 @@ pytestmark = pytest.mark.e2e
 SECRET = "sk-live-THIS-MUST-NEVER-BE-IN-CLEAR-0123456789"
 
 
-async def write_calls(home: Path, calls: int = 6) -> str:
+async def write_calls(home: Path, calls: int = 6, checkpoint_after: int | None = None) -> str:
     store = open_store(home, None)
     master = load_master_key(home, {}, create=True)
     assert master is not None
@@ -43,6 +43,8 @@ async def write_calls(home: Path, calls: int = 6) -> str:
                     {"result": {"ok": i}},
                 )
             )
+            if checkpoint_after == i:
+                await log.checkpoint()
         tasks.cancel_scope.cancel()
     store.close()
     return log.log_id
@@ -130,3 +132,26 @@ def test_old_checkpoints_verify_after_a_key_rotation(home: Path) -> None:
         for line in bastion(home, "search", "--kind", "key.rotated", "--json").stdout.splitlines()
     ]
     assert kinds == ["key.rotated"]
+
+
+def test_a_consistency_proof_shows_the_log_only_grew_since_a_kept_checkpoint(home: Path) -> None:
+    log = anyio.run(write_calls, home, 6, 1)
+    store = open_store(home, None)
+    older, newer = store.checkpoints(log)[0], store.checkpoints(log)[-1]
+    store.close()
+    assert older.size == 4
+    assert newer.size == 12
+    kept = home / "kept.txt"
+    kept.write_text(older.note, encoding="utf-8")
+    proof = bastion(home, "prove", "--log", log, "--since", str(kept))
+    assert proof.returncode == 0, proof.stderr
+    assert json.loads(proof.stdout)["proof"], "a real proof between two different sizes"
+    bundle = home / "consistency.json"
+    bundle.write_text(proof.stdout, encoding="utf-8")
+    checked = bastion(home, "check-proof", str(bundle))
+    assert checked.returncode == 0, checked.stderr
+    assert "grew from 4 to 12" in checked.stdout
+    forged = json.loads(proof.stdout)
+    forged["proof"] = forged["proof"][:-1]
+    bundle.write_text(json.dumps(forged), encoding="utf-8")
+    assert bastion(home, "check-proof", str(bundle)).returncode == 1

@@ -23,7 +23,7 @@ from bastion.audit.entry import Kind, Record
 from bastion.audit.export import to_jsonl, to_ocsf
 from bastion.audit.keys import Keyring
 from bastion.audit.payload import PayloadCipher, load_master_key
-from bastion.audit.proofs import BundleError, check_bundle, make_bundle
+from bastion.audit.proofs import BundleError, check_bundle, make_bundle, make_consistency_bundle
 from bastion.audit.service import open_audit, open_store, pid_alive, read_witnesses, recover
 from bastion.audit.verify import LogReport, Problem, verify_log
 from bastion.cli._common import console, err_console, home
@@ -308,20 +308,32 @@ def _unmatched_external(
 
 @app.command()
 def prove(
-    index: Annotated[int, typer.Argument(help="The entry's index in its log.")],
-    log: Annotated[str | None, typer.Option(help="The log id (default: the only log, or the newest).")] = None,
+    index: Annotated[int | None, typer.Argument(help="The entry's index in its log (for an inclusion proof).")] = None,
+    log: Annotated[str | None, typer.Option(help="The log id (default: the newest log).")] = None,
+    since: Annotated[
+        Path | None, typer.Option(help="An older signed checkpoint you kept: prove the log only grew since.")
+    ] = None,
     store: StoreOption = None,
 ) -> None:
-    """Print an inclusion proof bundle for an entry, checkable by anyone with the public key."""
+    """Print a proof bundle: an entry's inclusion, or (--since) consistency with an older checkpoint."""
     opened = _store(store)
     log_id = log or _newest_log(opened)
     latest = opened.latest_checkpoint(log_id)
     if latest is None:
         raise StoreError(f"log {log_id} has no signed checkpoint yet")
     try:
-        typer.echo(json.dumps(make_bundle(opened, log_id, index, latest), indent=2))
+        if since is not None:
+            old_note = since.read_text(encoding="utf-8")
+            bundle = make_consistency_bundle(opened, log_id, old_note, latest, _verifiers(None))
+        elif index is not None:
+            bundle = make_bundle(opened, log_id, index, latest)
+        else:
+            raise ConfigError(
+                None, [ConfigProblem("INDEX", "nothing to prove", "give an entry index, or --since FILE")]
+            )
     except BundleError as exc:
         raise StoreError(str(exc)) from None
+    typer.echo(json.dumps(bundle, indent=2))
 
 
 @app.command("check-proof")
@@ -335,7 +347,7 @@ def check_proof(
     except (BundleError, json.JSONDecodeError) as exc:
         err_console.print(f"proof does not verify: {exc}", markup=False)
         raise typer.Exit(1) from None
-    console.print(f"proof verifies: {entry.decode('utf-8')}", markup=False)
+    console.print(f"proof verifies: {entry.decode('utf-8')}", markup=False)  # the entry, or what grew
 
 
 def _newest_log(store: AuditStore) -> str:
