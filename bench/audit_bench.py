@@ -24,7 +24,7 @@ from bastion.audit.payload import PayloadCipher, load_master_key
 from bastion.audit.service import open_store
 from bastion.audit.verify import verify_log
 from bastion.clock import SystemClock
-from bastion.store.audit import AuditStore, prefetched
+from bastion.store.audit import AuditStore
 
 FIELDS = {
     "session": "stdio",
@@ -83,7 +83,7 @@ def main() -> None:
     keyring = Keyring(home, "bastion-bench")
 
     start = time.perf_counter()
-    report = verify_log(log, prefetched(store.raw_entries(log_id)), store.checkpoints(log_id), keyring.verifiers())
+    report = verify_log(log, store.raw_entries(log_id), store.checkpoints(log_id), keyring.verifiers())
     verify_rate = report.size / (time.perf_counter() - start)
     assert report.ok, [p.describe() for p in report.problems]
 

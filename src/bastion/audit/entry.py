@@ -93,7 +93,6 @@ def encode_entry(index: int, moment: float, log_id: str, sealed: SealedRecord) -
         "v": ENTRY_VERSION,
         "i": index,
         "log": log_id,
-        "time": format_time(moment),
         "t": round(moment * 1000),
         "kind": sealed.kind.value,
     }

@@ -19,7 +19,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from bastion.audit.checkpoint import CheckpointError, Verifier, verify_note
-from bastion.audit.entry import Kind, Record
+from bastion.audit.entry import Kind, Record, format_time
 from bastion.audit.export import to_jsonl, to_ocsf
 from bastion.audit.keys import Keyring
 from bastion.audit.payload import PayloadCipher, load_master_key
@@ -31,7 +31,7 @@ from bastion.clock import SystemClock
 from bastion.config.load import load_config
 from bastion.config.model import AuditConfig, BastionConfig
 from bastion.errors import ConfigError, ConfigProblem, StoreError
-from bastion.store.audit import AuditStore, EntryRow, SearchFilter, prefetched
+from bastion.store.audit import AuditStore, EntryRow, SearchFilter
 
 __all__ = ["app"]
 
@@ -92,7 +92,7 @@ def _verifiers(keys: list[str] | None) -> list[Verifier]:
 
 def _describe(log_id: str, row: EntryRow) -> dict[str, Any]:
     entry = orjson.loads(row.entry)
-    return {"log": log_id, "index": row.idx, **entry}
+    return {"log": log_id, "index": row.idx, "time": format_time(entry["t"] / 1000), **entry}
 
 
 def _table(rows: list[dict[str, Any]]) -> Table:
@@ -231,7 +231,7 @@ def verify(
             reports.append(
                 verify_log(
                     log,
-                    prefetched(opened.raw_entries(log.log_id)),
+                    opened.raw_entries(log.log_id),
                     opened.checkpoints(log.log_id),
                     verifiers,
                     witnesses=witnesses,

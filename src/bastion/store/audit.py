@@ -6,11 +6,9 @@ Implementations are synchronous and run in a worker thread (SQLite, PostgreSQL);
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Protocol
 
 __all__ = [
     "STORED_NODE_LEVEL",
@@ -21,7 +19,6 @@ __all__ = [
     "NodeRow",
     "PayloadRow",
     "SearchFilter",
-    "prefetched",
 ]
 
 STORED_NODE_LEVEL = 4
@@ -114,34 +111,3 @@ class AuditStore(Protocol):
     def shred_before(self, epoch: str, now: float) -> list[str]: ...
     def search(self, filters: SearchFilter) -> list[tuple[str, EntryRow]]: ...
     def close(self) -> None: ...
-
-
-T = TypeVar("T")
-_CHUNK = 20000
-
-
-def prefetched(rows: Iterator[T], depth: int = 2) -> Iterator[T]:
-    """Read `rows` in a background thread, a chunk ahead, so reading and checking overlap."""
-    chunks: queue.Queue[list[T] | BaseException | None] = queue.Queue(maxsize=depth)
-
-    def produce() -> None:
-        try:
-            chunk: list[T] = []
-            for row in rows:
-                chunk.append(row)
-                if len(chunk) == _CHUNK:
-                    chunks.put(chunk)
-                    chunk = []
-            chunks.put(chunk)
-            chunks.put(None)
-        except BaseException as exc:  # handed to the consumer, raised there
-            chunks.put(exc)
-
-    threading.Thread(target=produce, name="audit-prefetch", daemon=True).start()
-    while True:
-        item = chunks.get()
-        if item is None:
-            return
-        if isinstance(item, BaseException):
-            raise item
-        yield from item
