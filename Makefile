@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NPM_SERVERS := tests/e2e/npm/node_modules/.package-lock.json
+CONFORMANCE := tools/conformance/node_modules/.package-lock.json
 
 .PHONY: demo test lint typecheck unit clean
 
@@ -17,6 +18,10 @@ $(STAMP): pyproject.toml
 $(NPM_SERVERS): tests/e2e/npm/package-lock.json
 	npm ci --prefix tests/e2e/npm --no-audit --no-fund
 
+# The official MCP conformance suite and the Node 22 it runs on (pinned by the lock file).
+$(CONFORMANCE): tools/conformance/package-lock.json
+	npm ci --prefix tools/conformance --no-audit --no-fund
+
 demo: $(STAMP)
 	$(BIN)/bastion demo
 
@@ -27,7 +32,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/pyright src tests
 
-unit: $(STAMP) $(NPM_SERVERS)
+unit: $(STAMP) $(NPM_SERVERS) $(CONFORMANCE)
 	$(BIN)/pytest -q
 
 test: lint typecheck unit

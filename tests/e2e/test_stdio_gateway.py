@@ -152,12 +152,17 @@ async def _elicit(_ctx: object, params: object) -> mt.ElicitResult:
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
 async def test_elicitation_and_sampling_cross_the_era_bridge(home: Path, tmp_path: Path, mode: str) -> None:
-    """Our demo server speaks 2026-07-28 (input-required results); a handshake-era client gets them
-    as ordinary server requests that Bastion sends and answers for it, a modern client directly."""
+    """Across eras: a 2026-07-28 server's input-required results reach a handshake-era client as
+    ordinary server requests Bastion sends and answers for it; a handshake-era server's requests
+    reach a 2026-07-28 client as input-required results."""
     (tmp_path / "a.txt").write_text("alpha", encoding="utf-8")
     callbacks = {"sampling_callback": _sample, "elicitation_callback": _elicit}
+    # Make Bastion speak the other era to the server than the client speaks to Bastion.
+    server_era = "2026-07-28" if mode == "legacy" else "2025-11-25"
     params = StdioServerParameters(
-        command=BASTION[0], args=[*BASTION[1:], "wrap", "--", *DEMO, str(tmp_path)], env=child_env(home)
+        command=BASTION[0],
+        args=[*BASTION[1:], "wrap", "--protocol", server_era, "--", *DEMO, str(tmp_path)],
+        env=child_env(home),
     )
     async with Client(params, mode=mode, read_timeout_seconds=30, **callbacks) as client:  # pyright: ignore[reportArgumentType]
         assert text(await client.call_tool("confirm", {"question": "Proceed?"})) == "confirmed"

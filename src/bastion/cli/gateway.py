@@ -47,6 +47,9 @@ def wrap(
     env: Annotated[
         list[str] | None, typer.Option("--env", help="Pass one environment variable through (repeat).")
     ] = None,
+    protocol: Annotated[
+        str, typer.Option(help="Protocol to speak to the server: auto (the client's era first), or a revision.")
+    ] = "auto",
     log_level: LogLevel = "warning",
 ) -> None:
     """Wrap one stdio MCP server: Bastion speaks MCP on stdio and runs the server as its child.
@@ -64,6 +67,7 @@ def wrap(
         fs_write=tuple(fs_write or ()),
         network=network,
         env_pass=tuple(env or ()),
+        protocol=protocol,
     )
     anyio.run(run_stdio, config, dict(os.environ), home(), "wrap: " + " ".join(command))
 
@@ -78,6 +82,7 @@ def wrap_config(
     fs_write: tuple[str, ...],
     network: bool | None,
     env_pass: tuple[str, ...],
+    protocol: str = "auto",
 ) -> BastionConfig:
     """The flags of `wrap` as the same config model a file would give."""
     if not command:
@@ -93,6 +98,7 @@ def wrap_config(
             fs_write=fs_write,
             network=network,
             env_pass=env_pass,
+            protocol=protocol,  # pyright: ignore[reportArgumentType]  (validated by the model)
         )
         return BastionConfig(gateway=GatewayConfig(), servers={server_name: server})
     except ValueError as exc:

@@ -101,6 +101,7 @@ class Session:
                 on_up=self._adopt,
                 on_state=on_state,
                 backoff_max=gateway.restart_backoff_max,
+                prefer=client.era,
             )
             for name, config in servers.items()
         }
@@ -280,7 +281,10 @@ class Session:
         self.log_level = level
         for supervisor in self._supervisors.values():
             upstream = supervisor.upstream
-            if upstream is not None and upstream.era is Era.HANDSHAKE and "logging" in upstream.capabilities:
+            if upstream is None:
+                continue
+            upstream.log_level = level
+            if upstream.era is Era.HANDSHAKE and "logging" in upstream.capabilities:
                 await upstream.request("logging/setLevel", {"level": level})
         return {}
 
@@ -404,6 +408,7 @@ class Session:
 
     async def _adopt(self, upstream: Upstream) -> None:
         """A server came up: learn what it offers, then tell the client the lists changed."""
+        upstream.log_level = self.log_level
         caps = upstream.capabilities
         kinds = [("tools", "tools" in caps), ("prompts", "prompts" in caps)]
         kinds += [("resources", "resources" in caps), ("resourceTemplates", "resources" in caps)]

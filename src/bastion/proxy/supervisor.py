@@ -18,6 +18,7 @@ import anyio
 from bastion.config.model import ServerConfig
 from bastion.errors import ServerUnavailable
 from bastion.proxy.upstream import ServerLink, Upstream, UpstreamHandler
+from bastion.types import Era
 
 __all__ = ["Connector", "ServerState", "StateListener", "Supervisor"]
 
@@ -61,7 +62,9 @@ class Supervisor:
         on_up: Callable[[Upstream], Awaitable[None]],
         on_state: StateListener,
         backoff_max: float,
+        prefer: Era = Era.MODERN,
     ) -> None:
+        self._prefer = prefer
         self.name = name
         self.config = config
         self._connector = connector
@@ -108,7 +111,7 @@ class Supervisor:
             async with anyio.create_task_group() as tasks:
                 await tasks.start(upstream.run)
                 try:
-                    await upstream.handshake(self.config.startup_timeout)
+                    await upstream.handshake(self.config.startup_timeout, self._prefer)
                     await self._on_up(upstream)
                 except BaseException:
                     tasks.cancel_scope.cancel()

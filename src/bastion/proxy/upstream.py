@@ -96,6 +96,8 @@ class Upstream:
         self.server_info: dict[str, Any] = {}
         self.capabilities: dict[str, Any] = {}
         self.instructions: str | None = None
+        self.log_level: str | None = None
+        """The client's logging level; a 2026-07-28 server learns it in each request's envelope."""
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
 
@@ -129,15 +131,26 @@ class Upstream:
                     if isinstance(request_id, int):
                         await self._cancel(request_id, "request timed out")
 
-    async def handshake(self, timeout: float) -> None:
-        """Negotiate the era and version; raise ServerUnavailable if the server does not answer."""
+    async def handshake(self, timeout: float, prefer: Era = Era.MODERN) -> None:
+        """Negotiate the era and version; raise ServerUnavailable if the server does not answer.
+
+        With `auto`, the era the client speaks is tried first (nothing to translate, so every
+        feature passes as the server implements it), and the other era if the server refuses.
+        """
         try:
             with anyio.fail_after(timeout):
-                if self._protocol in ("auto", LATEST_MODERN_VERSION) and await self._discover():
-                    return
                 if self._protocol == LATEST_MODERN_VERSION:
-                    raise ServerUnavailable(self.name, "does not speak the 2026-07-28 protocol it is configured for")
-                await self._initialize()
+                    if not await self._discover():
+                        raise ServerUnavailable(
+                            self.name, "does not speak the 2026-07-28 protocol it is configured for"
+                        )
+                elif self._protocol != "auto":
+                    await self._initialize()
+                elif prefer is Era.HANDSHAKE:
+                    if not await self._initialize(fallback=True) and not await self._discover():
+                        raise ServerUnavailable(self.name, "refused both initialize and server/discover")
+                elif not await self._discover():
+                    await self._initialize()
         except TimeoutError:
             raise ServerUnavailable(self.name, f"did not complete the MCP handshake within {timeout:g}s") from None
 
@@ -169,11 +182,14 @@ class Upstream:
             return True
         return False
 
-    async def _initialize(self) -> None:
+    async def _initialize(self, *, fallback: bool = False) -> bool:
+        """The handshake era; False if the server refuses it and `fallback` allows trying the other."""
         version = self._protocol if self._protocol in HANDSHAKE_PROTOCOL_VERSIONS else LATEST_HANDSHAKE_VERSION
         params = {"protocolVersion": version, "capabilities": self._client_capabilities, "clientInfo": CLIENT_INFO}
         reply = await self._send_request("initialize", params, timeout=None)
         if isinstance(reply, RpcError):
+            if fallback and reply.code != SERVER_UNAVAILABLE:
+                return False
             raise ServerUnavailable(self.name, f"refused initialize: {reply.message} ({reply.code})")
         try:
             result = mt.InitializeResult.model_validate(reply)
@@ -189,6 +205,7 @@ class Upstream:
         self.server_info = result.server_info.model_dump(by_alias=True, mode="json", exclude_none=True)
         self.instructions = result.instructions
         await self.notify("notifications/initialized", None)
+        return True
 
     async def aclose(self) -> None:
         self._fail_all("is shutting down")
@@ -221,6 +238,8 @@ class Upstream:
         meta[mt.PROTOCOL_VERSION_META_KEY] = self.protocol_version
         meta[mt.CLIENT_INFO_META_KEY] = CLIENT_INFO
         meta[mt.CLIENT_CAPABILITIES_META_KEY] = self._client_capabilities
+        if self.log_level is not None:
+            meta.setdefault(mt.LOG_LEVEL_META_KEY, self.log_level)
         params["_meta"] = meta
         return params
 
