@@ -6,6 +6,7 @@ import json
 import os
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +14,7 @@ import anyio
 import typer
 from rich.table import Table
 
+from bastion.audit.service import pid_alive
 from bastion.cli._common import ConfigOption, console, open_store, read_config, setup_logging
 from bastion.inventory.collect import collect_inventory
 from bastion.inventory.report import inventory_data, to_json, to_markdown
@@ -80,40 +82,12 @@ class _nothing:
 def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Show running gateways and the state of their servers (up, restarting, restarts)."""
     store = open_store()
-    gateways = [g for g in store.gateways() if _alive(g.pid) or store.forget_gateway(g.pid)]
+    gateways = [g for g in store.gateways() if pid_alive(g.pid) or store.forget_gateway(g.pid)]
     servers = [s for s in store.servers() if any(g.pid == s.pid for g in gateways)]
     if as_json:
-        typer.echo(
-            json.dumps(
-                {
-                    "home": str(bastion_home(os.environ)),
-                    "gateways": [
-                        g.__dict__
-                        if False
-                        else {
-                            "pid": g.pid,
-                            "instance": g.instance,
-                            "mode": g.mode,
-                            "config": g.config,
-                            "started": g.started,
-                        }
-                        for g in gateways
-                    ],
-                    "servers": [
-                        {
-                            "pid": s.pid,
-                            "server": s.server,
-                            "state": s.state,
-                            "detail": s.detail,
-                            "restarts": s.restarts,
-                            "updated": s.updated,
-                        }
-                        for s in servers
-                    ],
-                },
-                indent=2,
-            )
-        )
+        home = str(bastion_home(os.environ))
+        report = {"home": home, "gateways": [asdict(g) for g in gateways], "servers": [asdict(s) for s in servers]}
+        typer.echo(json.dumps(report, indent=2))
         return
     console.print(f"state: {bastion_home(os.environ)}", markup=False)
     if not gateways:
@@ -133,16 +107,6 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
                 time.strftime("%H:%M:%S", time.localtime(row.updated if row else gateway.started)),
             )
     console.print(table)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def demo(
