@@ -22,6 +22,11 @@ max_depth = 64
 # Longest wait (seconds) between restarts of a server that keeps crashing.
 restart_backoff_max = 30.0
 
+[audit]
+# Where the tamper-evident audit log lives: unset for BASTION_HOME/audit.db, or a shared
+# PostgreSQL database for several gateways, e.g. "postgresql://bastion@db.internal/bastion".
+# store = "postgresql://…"
+
 [http]
 # Where `bastion serve` listens; the endpoint is /mcp. Loopback by default.
 listen = "127.0.0.1:8765"
@@ -41,7 +46,7 @@ args = ["-y", "@modelcontextprotocol/server-filesystem@2026.8.31", "/srv/data"]
 env_pass = []
 # Fixed, non-secret variables for this server:
 # env = { LOG_LEVEL = "info" }
-# Protocol revision: "auto" probes 2026-07-28 and falls back to the initialize handshake.
+# Protocol revision: "auto" speaks the client's era first and the other if the server needs it.
 protocol = "auto"
 startup_timeout = 30.0
 request_timeout = 300.0
