@@ -38,6 +38,7 @@ class RawClient:
             env=child_env(home),
         )
         self.answered: set[str] = set()
+        self.ready = threading.Event()
         self._lock = threading.Lock()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -57,6 +58,8 @@ class RawClient:
         assert self.process.stdout is not None
         for line in self.process.stdout:
             frame = orjson.loads(line)
+            if frame.get("id") == "init":
+                self.ready.set()
             if "result" in frame and isinstance(frame.get("id"), str) and frame["id"].startswith("call-"):
                 with self._lock:
                     self.answered.add(frame["id"])
@@ -104,7 +107,7 @@ def test_killing_the_gateway_under_load_never_loses_an_answered_call(home: Path)
     answered: set[str] = set()
     for round_number in range(6):
         client = RawClient(home)
-        time.sleep(0.3 + rng.random() * 0.3)  # let it start; calls fire before and after readiness alike
+        assert client.ready.wait(60), "the gateway answered initialize"
         stop = time.monotonic() + 0.2 + rng.random() * 0.8
         sent = 0
         with ThreadPoolExecutor(8) as pool:
