@@ -121,5 +121,5 @@ def demo(
     base = workdir or Path(tempfile.mkdtemp(prefix="bastion-demo-"))
     home = base / "home"
     ensure_home(home)
-    anyio.run(run_demo, base, home, lambda line: console.print(line, markup=False))
+    anyio.run(run_demo, base, home, lambda line: console.print(line, markup=False, soft_wrap=True))
     console.print(f"Demo files: {base}", markup=False)
