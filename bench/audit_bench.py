@@ -20,6 +20,7 @@ from bastion.audit.entry import Kind, Record
 from bastion.audit.keys import Keyring
 from bastion.audit.log import AuditLog
 from bastion.audit.merkle import inclusion_proof, leaf_hash, verify_inclusion
+from bastion.audit.parallel import checked_runs
 from bastion.audit.payload import PayloadCipher, load_master_key
 from bastion.audit.service import open_store
 from bastion.audit.verify import verify_log
@@ -83,7 +84,8 @@ def main() -> None:
     keyring = Keyring(home, "bastion-bench")
 
     start = time.perf_counter()
-    report = verify_log(log, store.raw_entries(log_id), store.checkpoints(log_id), keyring.verifiers())
+    runs = checked_runs(store, home, options.store, log_id, store.size(log_id))
+    report = verify_log(log, runs, store.checkpoints(log_id), keyring.verifiers())
     verify_rate = report.size / (time.perf_counter() - start)
     assert report.ok, [p.describe() for p in report.problems]
 

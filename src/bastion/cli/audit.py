@@ -22,6 +22,7 @@ from bastion.audit.checkpoint import CheckpointError, Verifier, verify_note
 from bastion.audit.entry import Kind, Record, format_time
 from bastion.audit.export import to_jsonl, to_ocsf
 from bastion.audit.keys import Keyring
+from bastion.audit.parallel import checked_runs
 from bastion.audit.payload import PayloadCipher, load_master_key
 from bastion.audit.proofs import BundleError, check_bundle, make_bundle, make_consistency_bundle
 from bastion.audit.service import open_audit, open_store, pid_alive, read_witnesses, recover
@@ -231,7 +232,7 @@ def verify(
             reports.append(
                 verify_log(
                     log,
-                    opened.raw_entries(log.log_id),
+                    checked_runs(opened, home(), store, log.log_id, opened.size(log.log_id)),
                     opened.checkpoints(log.log_id),
                     verifiers,
                     witnesses=witnesses,

@@ -85,12 +85,13 @@ class SqlAuditStore:
                 yield EntryRow(*row)  # type: ignore[arg-type]
             position = int(rows[-1][0]) + 1  # type: ignore[arg-type]
 
-    def raw_entries(self, log_id: str) -> Iterator[tuple[int, bytes, bytes]]:
-        position = 0
-        while True:
+    def raw_entries(self, log_id: str, start: int = 0, end: int | None = None) -> Iterator[tuple[int, bytes, bytes]]:
+        position, stop = start, end if end is not None else 1 << 62
+        while position < stop:
             rows = self._read(
-                "SELECT idx, leaf, entry FROM audit_entries WHERE log_id = ? AND idx >= ? ORDER BY idx LIMIT 20000",
-                (log_id, position),
+                "SELECT idx, leaf, entry FROM audit_entries WHERE log_id = ? AND idx >= ? AND idx < ? "
+                "ORDER BY idx LIMIT 20000",
+                (log_id, position, stop),
             )
             if not rows:
                 return
