@@ -9,7 +9,13 @@ import sys
 
 import orjson
 
-TOOLS = [{"name": "echo", "description": "Echo the text.", "inputSchema": {"type": "object"}}]
+TOOLS = [
+    {
+        "name": "echo",
+        "description": "Echo the text.",
+        "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}},
+    }
+]
 
 
 def main() -> None:

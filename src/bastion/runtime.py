@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import AsyncIterator, Mapping
@@ -18,7 +19,10 @@ from bastion.audit.service import config_digest, open_audit
 from bastion.audit.stage import AuditEvents, AuditStage
 from bastion.clock import Clock, SystemClock
 from bastion.config.model import BastionConfig, ServerConfig
-from bastion.errors import ConfigError, ConfigProblem
+from bastion.errors import ConfigError, ConfigProblem, StoreError
+from bastion.policy.compile import compile_policy
+from bastion.policy.lint import lint
+from bastion.policy.stage import Limits, PolicyStage
 from bastion.proxy.pipeline import STAGE_ORDER, ClientInfo, PassThrough, Stage
 from bastion.proxy.session import ClientPeer, Session
 from bastion.proxy.stdio_front import SessionFactory, StdioFront
@@ -29,6 +33,7 @@ from bastion.transport.lines import FdStream, FramedStream
 
 __all__ = [
     "Gateway",
+    "KillSwitches",
     "check_enforceable",
     "default_stages",
     "gateway",
@@ -40,14 +45,19 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-def default_stages(audit: AuditLog) -> list[Stage]:
+def default_stages(audit: AuditLog, policy: PolicyStage) -> list[Stage]:
     """Every stage in its place; those that later releases fill in pass calls through for now."""
-    return [AuditStage(audit) if name == "audit" else PassThrough(name) for name in STAGE_ORDER]
+    built: dict[str, Stage] = {"audit": AuditStage(audit), "policy": policy}
+    return [built.get(name) or PassThrough(name) for name in STAGE_ORDER]
 
 
 def check_enforceable(config: BastionConfig) -> None:
     """Refuse settings this release cannot enforce yet, rather than silently ignoring them."""
-    problems: list[ConfigProblem] = []
+    problems = [
+        ConfigProblem(finding.where, finding.message, finding.fix)
+        for finding in lint(config)
+        if finding.severity == "error"
+    ]
     for name, server in config.enabled_servers().items():
         problems += _unenforceable(name, server)
     if problems:
@@ -55,16 +65,7 @@ def check_enforceable(config: BastionConfig) -> None:
 
 
 def _unenforceable(name: str, server: ServerConfig) -> list[ConfigProblem]:
-    later = "this release cannot enforce it yet; remove it, or wait for the release that does"
     found: list[ConfigProblem] = []
-    if server.tools.approve:
-        found.append(ConfigProblem(f"servers.{name}.tools.approve", "the approval gate is not available", later))
-    if server.read_only:
-        found.append(ConfigProblem(f"servers.{name}.read_only", "read-only enforcement is not available", later))
-    if server.fs_read or server.fs_write:
-        found.append(ConfigProblem(f"servers.{name}.fs_read/fs_write", "filesystem grants need the sandbox", later))
-    if server.network is not None:
-        found.append(ConfigProblem(f"servers.{name}.network", "network grants need the sandbox", later))
     if server.transport == "http" and server.protocol == "2026-07-28":
         found.append(
             ConfigProblem(
@@ -72,6 +73,29 @@ def _unenforceable(name: str, server: ServerConfig) -> list[ConfigProblem]:
             )
         )
     return found
+
+
+class KillSwitches:
+    """The live kill switches (`bastion policy kill`), re-read from the state store every second."""
+
+    def __init__(self, state: StateStore, period: float = 1.0) -> None:
+        self._state = state
+        self._period = period
+        self._current: frozenset[tuple[str, str]] = frozenset()
+
+    def current(self) -> frozenset[tuple[str, str]]:
+        return self._current
+
+    def refresh(self) -> None:
+        self._current = frozenset((row.server, row.tool) for row in self._state.kills())
+
+    async def watch(self) -> None:
+        while True:
+            await anyio.sleep(self._period)
+            try:
+                self.refresh()
+            except StoreError:
+                logger.exception("kill switches could not be re-read; keeping the last ones known")
 
 
 def status_listener(store: StateStore | None, clock: Clock) -> StateListener:
@@ -93,6 +117,7 @@ class Gateway:
     state: StateStore
     audit: AuditLog
     clock: Clock
+    policy: PolicyStage
 
 
 @asynccontextmanager
@@ -102,13 +127,18 @@ async def gateway(
     """A gateway's lifetime: refuse what cannot be enforced, open the stores, record start and stop."""
     clock = clock or SystemClock()
     check_enforceable(config)
+    policy = compile_policy(config, environ)
     state = StateStore.open(home)
+    kills = KillSwitches(state)
+    kills.refresh()
     audit = open_audit(config, home, environ, clock)
+    stage = PolicyStage(policy, Limits(config), clock, AuditEvents(audit), kills.current)
     pid = os.getpid()
     state.gateway_started(pid, config.gateway.instance, mode, label, clock.now())
     try:
         async with anyio.create_task_group() as tasks:
             await tasks.start(audit.run)
+            tasks.start_soon(kills.watch)
             await audit.append(
                 Record(
                     Kind.GATEWAY_START,
@@ -116,7 +146,7 @@ async def gateway(
                 )
             )
             try:
-                yield Gateway(config, environ, state, audit, clock)
+                yield Gateway(config, environ, state, audit, clock, stage)
             finally:
                 with anyio.CancelScope(shield=True):
                     await audit.append(Record(Kind.GATEWAY_STOP, {"pid": pid}))
@@ -134,16 +164,23 @@ def make_session_factory(running: Gateway) -> SessionFactory:
     on_state = status_listener(running.state, running.clock)
 
     def make(client: ClientInfo, peer: ClientPeer, capabilities: dict[str, Any]) -> Session:
+        allowed = running.policy.policy.clients.get(client.client_id)
+        servers = {
+            name: server
+            for name, server in config.enabled_servers().items()
+            if allowed is None or allowed.servers is None or name in allowed.servers
+        }
         return Session(
-            config.enabled_servers(),
+            servers,
             config.gateway,
             client,
             peer,
             connector,
             client_capabilities=capabilities,
-            stages=default_stages(running.audit),
+            stages=default_stages(running.audit, running.policy),
             on_state=on_state,
             events=AuditEvents(running.audit),
+            hide=functools.partial(running.policy.hide, client.client_id),
         )
 
     return make

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["Era", "Reply", "RpcError", "is_error"]
+__all__ = ["Action", "Decision", "Era", "Reply", "RpcError", "is_error"]
 
 
 class Era(StrEnum):
@@ -50,3 +50,29 @@ Reply = dict[str, Any] | RpcError
 
 def is_error(reply: Reply) -> bool:
     return isinstance(reply, RpcError)
+
+
+class Action(StrEnum):
+    ALLOW = "allow"
+    DENY = "deny"
+    APPROVE = "approve"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What policy says about a call: the action, the id of the rule that decided, and why.
+
+    `hidden` marks a tool-level denial: the tool is not listed to this client, and a call of
+    it is answered exactly as for a tool that does not exist."""
+
+    action: Action
+    rule: str
+    reason: str
+    risk: str = ""
+    hidden: bool = False
+
+    def to_record(self) -> dict[str, str]:
+        record = {"action": self.action.value, "rule": self.rule, "reason": self.reason}
+        if self.risk:
+            record["risk"] = self.risk
+        return record

@@ -112,8 +112,10 @@ def test_an_invalid_config_exits_2_naming_file_line_and_fix(home: Path, tmp_path
     assert "fix:" in message
 
 
-def test_flags_for_features_not_yet_enforced_are_refused_not_ignored(home: Path, tmp_path: Path) -> None:
-    argv = [*BASTION, "wrap", "--fs-write", str(tmp_path), "--", PYTHON, "-m", "bastion.demo.server", str(tmp_path)]
+def test_a_granted_root_that_does_not_exist_is_refused_at_start_naming_it(home: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-dir"
+    argv = [*BASTION, "wrap", "--fs-read", str(missing), "--", PYTHON, "-m", "bastion.demo.server", str(tmp_path)]
     done = subprocess.run(argv, input=b"", capture_output=True, env=child_env(home), timeout=60, check=False)
     assert done.returncode == 2
-    assert b"fs_read/fs_write" in done.stderr
+    assert b"fs_read" in done.stderr
+    assert str(missing).encode() in done.stderr

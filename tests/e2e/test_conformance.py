@@ -81,7 +81,7 @@ def through_bastion(tmp_path: Path) -> Iterator[str]:
     config = tmp_path / "bastion.toml"
     config.write_text(
         f'[http]\nlisten = "127.0.0.1:{port}"\nopen = true\n'
-        f'[servers.conformance]\ncommand = "{sys.executable}"\nargs = ["{SERVER}"]\n',
+        f'[servers.conformance]\ncommand = "{sys.executable}"\nargs = ["{SERVER}"]\nread_only = false\n',
         encoding="utf-8",
     )
     home = tmp_path / "home"

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from bastion.demo.script import run_demo
+from bastion.transport.jsonrpc import DENIED
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
@@ -19,6 +20,10 @@ async def test_the_demo_session_runs_and_its_audit_log_verifies(tmp_path: Path) 
     assert seen["echo"] == "hello through Bastion"
     assert "crash" not in seen["tools"]
     assert seen["crash"] == -32602
+    assert "write_note" not in seen["tools"]
+    assert seen["escape"] == DENIED
+    assert seen["neighbour"].startswith("A second version")
+    assert any("paths.outside_roots" in line for line in lines)
     assert len(seen["progress"]) == 5
     assert seen["audit"]["ok"] is True
     assert seen["audit"]["entries"] >= 10

@@ -48,14 +48,16 @@ def connect(request: pytest.FixtureRequest, home: Path, tmp_path: Path) -> Itera
     if request.param == "stdio":
 
         def stdio(mode: str = "legacy", **client: Any) -> AbstractAsyncContextManager[Client]:
-            return through_stdio(home, ["wrap", "--name", "everything", "--", "node", str(EVERYTHING)], mode, **client)
+            return through_stdio(
+                home, ["wrap", "--name", "everything", "--no-read-only", "--", "node", str(EVERYTHING)], mode, **client
+            )
 
         yield stdio
         return
     port = free_port()
     config = tmp_path / "bastion.toml"
     config.write_text(
-        f'[http]\nlisten = "127.0.0.1:{port}"\n[servers.everything]\ncommand = "node"\nargs = ["{EVERYTHING}"]\n',
+        f'[http]\nlisten = "127.0.0.1:{port}"\n[servers.everything]\ncommand = "node"\nargs = ["{EVERYTHING}"]\nread_only = false\n',
         encoding="utf-8",
     )
     with serving(home, config, port) as token:

@@ -34,6 +34,7 @@ def gateway(home: Path, tmp_path: Path) -> Iterator[tuple[str, str]]:
     config.write_text(
         f'[http]\nlisten = "127.0.0.1:{port}"\n'
         f'[servers.notes]\ncommand = "{PYTHON}"\nargs = ["-m", "bastion.demo.server", "{tmp_path}"]\n'
+        f'fs_read = ["{tmp_path}"]\n'
         f'[servers.time]\ncommand = "{Path(PYTHON).parent / "mcp-server-time"}"\n',
         encoding="utf-8",
     )

@@ -43,6 +43,9 @@ def test_inventory_lists_every_tool_with_a_risk_class_and_resources_and_prompts(
     assert tools["read_note"]["risk"] == "read"
     assert tools["echo"]["riskSource"] == "override"
     assert tools["crash"]["hidden"] is True
+    assert tools["crash"]["rule"] == "tools.deny"
+    assert tools["write_note"]["hidden"] is True
+    assert tools["write_note"]["rule"] == "capability.write"
     assert server["resourceTemplates"][0]["uriTemplate"] == "notes://{name}"
     assert [prompt["name"] for prompt in server["prompts"]] == ["summarize_note"]
     markdown = subprocess.run(
@@ -75,7 +78,7 @@ async def test_a_remote_streamable_http_server_works_behind_the_stdio_front(
     home: Path, tmp_path: Path, remote: str
 ) -> None:
     config = tmp_path / "bastion.toml"
-    config.write_text(f'[servers.remote]\nurl = "{remote}"\n', encoding="utf-8")
+    config.write_text(f'[servers.remote]\nurl = "{remote}"\nread_only = false\n', encoding="utf-8")
     async with through_stdio(home, ["run", "--config", str(config)]) as client:
         names = {tool.name for tool in (await client.list_tools()).tools}
         assert "test_simple_text" in names

@@ -28,6 +28,11 @@ async def through_bastion(home: Path, args: list[str], mode: str = "legacy") -> 
         yield client
 
 
+def wrap_demo(notes: Path, *flags: str) -> list[str]:
+    """`bastion wrap` of the demo server, its notes readable (the crash tool granted, for fault tests)."""
+    return ["wrap", "--fs-read", str(notes), "--grant-tool", "crash", *flags, "--", *DEMO, str(notes)]
+
+
 def text(result: mt.CallToolResult) -> str:
     return "".join(block.text for block in result.content if isinstance(block, mt.TextContent))
 
@@ -35,7 +40,7 @@ def text(result: mt.CallToolResult) -> str:
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
 async def test_a_wrapped_server_is_transparent_in_both_eras(home: Path, tmp_path: Path, mode: str) -> None:
     (tmp_path / "a.txt").write_text("alpha", encoding="utf-8")
-    async with through_bastion(home, ["wrap", "--", *DEMO, str(tmp_path)], mode) as client:
+    async with through_bastion(home, wrap_demo(tmp_path), mode) as client:
         expected = "2026-07-28" if mode == "auto" else "2025-11-25"
         assert client.protocol_version == expected
         names = [tool.name for tool in (await client.list_tools()).tools]
@@ -53,7 +58,7 @@ async def test_progress_notifications_reach_the_client(home: Path, tmp_path: Pat
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
         seen.append(progress)
 
-    async with through_bastion(home, ["wrap", "--", *DEMO, str(tmp_path)]) as client:
+    async with through_bastion(home, wrap_demo(tmp_path)) as client:
         result = await client.call_tool("countdown", {"start": 4}, progress_callback=on_progress)
     assert text(result) == "liftoff"
     assert seen == [1, 2, 3, 4]
@@ -62,7 +67,7 @@ async def test_progress_notifications_reach_the_client(home: Path, tmp_path: Pat
 async def test_denied_tools_are_neither_listed_nor_callable_and_look_like_unknown_ones(
     home: Path, tmp_path: Path
 ) -> None:
-    async with through_bastion(home, ["wrap", "--deny", "write_note", "--", *DEMO, str(tmp_path)]) as client:
+    async with through_bastion(home, wrap_demo(tmp_path, "--deny", "write_note")) as client:
         names = [tool.name for tool in (await client.list_tools()).tools]
         assert "write_note" not in names
         with pytest.raises(MCPError) as denied:
@@ -74,12 +79,12 @@ async def test_denied_tools_are_neither_listed_nor_callable_and_look_like_unknow
 
 
 async def test_allow_list_limits_the_listing(home: Path, tmp_path: Path) -> None:
-    async with through_bastion(home, ["wrap", "--allow", "echo", "--", *DEMO, str(tmp_path)]) as client:
+    async with through_bastion(home, wrap_demo(tmp_path, "--allow", "echo")) as client:
         assert [tool.name for tool in (await client.list_tools()).tools] == ["echo"]
 
 
 async def test_a_server_that_exits_mid_call_fails_the_call_by_name_and_is_restarted(home: Path, tmp_path: Path) -> None:
-    async with through_bastion(home, ["wrap", "--name", "demo", "--", *DEMO, str(tmp_path)]) as client:
+    async with through_bastion(home, wrap_demo(tmp_path, "--name", "demo")) as client:
         with pytest.raises(MCPError) as failed:
             await client.call_tool("crash", {"code": 9})
         assert failed.value.error.code == SERVER_UNAVAILABLE
@@ -95,20 +100,20 @@ async def test_a_server_that_exits_mid_call_fails_the_call_by_name_and_is_restar
 
 
 async def test_cancelling_a_call_reaches_the_server_and_the_session_goes_on(home: Path, tmp_path: Path) -> None:
-    async with through_bastion(home, ["wrap", "--", *DEMO, str(tmp_path)]) as client:
+    async with through_bastion(home, wrap_demo(tmp_path)) as client:
         with anyio.move_on_after(0.5):
             await client.call_tool("wait", {"seconds": 30})
         assert text(await client.call_tool("echo", {"text": "still here"})) == "still here"
 
 
 async def test_garbage_from_a_server_is_dropped_and_the_real_answer_still_arrives(home: Path) -> None:
-    async with through_bastion(home, ["wrap", "--", *MISBEHAVING, "garbage"]) as client:
+    async with through_bastion(home, ["wrap", "--no-read-only", "--", *MISBEHAVING, "garbage"]) as client:
         assert text(await client.call_tool("poke", {})) == "poked"
         assert text(await client.call_tool("poke", {})) == "poked"
 
 
 async def test_an_oversized_answer_is_refused_not_forwarded(home: Path) -> None:
-    async with through_bastion(home, ["wrap", "--", *MISBEHAVING, "big"]) as client:
+    async with through_bastion(home, ["wrap", "--no-read-only", "--", *MISBEHAVING, "big"]) as client:
         with anyio.fail_after(20), pytest.raises(MCPError) as failed:
             await client.call_tool("poke", {})
     assert failed.value.error.code == -32600
@@ -161,7 +166,7 @@ async def test_elicitation_and_sampling_cross_the_era_bridge(home: Path, tmp_pat
     server_era = "2026-07-28" if mode == "legacy" else "2025-11-25"
     params = StdioServerParameters(
         command=BASTION[0],
-        args=[*BASTION[1:], "wrap", "--protocol", server_era, "--", *DEMO, str(tmp_path)],
+        args=[*BASTION[1:], *wrap_demo(tmp_path, "--protocol", server_era)],
         env=child_env(home),
     )
     async with Client(params, mode=mode, read_timeout_seconds=30, **callbacks) as client:  # pyright: ignore[reportArgumentType]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -10,9 +11,13 @@ import anyio
 import pytest
 from tests.proxy.fakes import FakeServer, RecordingClient, fake_connector
 
-from bastion.config.model import GatewayConfig, ServerConfig, ToolRules
+from bastion.clock import FakeClock
+from bastion.config.model import BastionConfig, GatewayConfig, ServerConfig, ToolRules
 from bastion.errors import ConfigError
-from bastion.proxy.pipeline import STAGE_ORDER, Call, CallNext, ClientInfo, Stage
+from bastion.policy.compile import compile_policy
+from bastion.policy.stage import Limits, PolicyStage
+from bastion.proxy.catalog import Hide
+from bastion.proxy.pipeline import STAGE_ORDER, Call, CallNext, ClientInfo, NoEvents, Stage
 from bastion.proxy.session import Session
 from bastion.transport.jsonrpc import DENIED, INVALID_PARAMS, METHOD_NOT_FOUND, SERVER_UNAVAILABLE
 from bastion.types import Reply, RpcError
@@ -32,6 +37,7 @@ async def running(
     configs: dict[str, ServerConfig] | None = None,
     stages: list[Stage] | None = None,
     gateway: GatewayConfig | None = None,
+    hide: Hide = lambda _server, _item: None,
 ) -> AsyncIterator[tuple[Session, RecordingClient]]:
     client = RecordingClient()
     session = Session(
@@ -42,6 +48,7 @@ async def running(
         fake_connector(servers),
         client_capabilities={},
         stages=stages or [],
+        hide=hide,
     )
     async with anyio.create_task_group() as tasks:
         with anyio.fail_after(5):
@@ -91,7 +98,11 @@ async def test_names_that_collide_after_namespacing_stop_start_up() -> None:
 async def test_a_denied_tool_is_hidden_and_refused_exactly_like_a_missing_one() -> None:
     server = FakeServer("fs", ["read_file", "delete_file"])
     configs = config(fs=ToolRules(deny=("delete_file",)))
-    async with running({"fs": server}, configs) as (session, _client):
+    policy = PolicyStage(
+        compile_policy(BastionConfig(servers=configs)), Limits(BastionConfig()), FakeClock(), NoEvents()
+    )
+    hide = functools.partial(policy.hide, CLIENT.client_id)
+    async with running({"fs": server}, configs, [policy], hide=hide) as (session, _client):
         listed = await session.handle("tools/list", None, 1)
         assert isinstance(listed, dict)
         assert [tool["name"] for tool in listed["tools"]] == ["read_file"]

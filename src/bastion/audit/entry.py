@@ -40,6 +40,7 @@ class Kind(StrEnum):
     PAYLOAD_REDACTED = "payload.redacted"
     PAYLOADS_SHREDDED = "payload.shredded"
     SERVER_STATE = "server.state"
+    POLICY_CHANGE = "policy.change"
 
 
 @dataclass(frozen=True, slots=True)

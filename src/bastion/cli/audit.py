@@ -34,7 +34,7 @@ from bastion.config.model import AuditConfig, BastionConfig
 from bastion.errors import ConfigError, ConfigProblem, StoreError
 from bastion.store.audit import AuditStore, EntryRow, SearchFilter
 
-__all__ = ["app"]
+__all__ = ["app", "moment", "plaintext", "record_entry", "who"]
 
 app = typer.Typer(
     help="The tamper-evident audit log: tail, search, verify, prove, export, redact.", no_args_is_help=True
@@ -55,7 +55,7 @@ def _store(url: str | None) -> AuditStore:
     return open_store(home(), url)
 
 
-def _moment(text: str | None, option: str) -> float | None:
+def moment(text: str | None, option: str) -> float | None:
     """A time given as a duration back from now (15m, 2d) or an ISO 8601 date/time."""
     if text is None:
         return None
@@ -63,12 +63,12 @@ def _moment(text: str | None, option: str) -> float | None:
     if match:
         return time.time() - int(match.group(1)) * _UNITS[match.group(2)]
     try:
-        moment = datetime.fromisoformat(text)
+        when = datetime.fromisoformat(text)
     except ValueError:
         raise ConfigError(
             None, [ConfigProblem(option, f"{text!r} is not a time", "write e.g. 15m, 2d or 2026-11-01T00:00Z")]
         ) from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
 def _verifiers(keys: list[str] | None) -> list[Verifier]:
@@ -167,17 +167,17 @@ def search(
         client,
         decision,
         kind,
-        _moment(since, "--since"),
-        _moment(until, "--until"),
+        moment(since, "--since"),
+        moment(until, "--until"),
         limit if text is None else 100000,
     )
     rows = opened.search(filters)
     if text is not None:
-        rows = [r for r in rows if text in _plaintext(opened, r[0], r[1].idx)][:limit]
+        rows = [r for r in rows if text in plaintext(opened, r[0], r[1].idx)][:limit]
     _print([_describe(log_id, row) for log_id, row in rows], as_json)
 
 
-def _plaintext(store: AuditStore, log_id: str, index: int) -> str:
+def plaintext(store: AuditStore, log_id: str, index: int) -> str:
     master = load_master_key(home(), os.environ, create=False)
     found = store.payload(log_id, index)
     if master is None or found is None or found[1] is None:
@@ -397,7 +397,7 @@ def rotate_key(
     """Start signing with a new key; old checkpoints stay verifiable. The rotation is an entry."""
     loaded = BastionConfig() if config is None else _config(config)
     signer = Keyring(home(), f"bastion-{loaded.gateway.instance}").rotate()
-    anyio.run(_record, loaded, None, Record(Kind.KEY_ROTATED, {"verifier": signer.verifier.encode()}))
+    anyio.run(record_entry, loaded, None, Record(Kind.KEY_ROTATED, {"verifier": signer.verifier.encode()}))
     typer.echo(signer.verifier.encode())
 
 
@@ -413,8 +413,8 @@ def redact(
     log_id = log or _newest_log(opened)
     if not opened.redact(log_id, index):
         raise StoreError(f"log {log_id} has no payload at {index} (or it was already redacted)")
-    record = Record(Kind.PAYLOAD_REDACTED, {"target": {"log": log_id, "index": index}, "reason": reason, "by": _who()})
-    anyio.run(_record, BastionConfig(audit=AuditConfig(store=store)), store, record)
+    record = Record(Kind.PAYLOAD_REDACTED, {"target": {"log": log_id, "index": index}, "reason": reason, "by": who()})
+    anyio.run(record_entry, BastionConfig(audit=AuditConfig(store=store)), store, record)
     typer.echo(f"redacted the payload of {log_id}/{index}")
 
 
@@ -429,8 +429,8 @@ def shred(
         raise ConfigError(None, [ConfigProblem("--before", f"{before!r} is not a date", "write e.g. 2026-01-01")])
     opened = _store(store)
     days = opened.shred_before(before, time.time())
-    record = Record(Kind.PAYLOADS_SHREDDED, {"days": days, "before": before, "reason": reason, "by": _who()})
-    anyio.run(_record, BastionConfig(audit=AuditConfig(store=store)), store, record)
+    record = Record(Kind.PAYLOADS_SHREDDED, {"days": days, "before": before, "reason": reason, "by": who()})
+    anyio.run(record_entry, BastionConfig(audit=AuditConfig(store=store)), store, record)
     typer.echo(f"destroyed the data keys of {len(days)} day(s): {', '.join(days) or 'none'}")
 
 
@@ -445,7 +445,7 @@ def export(
     if format not in ("jsonl", "ocsf"):
         raise ConfigError(None, [ConfigProblem("--format", f"{format!r} is not a format", "use jsonl or ocsf")])
     opened = _store(store)
-    start = _moment(since, "--since") or 0.0
+    start = moment(since, "--since") or 0.0
     sink = out.open("wb") if out else sys.stdout.buffer
     try:
         for log_id, row in _all_entries(opened, start):
@@ -465,7 +465,7 @@ def _all_entries(store: AuditStore, since: float) -> Iterator[tuple[str, EntryRo
                 yield log.log_id, row
 
 
-def _who() -> str:
+def who() -> str:
     try:
         return os.getlogin()
     except OSError:
@@ -476,7 +476,7 @@ def _config(path: Path) -> BastionConfig:
     return load_config(path)
 
 
-async def _record(config: BastionConfig, store_url: str | None, record: Record) -> None:
+async def record_entry(config: BastionConfig, store_url: str | None, record: Record) -> None:
     log = open_audit(config, home(), os.environ, SystemClock(), store_url)
     async with anyio.create_task_group() as tasks:
         await tasks.start(log.run)

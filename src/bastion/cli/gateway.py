@@ -36,7 +36,16 @@ def wrap(
     approve: Annotated[
         list[str] | None, typer.Option("--approve", help="Calls of this tool wait for a person (repeat).")
     ] = None,
-    read_only: Annotated[bool | None, typer.Option("--read-only/--no-read-only", help="Allow only read tools.")] = None,
+    grant: Annotated[
+        list[str] | None,
+        typer.Option("--grant", help="Grant a capability beyond read: write, network, destructive or exec (repeat)."),
+    ] = None,
+    grant_tool: Annotated[
+        list[str] | None, typer.Option("--grant-tool", help="Allow this tool whatever its risk class (repeat).")
+    ] = None,
+    read_only: Annotated[
+        bool, typer.Option("--read-only/--no-read-only", help="Only read tools unless granted (default: on).")
+    ] = True,
     fs_read: Annotated[
         list[str] | None, typer.Option("--fs-read", help="Grant read access to a path (repeat).")
     ] = None,
@@ -61,8 +70,14 @@ def wrap(
     config = wrap_config(
         command,
         name=name,
-        rules=ToolRules(allow=tuple(allow or ()), deny=tuple(deny or ()), approve=tuple(approve or ())),
+        rules=ToolRules(
+            allow=tuple(allow or ()),
+            deny=tuple(deny or ()),
+            approve=tuple(approve or ()),
+            grant=tuple(grant_tool or ()),
+        ),
         read_only=read_only,
+        grants=tuple(grant or ()),
         fs_read=tuple(fs_read or ()),
         fs_write=tuple(fs_write or ()),
         network=network,
@@ -77,7 +92,8 @@ def wrap_config(
     *,
     name: str | None,
     rules: ToolRules,
-    read_only: bool | None,
+    read_only: bool = True,
+    grants: tuple[str, ...] = (),
     fs_read: tuple[str, ...],
     fs_write: tuple[str, ...],
     network: bool | None,
@@ -94,6 +110,7 @@ def wrap_config(
             args=tuple(command[1:]),
             tools=rules,
             read_only=read_only,
+            grants=grants,  # pyright: ignore[reportArgumentType]  (validated by the model)
             fs_read=fs_read,
             fs_write=fs_write,
             network=network,

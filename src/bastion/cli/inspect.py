@@ -62,7 +62,10 @@ def inventory(
         table = Table("tool", "risk", "why", "listed")
         for tool in server["tools"]:
             table.add_row(
-                tool["name"], tool["risk"], "; ".join(tool["riskReasons"][:2]), "no" if tool["hidden"] else "yes"
+                tool["name"],
+                tool["risk"],
+                "; ".join(tool["riskReasons"][:2]),
+                f"no ({tool['rule']})" if tool["hidden"] else "yes",
             )
         console.print(table)
         for key in ("resources", "resourceTemplates", "prompts"):

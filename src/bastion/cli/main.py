@@ -8,7 +8,7 @@ import click
 import typer
 
 from bastion import __version__
-from bastion.cli import audit, clients, gateway, inspect, tokens
+from bastion.cli import audit, clients, gateway, inspect, policy, tokens
 from bastion.cli._common import err_console
 from bastion.errors import BastionError, ClientConfigError, ConfigError, NotYetSupported
 
@@ -48,6 +48,7 @@ clients.register(app)
 inspect.register(app)
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(audit.app, name="audit")
+app.add_typer(policy.app, name="policy")
 
 EXIT_CONFIG = 2
 EXIT_FAILURE = 1

@@ -12,25 +12,53 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bastion.inventory.risk import RiskClass
+from bastion.policy.urls import UrlRules
 
 __all__ = [
+    "CAPABILITIES",
     "DEFAULT_MAX_FRAME_BYTES",
+    "ArgumentKinds",
     "AuditConfig",
     "BastionConfig",
+    "Capability",
+    "ClientConfig",
+    "CommandConfig",
     "GatewayConfig",
     "HttpConfig",
     "ServerConfig",
+    "SqlConfig",
     "ToolRules",
+    "UrlConfig",
+    "parse_rate",
 ]
 
 DEFAULT_MAX_FRAME_BYTES = 4 * 1024 * 1024
 SERVER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+RATE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)\s*$")
+PER = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
+Capability = Literal["write", "network", "destructive", "exec"]
+CAPABILITIES: tuple[Capability, ...] = ("write", "network", "destructive", "exec")
+"""What a grant can add to read-only: one per risk class above read."""
 ProtocolChoice = Literal["auto", "2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"]
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def parse_rate(text: str) -> tuple[int, float]:
+    """`"60/minute"` as (60 calls, 60.0 seconds); ValueError names the accepted shape."""
+    match = RATE.match(text)
+    if match is None or int(match.group(1)) == 0:
+        raise ValueError(f"rate {text!r} must look like '60/minute' (a positive count per second, minute, hour or day)")
+    return int(match.group(1)), PER[match.group(2)]
+
+
+def _rate(value: str | None) -> str | None:
+    if value is not None:
+        parse_rate(value)
+    return value
 
 
 class ToolRules(_Model):
@@ -40,17 +68,93 @@ class ToolRules(_Model):
     """If non-empty, only these tools are listed and callable."""
     deny: tuple[str, ...] = ()
     """Never listed, never callable; a call is refused exactly as for a tool that does not exist."""
+    grant: tuple[str, ...] = ()
+    """Tools callable whatever their risk class (a per-tool capability grant)."""
     approve: tuple[str, ...] = ()
-    """Calls wait for a person (the approval gate); refused at start-up until that gate exists."""
+    """Calls wait for a person (the approval gate); with no approval channel they are refused."""
+    disabled: tuple[str, ...] = ()
+    """The kill switch in config: hidden and refused, whatever else says (`bastion policy kill` does it live)."""
     risk: dict[str, RiskClass] = Field(default_factory=dict)
-    """Overrides of the derived risk class, per tool name."""
+    """Overrides of the derived risk class, per tool name (only as a deliberate, reviewed decision)."""
+    rate: dict[str, str] = Field(default_factory=dict)
+    """Per-tool rate limits per client, e.g. {write_file = "10/minute"}."""
 
     @model_validator(mode="after")
     def _no_overlap(self) -> ToolRules:
-        both = sorted(set(self.allow) & set(self.deny))
-        if both:
-            raise ValueError(f"tools {both} are both allowed and denied; keep each in one list")
+        for first, second in (("allow", "deny"), ("grant", "deny"), ("approve", "deny")):
+            both = sorted(set(getattr(self, first)) & set(getattr(self, second)))
+            if both:
+                raise ValueError(f"tools {both} are in both `{first}` and `{second}`; keep each in one list")
+        for value in self.rate.values():
+            parse_rate(value)
         return self
+
+
+class ArgumentKinds(_Model):
+    """Which arguments hold paths, URLs, SQL or commands, by name (`arg`, or `tool.arg` for one tool).
+
+    Names listed here are checked in addition to those Bastion recognises by itself
+    (`path`, `url`, `sql`, `command` …; see docs/policy.md)."""
+
+    path: tuple[str, ...] = ()
+    url: tuple[str, ...] = ()
+    sql: tuple[str, ...] = ()
+    command: tuple[str, ...] = ()
+    plain: tuple[str, ...] = ()
+    """Arguments Bastion would recognise by name but that are not what the name says (e.g. a search `query`)."""
+
+
+class UrlConfig(_Model):
+    schemes: tuple[str, ...] = ("https", "http")
+    allow_hosts: tuple[str, ...] = ()
+    deny_hosts: tuple[str, ...] = ()
+    allow_private: bool = False
+    """Permit private, loopback and link-local addresses (cloud metadata stays refused)."""
+
+    @model_validator(mode="after")
+    def _patterns(self) -> UrlConfig:
+        UrlRules(self.schemes, self.allow_hosts, self.deny_hosts, self.allow_private)  # raises ValueError naming it
+        return self
+
+
+class SqlConfig(_Model):
+    dialect: str | None = None
+    """sqlglot dialect: sqlite, postgres, mysql, duckdb …; unset parses generic SQL."""
+    tables: tuple[str, ...] = ()
+    schemas: tuple[str, ...] = ()
+    deny_functions: tuple[str, ...] = ()
+    """Side-effecting functions refused besides the built-in list."""
+
+    @field_validator("dialect")
+    @classmethod
+    def _known_dialect(cls, value: str | None) -> str | None:
+        if value is not None:
+            # sqlglot costs ~17 MB; it loads only when a config uses SQL (stdio gateways stay lean).
+            from sqlglot.dialects.dialect import Dialect
+
+            try:
+                Dialect.get_or_raise(value)
+            except ValueError:
+                raise ValueError(f"unknown SQL dialect {value!r}; use e.g. sqlite, postgres, mysql, duckdb") from None
+        return value
+
+
+class CommandConfig(_Model):
+    allow: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    """Executable -> regular expressions each argument must match fully; e.g. {git = ["status", "log", "--oneline"]}."""
+
+    @field_validator("allow")
+    @classmethod
+    def _patterns_compile(cls, allow: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        for executable, patterns in allow.items():
+            for pattern in patterns:
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise ValueError(
+                        f"pattern {pattern!r} for {executable!r} is not a regular expression: {exc}"
+                    ) from None
+        return allow
 
 
 class ServerConfig(_Model):
@@ -72,12 +176,38 @@ class ServerConfig(_Model):
     startup_timeout: Annotated[float, Field(gt=0, le=600)] = 30.0
     request_timeout: Annotated[float, Field(gt=0, le=86400)] = 300.0
     tools: ToolRules = Field(default_factory=ToolRules)
-    read_only: bool | None = None
-    """Read-only by default once policy lands; `false` opts out."""
+    read_only: bool = True
+    """Only read tools are callable unless `grants` say more; `false` grants every capability (not advised)."""
+    grants: tuple[Capability, ...] = ()
+    """Capabilities beyond read for every client of this server: write, network, destructive, exec."""
     fs_read: tuple[str, ...] = ()
+    """Directories whose files path arguments may name (and, sandboxed, the only ones the server sees)."""
     fs_write: tuple[str, ...] = ()
+    """Directories write tools may change (readable too)."""
+    path_base: str | None = None
+    """Where the server resolves relative path arguments (default: the first of fs_read, fs_write)."""
     network: bool | None = None
+    """Grant the network capability (same as `grants = ["network"]`); `false` refuses it even if granted."""
+    arguments: ArgumentKinds = Field(default_factory=ArgumentKinds)
+    urls: UrlConfig = Field(default_factory=UrlConfig)
+    sql: SqlConfig = Field(default_factory=SqlConfig)
+    commands: CommandConfig = Field(default_factory=CommandConfig)
+    strict_arguments: bool = True
+    """Refuse arguments the tool's input schema does not declare."""
+    max_argument_bytes: Annotated[int, Field(ge=64, le=256 * 1024 * 1024)] = 1024 * 1024
+    rate: str | None = None
+    """Calls per client to this server, e.g. "120/minute"."""
     enabled: bool = True
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        """What every client may do on this server beyond reading."""
+        granted = set(CAPABILITIES if not self.read_only else self.grants)
+        if self.network is True:
+            granted.add("network")
+        elif self.network is False:
+            granted.discard("network")
+        return frozenset(granted)
 
     @model_validator(mode="after")
     def _one_transport(self) -> ServerConfig:
@@ -86,6 +216,11 @@ class ServerConfig(_Model):
         if self.url is not None and not re.match(r"^https?://", self.url):
             raise ValueError(f"url {self.url!r} must start with http:// or https://")
         return self
+
+    @field_validator("rate")
+    @classmethod
+    def _rate_shape(cls, value: str | None) -> str | None:
+        return _rate(value)
 
     @field_validator("env_pass")
     @classmethod
@@ -147,11 +282,30 @@ class AuditConfig(_Model):
         return value
 
 
+class ClientConfig(_Model):
+    """What one client identity (an HTTP front token's client name, or `local` on stdio) may do."""
+
+    servers: tuple[str, ...] | None = None
+    """Only these servers are visible to the client (unset: every server)."""
+    grants: dict[str, tuple[Capability, ...]] = Field(default_factory=dict)
+    """Capabilities this client has on a server beyond that server's own grants, e.g. {files = ["write"]}."""
+    deny_tools: tuple[str, ...] = ()
+    """Tools (`server.tool`) hidden from this client."""
+    rate: str | None = None
+    """Calls per minute (or second, hour, day) for this client across all servers."""
+
+    @field_validator("rate")
+    @classmethod
+    def _rate_shape(cls, value: str | None) -> str | None:
+        return _rate(value)
+
+
 class BastionConfig(_Model):
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
     servers: dict[str, ServerConfig] = Field(default_factory=dict)
+    clients: dict[str, ClientConfig] = Field(default_factory=dict)
 
     @field_validator("servers")
     @classmethod
@@ -162,6 +316,17 @@ class BastionConfig(_Model):
                     f"server name {name!r} must be 1-64 letters, digits, '-' or '_' and start with a letter or digit"
                 )
         return servers
+
+    @model_validator(mode="after")
+    def _clients_name_servers(self) -> BastionConfig:
+        for client, rules in self.clients.items():
+            named = [*(rules.servers or ()), *rules.grants, *(t.split(".", 1)[0] for t in rules.deny_tools)]
+            unknown = sorted({name for name in named if name not in self.servers})
+            if unknown:
+                raise ValueError(f"clients.{client} names servers that are not configured: {', '.join(unknown)}")
+            if any("." not in tool for tool in rules.deny_tools):
+                raise ValueError(f"clients.{client}.deny_tools entries must be written server.tool")
+        return self
 
     def enabled_servers(self) -> dict[str, ServerConfig]:
         return {name: server for name, server in self.servers.items() if server.enabled}

@@ -36,8 +36,11 @@ async def run_demo(workdir: Path, home: Path, say: Say) -> dict[str, Any]:
     notes = workdir / "notes"
     notes.mkdir(parents=True, exist_ok=True)
     (notes / "welcome.txt").write_text("Bastion sits between MCP clients and servers.\n", encoding="utf-8")
+    (notes / "notes..v2.txt").write_text("A second version, with two dots in its name.\n", encoding="utf-8")
+    (workdir / "secret.txt").write_text("outside the notes directory\n", encoding="utf-8")
     env = {**os.environ, "BASTION_HOME": str(home)}
-    bastion = [sys.executable, "-m", "bastion", "wrap", "--name", "notes", "--deny", "crash", "--"]
+    bastion = [sys.executable, "-m", "bastion", "wrap", "--name", "notes", "--fs-read", str(notes), "--deny", "crash"]
+    bastion.append("--")
     server = [sys.executable, "-m", "bastion.demo.server", str(notes)]
     params = StdioServerParameters(command=bastion[0], args=[*bastion[1:], *server], env=env)
     seen: dict[str, Any] = {}
@@ -56,13 +59,15 @@ async def run_demo(workdir: Path, home: Path, say: Say) -> dict[str, Any]:
         )
         tools = (await client.list_tools()).tools
         seen["tools"] = [tool.name for tool in tools]
-        say(f"tools/list -> {', '.join(seen['tools'])}  (crash is denied, so it is not even listed)")
+        say(f"tools/list -> {', '.join(seen['tools'])}")
+        say("  (crash is denied and write_note is a write tool on a read-only server: neither is even listed)")
         echo = await client.call_tool("echo", {"text": "hello through Bastion"})
         seen["echo"] = _text(echo)
         say(f"tools/call echo -> {seen['echo']!r}")
         note = await client.call_tool("read_note", {"path": "welcome.txt"})
         seen["read_note"] = _text(note)
         say(f"tools/call read_note welcome.txt -> {seen['read_note'].strip()!r}")
+        await _path_escape(client, say, seen)
         countdown = await client.call_tool("countdown", {"start": 5}, progress_callback=on_progress)
         seen["countdown"] = _text(countdown)
         seen["progress"] = seen_progress
@@ -79,6 +84,19 @@ async def run_demo(workdir: Path, home: Path, say: Say) -> dict[str, Any]:
     say("Session closed; Bastion stopped the server.")
     seen["audit"] = show_audit(home, say)
     return seen
+
+
+async def _path_escape(client: Client, say: Say, seen: dict[str, Any]) -> None:
+    """Policy at work: a path that leaves the notes directory is refused, its look-alike is not."""
+    try:
+        await client.call_tool("read_note", {"path": "../secret.txt"})
+        seen["escape"] = "allowed"
+    except MCPError as exc:
+        seen["escape"] = exc.error.code
+        say(f"tools/call read_note ../secret.txt -> refused: {exc.error.message}")
+    neighbour = await client.call_tool("read_note", {"path": "notes..v2.txt"})
+    seen["neighbour"] = _text(neighbour)
+    say(f"tools/call read_note notes..v2.txt -> {seen['neighbour'].strip()!r}  (its look-alike neighbour is fine)")
 
 
 def show_audit(home: Path, say: Say) -> dict[str, Any]:

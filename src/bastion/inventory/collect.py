@@ -10,10 +10,12 @@ import anyio
 
 from bastion.config.model import BastionConfig, ServerConfig
 from bastion.inventory.risk import Classification, classify
+from bastion.policy.compile import compile_policy
+from bastion.policy.decide import Policy
 from bastion.proxy.pipeline import ClientInfo
 from bastion.proxy.session import NoClient, Session
 from bastion.transport.connect import make_connector
-from bastion.types import Era
+from bastion.types import Action, Era
 
 __all__ = ["ServerInventory", "ToolEntry", "collect_inventory"]
 
@@ -23,6 +25,8 @@ class ToolEntry:
     tool: dict[str, Any]
     classification: Classification
     hidden: bool
+    rule: str = ""
+    """The policy rule that decides whether a client without a client-specific entry may call it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,28 +51,27 @@ async def collect_inventory(config: BastionConfig, environ: Mapping[str, str]) -
     connector = make_connector(environ, max_bytes=config.gateway.max_frame_bytes, max_depth=config.gateway.max_depth)
     client = ClientInfo("inventory", "inventory", Era.HANDSHAKE, "bastion-inventory")
     session = Session(servers, config.gateway, client, NoClient(), connector, client_capabilities={})
+    policy = compile_policy(config, environ)
     result: list[ServerInventory] = []
     async with anyio.create_task_group() as tasks:
         await tasks.start(session.run_lenient)
-        result = [_describe(session, name, server) for name, server in servers.items()]
+        result = [_describe(session, policy, name, server) for name, server in servers.items()]
         tasks.cancel_scope.cancel()
     return result
 
 
-def _describe(session: Session, name: str, server: ServerConfig) -> ServerInventory:
+def _describe(session: Session, policy: Policy, name: str, server: ServerConfig) -> ServerInventory:
     supervisor = session.supervisors()[name]
     upstream = supervisor.upstream
     if upstream is None:
         return ServerInventory(name, server, supervisor.state.value, supervisor.detail)
     rules = server.tools
-    tools = tuple(
-        ToolEntry(
-            tool,
-            classify(tool, rules.risk.get(str(tool.get("name")))),
-            str(tool.get("name")) in rules.deny or bool(rules.allow and str(tool.get("name")) not in rules.allow),
-        )
-        for tool in session.listing(name, "tools")
-    )
+    entries: list[ToolEntry] = []
+    for tool in session.listing(name, "tools"):
+        decision = policy.decide_tool("local", name, policy.servers[name].profile(tool))
+        classification = classify(tool, rules.risk.get(str(tool.get("name"))))
+        entries.append(ToolEntry(tool, classification, decision.action is Action.DENY, decision.rule))
+    tools = tuple(entries)
     return ServerInventory(
         name,
         server,

@@ -37,6 +37,7 @@ def _server(inv: ServerInventory) -> dict[str, Any]:
                 "riskSource": entry.classification.source,
                 "riskReasons": list(entry.classification.reasons),
                 "hidden": entry.hidden,
+                "rule": entry.rule,
                 "inputSchema": entry.tool.get("inputSchema"),
                 "outputSchema": entry.tool.get("outputSchema"),
                 "annotations": entry.tool.get("annotations"),
@@ -77,7 +78,7 @@ def to_markdown(servers: list[ServerInventory]) -> str:
             lines += ["| tool | risk | why | listed | description |", "|---|---|---|---|---|"]
             for tool in server["tools"]:
                 why = "; ".join(tool["riskReasons"][:3])
-                listed = "hidden" if tool["hidden"] else "yes"
+                listed = f"hidden ({tool['rule']})" if tool["hidden"] else "yes"
                 lines.append(
                     f"| `{_cell(tool['name'])}` | {tool['risk']} | {_cell(why)} | {listed} | {_cell(tool['description'])[:120]} |"
                 )

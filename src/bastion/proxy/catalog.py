@@ -10,10 +10,10 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Catalog", "Collision", "InvalidCursor", "Namer", "Route", "build_catalog", "paginate"]
+__all__ = ["Catalog", "Collision", "Hide", "InvalidCursor", "Namer", "Route", "build_catalog", "paginate"]
 
 PAGE_SIZE = 100
 
@@ -23,6 +23,8 @@ class Route:
     server: str
     name: str
     """The server's own name (tool or prompt), or the URI for resources."""
+    item: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
+    """The definition as the server listed it (tools and prompts)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,9 @@ class Catalog:
 
 
 Listing = Mapping[str, Sequence[Mapping[str, Any]]]
+Hide = Callable[[str, Mapping[str, Any]], Mapping[str, str] | None]
+"""Why one server's listed tool is hidden from this client ((server, definition) -> the decision
+record), or None when it is shown."""
 """Per server, the items it listed (raw dicts as the server sent them)."""
 
 
@@ -85,10 +90,10 @@ def build_catalog(
     prompts: Listing,
     resources: Listing,
     templates: Listing,
-    visible: Callable[[str, str], bool],
+    hide: Hide,
 ) -> Catalog:
-    exposed_tools, tool_routes, collisions = _named("tool", namer, tools, visible)
-    exposed_prompts, prompt_routes, prompt_collisions = _named("prompt", namer, prompts, lambda _s, _n: True)
+    exposed_tools, tool_routes, collisions = _named("tool", namer, tools, hide)
+    exposed_prompts, prompt_routes, prompt_collisions = _named("prompt", namer, prompts, lambda _s, _i: None)
     collisions += prompt_collisions
     resource_items: list[dict[str, Any]] = []
     resource_routes: dict[str, Route] = {}
@@ -130,7 +135,7 @@ def build_catalog(
 
 
 def _named(
-    kind: str, namer: Namer, listing: Listing, visible: Callable[[str, str], bool]
+    kind: str, namer: Namer, listing: Listing, hide: Hide
 ) -> tuple[list[dict[str, Any]], dict[str, Route], list[Collision]]:
     items: list[dict[str, Any]] = []
     routes: dict[str, Route] = {}
@@ -138,13 +143,13 @@ def _named(
     for server, server_items in listing.items():
         for item in server_items:
             name = item.get("name")
-            if not isinstance(name, str) or not visible(server, name):
+            if not isinstance(name, str) or hide(server, item) is not None:
                 continue
             exposed = namer.expose(server, name)
             owners.setdefault(exposed, []).append(server)
             if exposed in routes:
                 continue
-            routes[exposed] = Route(server, name)
+            routes[exposed] = Route(server, name, item)
             items.append({**item, "name": exposed})
     collisions = [Collision(kind, name, tuple(s)) for name, s in owners.items() if len(s) > 1]
     return items, routes, collisions

@@ -9,7 +9,7 @@ Stages never raise to decide. Later features plug in here without touching the r
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -54,6 +54,8 @@ class Call:
     """The server's own name for the tool, prompt or resource addressed (after namespacing is undone)."""
     request_id: int | str | None = None
     server_version: str = ""
+    definition: Mapping[str, Any] | None = None
+    """The tool's definition as the server listed it (for tools/call), for the stages that judge it."""
     notes: dict[str, Any] = field(default_factory=dict)
     """What stages tell later stages (identity found, decision made); never sent anywhere."""
 

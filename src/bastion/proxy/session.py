@@ -17,7 +17,7 @@ import anyio
 from bastion.config.model import GatewayConfig, ServerConfig
 from bastion.errors import ConfigError, ConfigProblem
 from bastion.proxy.bridge import ParkedCalls
-from bastion.proxy.catalog import Catalog, InvalidCursor, Listing, Namer, build_catalog, paginate
+from bastion.proxy.catalog import Catalog, Hide, InvalidCursor, Listing, Namer, build_catalog, paginate
 from bastion.proxy.pipeline import Call, CallNext, ClientInfo, NoEvents, SessionEvents, Stage, compose
 from bastion.proxy.supervisor import Connector, StateListener, Supervisor
 from bastion.proxy.upstream import Upstream
@@ -83,8 +83,10 @@ class Session:
         stages: Sequence[Stage] = (),
         on_state: StateListener = lambda _change: None,
         events: SessionEvents | None = None,
+        hide: Hide = lambda _server, _tool: None,
     ) -> None:
         self._events: SessionEvents = events or NoEvents()
+        self._hide = hide
         self.client = client
         self.peer = peer
         self.servers = dict(servers)
@@ -217,26 +219,29 @@ class Session:
             return refusal
         assert params is not None
         call = Call(self.client, route.server, method, {**params, "name": route.name}, route.name, request_id)
+        if what == "tool":
+            call.definition = route.item
+            call.notes["exposed"] = name
         return await self._chain(call)
 
     def _unrouted(self, method: str, name: str, params: dict[str, Any] | None, request_id: int | str) -> Call:
         """A call that matched no route: which server hid it, if one did, for the record only."""
-        owner = next(
+        owner, item = next(
             (
-                server
+                (server, item)
                 for server in self.servers
-                if any(item.get("name") == name for item in self._listings["tools"].get(server, []))
-                or any(
-                    self._namer.expose(server, str(item.get("name"))) == name
-                    for item in self._listings["tools"].get(server, [])
-                )
+                for item in self._listings["tools"].get(server, [])
+                if name in (item.get("name"), self._namer.expose(server, str(item.get("name"))))
             ),
-            "",
+            ("", None),
         )
-        call = Call(self.client, owner, method, params, name, request_id)
-        rule = "tools.deny" if owner else "unknown"
-        reason = "the tool is hidden by configuration" if owner else "no server offers this tool"
-        call.notes["decision"] = {"action": "deny", "rule": rule, "reason": reason}
+        call = Call(self.client, owner, method, params, str(item.get("name")) if item else name, request_id)
+        hidden = self._hide(owner, item) if item is not None else None
+        call.notes["decision"] = (
+            dict(hidden)
+            if hidden is not None
+            else {"action": "deny", "rule": "unknown", "reason": "no server offers this tool"}
+        )
         return call
 
     async def _call_resource(self, method: str, params: dict[str, Any] | None, request_id: int | str) -> Reply:
@@ -448,14 +453,8 @@ class Session:
             listing["prompts"],
             listing["resources"],
             listing["resourceTemplates"],
-            self._visible,
+            self._hide,
         )
-
-    def _visible(self, server: str, tool: str) -> bool:
-        rules = self.servers[server].tools
-        if tool in rules.deny:
-            return False
-        return not rules.allow or tool in rules.allow
 
 
 def _progress_token(params: dict[str, Any] | None) -> int | str | None:

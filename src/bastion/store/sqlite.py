@@ -1,4 +1,4 @@
-"""The embedded SQLite store: running gateways, their servers' states, and HTTP client tokens.
+"""The embedded SQLite store: running gateways, their servers' states, kill switches and HTTP client tokens.
 
 Several Bastion processes share one BASTION_HOME (a client config launches one
 `bastion wrap` per server), so every write is a short transaction and readers never
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bastion.errors import StoreError
 
-__all__ = ["GatewayRow", "ServerRow", "StateStore", "TokenRow", "hash_token"]
+__all__ = ["GatewayRow", "KillRow", "ServerRow", "StateStore", "TokenRow", "hash_token"]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS gateways (
@@ -29,6 +29,10 @@ CREATE TABLE IF NOT EXISTS gateways (
 CREATE TABLE IF NOT EXISTS servers (
     pid INTEGER NOT NULL, server TEXT NOT NULL, state TEXT NOT NULL, detail TEXT NOT NULL,
     restarts INTEGER NOT NULL, updated REAL NOT NULL, PRIMARY KEY (pid, server)
+);
+CREATE TABLE IF NOT EXISTS kills (
+    server TEXT NOT NULL, tool TEXT NOT NULL, reason TEXT NOT NULL, by TEXT NOT NULL, at REAL NOT NULL,
+    PRIMARY KEY (server, tool)
 );
 CREATE TABLE IF NOT EXISTS tokens (
     client TEXT PRIMARY KEY, token_sha256 TEXT NOT NULL UNIQUE, created REAL NOT NULL,
@@ -56,6 +60,15 @@ class ServerRow:
     detail: str
     restarts: int
     updated: float
+
+
+@dataclass(frozen=True, slots=True)
+class KillRow:
+    server: str
+    tool: str
+    reason: str
+    by: str
+    at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +148,25 @@ class StateStore:
 
     def forget_gateway(self, pid: int) -> None:
         self.gateway_stopped(pid)
+
+    # -- kill switches -----------------------------------------------------------------------------------------
+
+    def kill(self, server: str, tool: str, reason: str, by: str, now: float) -> bool:
+        """Switch a tool off for every gateway sharing this home; False if it was off already."""
+        with self._tx() as db:
+            cursor = db.execute("INSERT OR IGNORE INTO kills VALUES (?, ?, ?, ?, ?)", (server, tool, reason, by, now))
+            return cursor.rowcount > 0
+
+    def unkill(self, server: str, tool: str) -> bool:
+        with self._tx() as db:
+            return db.execute("DELETE FROM kills WHERE server = ? AND tool = ?", (server, tool)).rowcount > 0
+
+    def kills(self) -> list[KillRow]:
+        try:
+            rows = self._db.execute("SELECT * FROM kills ORDER BY server, tool").fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"state store {self.path}: {exc}") from exc
+        return [KillRow(*row) for row in rows]
 
     # -- HTTP client tokens ------------------------------------------------------------------------------------
 

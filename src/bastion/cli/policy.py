@@ -1,0 +1,327 @@
+"""`bastion policy`: check, explain, test and replay the policy; switch tools off and on."""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio
+import orjson
+import typer
+
+from bastion.audit.entry import Kind, Record, format_time
+from bastion.audit.service import open_store as open_audit_store
+from bastion.cli._common import ConfigOption, console, err_console, home, open_store, read_config
+from bastion.cli.audit import StoreOption, moment, plaintext, record_entry, who
+from bastion.clock import SystemClock
+from bastion.config.model import BastionConfig
+from bastion.errors import ConfigError, ConfigProblem
+from bastion.policy.compile import compile_policy
+from bastion.policy.decide import Policy, unknown_profile
+from bastion.policy.lint import Finding, lint
+from bastion.policy.stage import load_sql_check
+from bastion.policy.urls import system_resolver
+from bastion.store.audit import AuditStore, SearchFilter
+from bastion.types import Decision
+
+__all__ = ["app", "explain_call"]
+
+app = typer.Typer(
+    help="Check, explain, test and replay the least-privilege policy; kill switches.", no_args_is_help=True
+)
+
+ClientOption = Annotated[
+    str, typer.Option("--client", help="Client identity (a token's client name; `local` on stdio).")
+]
+
+
+def explain_call(
+    policy: Policy,
+    server: str,
+    tool: str,
+    arguments: dict[str, Any],
+    client: str = "local",
+    definition: dict[str, Any] | None = None,
+    *,
+    dns: bool = False,
+) -> Decision:
+    """The decision for one call, as the gateway would make it (with DNS only if asked)."""
+    rules = policy.servers.get(server)
+    if rules is None:
+        return policy.decide_call(client, server, unknown_profile(tool), arguments)
+    return policy.decide_call(
+        client,
+        server,
+        rules.profile(definition or offline_definition(tool, arguments)),
+        arguments,
+        size=len(orjson.dumps(arguments)),
+        sql_check=load_sql_check(),
+        resolve=system_resolver if dns else None,
+    )
+
+
+def offline_definition(tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """A tool definition with only a name and the arguments used: classified from the name (fail closed)."""
+    return {"name": tool, "inputSchema": {"type": "object", "properties": {name: {} for name in arguments}}}
+
+
+@app.command()
+def check(
+    config: ConfigOption = Path("bastion.toml"), as_json: Annotated[bool, typer.Option("--json")] = False
+) -> None:
+    """Validate the config and lint the policy: unreachable rules, grants that undo read-only, missing roots."""
+    loaded = read_config(config)
+    findings = lint(loaded)
+    if as_json:
+        typer.echo(json.dumps([finding.to_dict() for finding in findings], indent=2))
+    elif not findings:
+        console.print(f"{config}: policy is valid; no findings")
+    else:
+        for finding in findings:
+            _print_finding(finding)
+    if any(finding.severity == "error" for finding in findings):
+        raise typer.Exit(2)
+
+
+def _print_finding(finding: Finding) -> None:
+    colour = {"error": "red", "warning": "yellow"}.get(finding.severity, "cyan")
+    console.print(f"[{colour}]{finding.severity}[/] {finding.where}: {finding.message}")
+    if finding.fix:
+        console.print(f"  fix: {finding.fix}", markup=False)
+
+
+@app.command()
+def explain(
+    server: Annotated[str, typer.Option("--server", help="Server name as configured.")],
+    tool: Annotated[str, typer.Option("--tool", help="The server's own tool name.")],
+    args: Annotated[str, typer.Option("--args", help="The call's arguments as a JSON object.")] = "{}",
+    client: ClientOption = "local",
+    definition: Annotated[
+        Path | None, typer.Option("--definition", help="The tool's definition (JSON) as the server lists it.")
+    ] = None,
+    dns: Annotated[bool, typer.Option("--dns/--no-dns", help="Resolve URL hosts as the gateway would.")] = False,
+    config: ConfigOption = Path("bastion.toml"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """What policy decides for one call, with the rule that matched and the reason."""
+    loaded = read_config(config)
+    arguments = _json_object(args, "--args")
+    tool_definition = _json_object(definition.read_text(encoding="utf-8"), str(definition)) if definition else None
+    decision = explain_call(compile_policy(loaded), server, tool, arguments, client, tool_definition, dns=dns)
+    if as_json:
+        typer.echo(json.dumps({**decision.to_record(), "hidden": decision.hidden}))
+        return
+    colour = {"allow": "green", "deny": "red", "approve": "yellow"}[decision.action.value]
+    console.print(f"[bold {colour}]{decision.action.value}[/] (rule {decision.rule})")
+    console.print(decision.reason, markup=False)
+    if decision.risk:
+        console.print(f"risk class: {decision.risk}" + ("" if definition else " (from the name; pass --definition)"))
+    if decision.hidden:
+        console.print("the client is not shown this tool; a call gets 'Unknown tool'")
+
+
+@app.command("test")
+def run_cases(
+    cases: Annotated[Path, typer.Argument(help="A TOML file of [[case]] tables with an expected decision each.")],
+    config: ConfigOption = Path("bastion.toml"),
+) -> None:
+    """Run a file of cases against the policy, for policy-as-code in CI (exit 1 if any fails).
+
+    Each case: server, tool, args (a table), optional client and definition, and expect
+    (allow, deny or approve), optionally rule (the rule id that must decide).
+    """
+    loaded = read_config(config)
+    policy = compile_policy(loaded)
+    failed = 0
+    table = _cases(cases)
+    for number, case in enumerate(table, start=1):
+        label = case.get("name") or f"case {number}"
+        decision = explain_call(
+            policy,
+            str(case["server"]),
+            str(case["tool"]),
+            dict(case.get("args") or {}),
+            str(case.get("client") or "local"),
+            case.get("definition"),
+        )
+        wrong = decision.action.value != case["expect"] or ("rule" in case and decision.rule != case["rule"])
+        if wrong:
+            failed += 1
+            expected = case["expect"] + (f" by {case['rule']}" if "rule" in case else "")
+            console.print(f"[red]FAIL[/] {label}: expected {expected}, got {decision.action.value} by {decision.rule}")
+            console.print(f"  {decision.reason}", markup=False)
+        else:
+            console.print(f"[green]ok[/]   {label}: {decision.action.value} ({decision.rule})")
+    console.print(f"{len(table) - failed} passed, {failed} failed")
+    if failed:
+        raise typer.Exit(1)
+
+
+def _cases(path: Path) -> list[dict[str, Any]]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(path, [ConfigProblem("file", str(exc), "write [[case]] tables in TOML")]) from None
+    cases = data.get("case")
+    problems: list[ConfigProblem] = []
+    if not isinstance(cases, list) or not cases:
+        problems.append(ConfigProblem("case", "no [[case]] tables", "add [[case]] with server, tool, args, expect"))
+        raise ConfigError(path, problems)
+    for number, case in enumerate(cases, start=1):  # pyright: ignore[reportUnknownVariableType,reportUnknownArgumentType]
+        if not isinstance(case, dict):
+            problems.append(ConfigProblem(f"case[{number}]", "is not a table"))
+            continue
+        for key in ("server", "tool", "expect"):
+            if key not in case:
+                problems.append(ConfigProblem(f"case[{number}].{key}", "is missing", f"add {key} = …"))
+        if case.get("expect") not in (None, "allow", "deny", "approve"):  # pyright: ignore[reportUnknownMemberType]
+            problems.append(ConfigProblem(f"case[{number}].expect", "must be allow, deny or approve"))
+        if not isinstance(case.get("args", {}), dict):  # pyright: ignore[reportUnknownMemberType]
+            problems.append(ConfigProblem(f"case[{number}].args", "must be a table of arguments"))
+    if problems:
+        raise ConfigError(path, problems)
+    return cases  # pyright: ignore[reportUnknownVariableType]
+
+
+@app.command()
+def replay(
+    since: Annotated[str, typer.Option("--since", help="How far back: a duration (15m, 2d) or an ISO time.")],
+    config: ConfigOption = Path("bastion.toml"),
+    new: Annotated[Path | None, typer.Option("--new", help="The policy to try (default: --config itself).")] = None,
+    store: StoreOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+) -> None:
+    """What a policy would have decided on the calls recorded in the audit log, as a diff against what happened.
+
+    Arguments come from the encrypted payloads (this needs the audit master key); a call whose
+    payload was redacted or shredded is replayed without its arguments and marked so.
+    """
+    loaded = read_config(new or config)
+    policy = compile_policy(loaded)
+    start = moment(since, "--since") or 0.0
+    opened = open_audit_store(home(), store)
+    total = changed = 0
+    for call in _recorded_calls(opened, start):
+        total += 1
+        decision = explain_call(policy, call["server"], call["tool"], call["arguments"], call["client"])
+        if decision.action.value == call["was"]:
+            continue
+        changed += 1
+        row = {**call, "now": decision.action.value, "rule": decision.rule, "reason": decision.reason}
+        row.pop("arguments")
+        if as_json:
+            typer.echo(json.dumps(row))
+        else:
+            console.print(
+                f"{call['time']} {call['client']} {call['server']}.{call['tool']}: "
+                f"[bold]{call['was']} → {decision.action.value}[/] ({decision.rule}) {decision.reason}",
+                markup=True,
+                highlight=False,
+            )
+    summary = f"{total} recorded calls replayed; {changed} would be decided differently"
+    (err_console if as_json else console).print(summary)
+
+
+def _recorded_calls(store: AuditStore, since: float) -> Iterator[dict[str, Any]]:
+    for kind in (Kind.CALL_INTENT, Kind.CALL_DENIED):
+        rows = store.search(SearchFilter(None, None, None, None, kind.value, since, None, 10_000_000))
+        for log_id, row in rows:
+            entry = orjson.loads(row.entry)
+            fields = entry.get("fields", entry)
+            if fields.get("method", "tools/call") != "tools/call" or not row.server or not row.tool:
+                continue
+            was = str((fields.get("decision") or {}).get("action", "allow" if kind is Kind.CALL_INTENT else "deny"))
+            text = plaintext(store, log_id, row.idx)
+            arguments: object = {}
+            if text:
+                values = orjson.loads(text).get("values", {})
+                if "arguments" in values:
+                    arguments = orjson.loads(values["arguments"]) or {}
+            yield {
+                "time": format_time(row.time),
+                "index": row.idx,
+                "client": row.client or "local",
+                "server": row.server,
+                "tool": row.tool,
+                "was": was,
+                "arguments": arguments if isinstance(arguments, dict) else {},
+                "payload": bool(text),
+            }
+
+
+@app.command()
+def kill(
+    server: Annotated[str, typer.Argument(help="Server name as configured.")],
+    tool: Annotated[str, typer.Argument(help="The server's own tool name.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded in the audit log).")],
+    config: ConfigOption = Path("bastion.toml"),
+) -> None:
+    """Switch a tool off now, on every gateway sharing this BASTION_HOME (within a second)."""
+    loaded = _config_naming(config, server)
+    state = open_store()
+    try:
+        changed = state.kill(server, tool, reason, who(), SystemClock().now())
+    finally:
+        state.close()
+    _record_change(loaded, "kill", server, tool, reason)
+    console.print(f"{server}.{tool} is switched off" if changed else f"{server}.{tool} was already switched off")
+
+
+@app.command()
+def unkill(
+    server: Annotated[str, typer.Argument(help="Server name as configured.")],
+    tool: Annotated[str, typer.Argument(help="The server's own tool name.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded in the audit log).")],
+    config: ConfigOption = Path("bastion.toml"),
+) -> None:
+    """Switch a tool back on (policy still decides its calls)."""
+    loaded = _config_naming(config, server)
+    state = open_store()
+    try:
+        changed = state.unkill(server, tool)
+    finally:
+        state.close()
+    _record_change(loaded, "unkill", server, tool, reason)
+    console.print(f"{server}.{tool} is switched on again" if changed else f"{server}.{tool} was not switched off")
+
+
+@app.command()
+def kills() -> None:
+    """The tools switched off with `bastion policy kill`."""
+    state = open_store()
+    try:
+        rows = state.kills()
+    finally:
+        state.close()
+    for row in rows:
+        console.print(f"{row.server}.{row.tool}: {row.reason} (by {row.by})", markup=False)
+    if not rows:
+        console.print("no tools are switched off")
+
+
+def _config_naming(path: Path, server: str) -> BastionConfig:
+    loaded = read_config(path)
+    if server not in loaded.servers:
+        raise ConfigError(path, [ConfigProblem("server", f"{server!r} is not configured", "use a configured name")])
+    return loaded
+
+
+def _record_change(config: BastionConfig, action: str, server: str, tool: str, reason: str) -> None:
+    fields = {"change": action, "server": {"name": server}, "tool": tool, "reason": reason, "by": who()}
+    anyio.run(record_entry, config, os.environ.get("BASTION_AUDIT_STORE"), Record(Kind.POLICY_CHANGE, fields))
+
+
+def _json_object(text: str, where: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            None, [ConfigProblem(where, f"is not JSON: {exc}", 'give a JSON object, e.g. \'{"path": "/srv/a.txt"}\'')]
+        ) from None
+    if not isinstance(value, dict):
+        raise ConfigError(None, [ConfigProblem(where, "is not a JSON object", "give a JSON object")])
+    return value  # pyright: ignore[reportUnknownVariableType]

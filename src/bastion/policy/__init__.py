@@ -1,0 +1,1 @@
+"""Least-privilege policy: rules and argument constraints that decide each call, purely."""

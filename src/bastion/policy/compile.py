@@ -1,0 +1,54 @@
+"""From `bastion.toml` to a `Policy`: the one step that touches the filesystem (resolving roots)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from bastion.config.model import BastionConfig, ServerConfig
+from bastion.policy.commands import CommandRules
+from bastion.policy.decide import ClientPolicy, Policy, ServerPolicy
+from bastion.policy.paths import PathRules, resolve_root
+from bastion.policy.urls import UrlRules
+
+__all__ = ["compile_policy", "server_policy"]
+
+
+def compile_policy(config: BastionConfig, environ: Mapping[str, str] | None = None) -> Policy:
+    """Every enabled server's rules and every client's limits, roots resolved once, here."""
+    home = (environ or os.environ).get("HOME") or None
+    servers = {name: server_policy(name, server, home) for name, server in config.enabled_servers().items()}
+    clients = {
+        name: ClientPolicy(
+            frozenset(rules.servers) if rules.servers is not None else None,
+            {server: frozenset(caps) for server, caps in rules.grants.items()},
+            frozenset(rules.deny_tools),
+        )
+        for name, rules in config.clients.items()
+    }
+    return Policy(servers, clients)
+
+
+def server_policy(name: str, server: ServerConfig, home: str | None) -> ServerPolicy:
+    read_roots = tuple(resolve_root(root, home) for root in server.fs_read)
+    write_roots = tuple(resolve_root(root, home) for root in server.fs_write)
+    base = server.path_base or next(iter((*read_roots, *write_roots)), None) or server.cwd or os.getcwd()
+    paths = PathRules(read_roots=read_roots, write_roots=write_roots, base=resolve_root(base, home), home=home)
+    urls = UrlRules(
+        schemes=tuple(scheme.lower() for scheme in server.urls.schemes),
+        allow_hosts=server.urls.allow_hosts,
+        deny_hosts=server.urls.deny_hosts,
+        allow_private=server.urls.allow_private,
+    )
+    return ServerPolicy(
+        name,
+        server.capabilities,
+        server.tools,
+        server.arguments,
+        paths,
+        urls,
+        server.sql,
+        CommandRules(allow=dict(server.commands.allow)),
+        server.strict_arguments,
+        server.max_argument_bytes,
+    )
