@@ -87,6 +87,17 @@ def check(
         raise typer.Exit(2)
 
 
+def _as_json(decision: Decision) -> dict[str, Any]:
+    """The shape `explain --json` promises: decision, rule, reason (and the risk class, and whether it is hidden)."""
+    return {
+        "decision": decision.action.value,
+        "rule": decision.rule,
+        "reason": decision.reason,
+        "risk": decision.risk,
+        "hidden": decision.hidden,
+    }
+
+
 def _print_finding(finding: Finding) -> None:
     colour = {"error": "red", "warning": "yellow"}.get(finding.severity, "cyan")
     console.print(f"[{colour}]{finding.severity}[/] {finding.where}: {finding.message}")
@@ -113,7 +124,7 @@ def explain(
     tool_definition = _json_object(definition.read_text(encoding="utf-8"), str(definition)) if definition else None
     decision = explain_call(compile_policy(loaded), server, tool, arguments, client, tool_definition, dns=dns)
     if as_json:
-        typer.echo(json.dumps({**decision.to_record(), "hidden": decision.hidden}))
+        typer.echo(json.dumps(_as_json(decision)))
         return
     colour = {"allow": "green", "deny": "red", "approve": "yellow"}[decision.action.value]
     console.print(f"[bold {colour}]{decision.action.value}[/] (rule {decision.rule})")

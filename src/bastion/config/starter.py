@@ -50,14 +50,30 @@ env_pass = []
 protocol = "auto"
 startup_timeout = 30.0
 request_timeout = 300.0
+# Policy (docs/policy.md). Read-only by default: only tools classified read are listed and
+# callable. Grant more per server with e.g. grants = ["write"] (write, network, destructive, exec).
+read_only = true
+grants = []
+# Directories path arguments may name; writes only in fs_write. Each must exist. Without
+# fs_read, every path argument is refused.
+# fs_read = ["/srv/data"]
+# fs_write = ["/srv/data/scratch"]
 
 [servers.filesystem.tools]
 # Only these tools are listed and callable (empty: all).
 allow = []
 # Never listed, never callable.
 deny = []
+# Allowed whatever their risk class:
+grant = []
+# Calls wait for a person's approval (refused while no approval channel is configured):
+approve = []
+# The kill switch in config (bastion policy kill SERVER TOOL does it live):
+disabled = []
 # Override the derived risk class of a tool: read, write, destructive, exec or network.
 # risk = { read_text_file = "read" }
+# Per-client rate limits for one tool:
+# rate = { write_file = "10/minute" }
 
 # A remote server over Streamable HTTP; its token comes from an environment variable.
 # [servers.tickets]

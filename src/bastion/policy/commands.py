@@ -10,7 +10,7 @@ both forms the same way. Rules, in the order they are checked (rule ids are stab
   `SHELL_METACHARACTERS` or any control (tab included), format (bidi overrides, zero-width)
   or line-separator character; or any argv element (from a list or `args`) containing NUL,
   a newline or a carriage return. Quotes and backslashes are refused in the string form too,
-  so it splits into words (`shlex`) exactly as a shell would split it and nothing is left
+  so it splits into words at spaces exactly as a shell (or `shlex`) would, and nothing is left
   for a shell to interpret; a command that needs quoting must be sent as an argv list.
 - `commands.env_assignment`: a leading `NAME=value` word (`FOO=1 git`), which a shell reads
   as an environment assignment for the program that follows.
@@ -31,10 +31,9 @@ patterns are tight, and `(".*",)` trusts the caller completely.
 from __future__ import annotations
 
 import re
-import shlex
 import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import cast
 
@@ -66,18 +65,20 @@ class CommandRules:
     """
 
     allow: Mapping[str, tuple[str, ...]]
+    compiled: Mapping[str, tuple[re.Pattern[str], ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         allow = MappingProxyType(dict(self.allow))  # a private, read-only copy
+        compiled: dict[str, tuple[re.Pattern[str], ...]] = {}
         for executable, patterns in allow.items():
             if not executable or ("/" in executable and not executable.startswith("/")):
                 raise ValueError(f"executable {executable!r} must be a bare name or an absolute path")
-            for pattern in patterns:
-                try:
-                    re.compile(pattern)
-                except re.error as error:
-                    raise ValueError(f"pattern {pattern!r} for {executable!r} does not compile: {error}") from None
+            try:
+                compiled[executable] = tuple(re.compile(pattern) for pattern in patterns)
+            except re.error as error:
+                raise ValueError(f"a pattern for {executable!r} does not compile: {error}") from None
         object.__setattr__(self, "allow", allow)
+        object.__setattr__(self, "compiled", MappingProxyType(compiled))
 
 
 def check_command(command: object, args: object, rules: CommandRules) -> Refusal | None:
@@ -100,13 +101,13 @@ def check_command(command: object, args: object, rules: CommandRules) -> Refusal
         return Refusal("commands.executable", "no executables are allowed; add them to commands.allow")
     if "/" in executable and not executable.startswith("/"):
         return Refusal("commands.path_executable", f"the relative path {quote(executable)} depends on the directory")
-    patterns = rules.allow.get(executable)
+    patterns = rules.compiled.get(executable)
     if patterns is None:
         names = sorted(rules.allow)
         shown = ", ".join(quote(name) for name in names[:_NAMES_SHOWN]) + (" …" if len(names) > _NAMES_SHOWN else "")
         return Refusal("commands.executable", f"{quote(executable)} is not allowed; allowed: {shown}")
     for argument in arguments:
-        if not any(re.fullmatch(pattern, argument) for pattern in patterns):
+        if not any(pattern.fullmatch(argument) for pattern in patterns):
             return Refusal(
                 "commands.argument", f"the argument {quote(argument)} is not allowed for {quote(executable)}"
             )
@@ -123,8 +124,9 @@ def _argv(command: object, args: object) -> list[str] | Refusal:
         bad = next((c for c in command if c in SHELL_METACHARACTERS or unicodedata.category(c) in _INVISIBLE), None)
         if bad is not None:
             return Refusal("commands.metacharacter", f"the command contains the shell metacharacter {bad!r}")
-        # Nothing shlex treats specially is left, so this only splits words.
-        return [*shlex.split(command), *extra]
+        # No quote, escape or comment is left, so words are split at spaces, as a shell would
+        # (tabs and line breaks were refused above; other Unicode spaces are part of a word).
+        return [*(word for word in command.split(" ") if word), *extra]
     argv = _strings(command)
     if not argv or not argv[0].strip():
         return Refusal("commands.not_text", "the command must be a string or a non-empty list of strings")

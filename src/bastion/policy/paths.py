@@ -49,8 +49,10 @@ through another spelling, which the lexical check refuses (fail closed). Windows
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
 import re
+import stat
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -200,8 +202,12 @@ def _check_reading(text: str, rules: PathRules, roots: set[str], kind: str, real
     if not _inside(lexical, roots):
         said = "is" if lexical == text else f"means {quote(lexical)},"
         return Refusal("paths.outside_roots", f"{quote(text)} {said} outside the {kind} roots")
+    unfolded = _fold_slashes(joined)
     try:
-        resolved = {_fold(realpath(lexical)), _fold(realpath(_fold_slashes(joined)))}
+        first = _realpath_below(lexical, roots) if realpath is os.path.realpath else realpath(lexical)
+        resolved = {_fold(first)}
+        if unfolded != lexical:
+            resolved.add(_fold(realpath(unfolded)))
     except (OSError, ValueError) as error:
         return Refusal("paths.unresolvable", f"{quote(text)} cannot be resolved ({type(error).__name__})")
     for target in sorted(resolved):
@@ -217,6 +223,28 @@ def _check_reading(text: str, rules: PathRules, roots: set[str], kind: str, real
                 "paths.denied_name", f"{quote(text)} reaches {quote(part)}, a denied name ({quote(pattern)})"
             )
     return None
+
+
+def _realpath_below(path: str, roots: set[str]) -> str:
+    """`os.path.realpath` of a path already lexically inside a resolved root, with fewer system calls.
+
+    Only the components below the root are looked at (and the root itself, in case it was
+    swapped for a link since start-up); at the first symlink the full `realpath` takes over.
+    A component that does not exist ends the walk: nothing below it can be a link.
+    """
+    root = max((r for r in roots if path == r or path.startswith(r.rstrip("/") + "/")), key=len)
+    current = root.rstrip("/")
+    for part in [root.rstrip("/") or "/", *path[len(root) :].split("/")]:
+        if not part:
+            continue
+        current = part if part.startswith("/") else f"{current}/{part}"
+        try:
+            mode = os.lstat(current).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            return path
+        if stat.S_ISLNK(mode):
+            return os.path.realpath(path)
+    return path
 
 
 def _fold(path: str) -> str:
@@ -243,12 +271,33 @@ def _inside(path: str, roots: set[str]) -> bool:
 def _denied(path: str, patterns: tuple[str, ...]) -> tuple[str, str] | None:
     """The first (components, pattern) of `path` matching a denied pattern, or None."""
     parts = [part for part in path.split("/") if part]
+    stripped = [name.rstrip(". ") for name in parts]
+    variants = [parts] if stripped == parts else [parts, stripped]
+    for width, combined, singles in _matchers(patterns):
+        for names in variants:
+            for start in range(len(names) - width + 1):
+                text = "/".join(names[start : start + width]).casefold()
+                if combined.match(text) is None:
+                    continue
+                pattern = next(pattern for pattern, single in singles if single.match(text))
+                return "/".join(parts[start : start + width]), pattern
+    return None
+
+
+@functools.lru_cache(maxsize=16)
+def _matchers(
+    patterns: tuple[str, ...],
+) -> tuple[tuple[int, re.Pattern[str], tuple[tuple[str, re.Pattern[str]], ...]], ...]:
+    """Per window width: one regex for every pattern of that width (the fast test), and each alone (to name it)."""
+    by_width: dict[int, list[tuple[str, str]]] = {}
     for pattern in patterns:
         wanted = pattern.strip("/").casefold()
-        width = wanted.count("/") + 1
-        for start in range(len(parts) - width + 1):
-            window = parts[start : start + width]
-            for names in (window, [name.rstrip(". ") for name in window]):
-                if fnmatch.fnmatchcase("/".join(names).casefold(), wanted):
-                    return "/".join(window), pattern
-    return None
+        by_width.setdefault(wanted.count("/") + 1, []).append((pattern, fnmatch.translate(wanted)))
+    return tuple(
+        (
+            width,
+            re.compile("|".join(f"(?:{regex})" for _, regex in items)),
+            tuple((pattern, re.compile(regex)) for pattern, regex in items),
+        )
+        for width, items in by_width.items()
+    )

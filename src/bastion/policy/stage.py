@@ -33,6 +33,8 @@ __all__ = ["Limits", "PolicyStage", "denial_reply", "load_sql_check"]
 logger = logging.getLogger(__name__)
 
 Kills = Callable[[], frozenset[tuple[str, str]]]
+MAX_SQL_CHARS = 100_000
+"""Parsing is superlinear in the worst case; a statement longer than this is refused unparsed."""
 
 
 @functools.cache
@@ -40,7 +42,12 @@ def load_sql_check() -> SqlCheck:
     """The SQL constraint, imported on first use: sqlglot costs ~17 MB a gateway without SQL never pays."""
     from bastion.policy.sql import DEFAULT_DENIED_FUNCTIONS, SqlRules, check_sql
 
+    # sqlglot warns on every statement it can only parse opaquely; the refusal already says so.
+    logging.getLogger("sqlglot").setLevel(logging.ERROR)
+
     def check(value: object, config: SqlConfig) -> Refusal | None:
+        if isinstance(value, str) and len(value) > MAX_SQL_CHARS:
+            return Refusal("sql.too_long", f"the statement is {len(value)} characters; the limit is {MAX_SQL_CHARS}")
         rules = SqlRules(
             dialect=config.dialect,
             tables=config.tables,
