@@ -32,7 +32,11 @@ WRITE_FILE = {
     "inputSchema": {"type": "object", "properties": {"path": {}, "content": {}}},
 }
 FETCH = {"name": "fetch", "inputSchema": {"type": "object", "properties": {"url": {}, "max_length": {}}}}
-QUERY = {"name": "read_query", "description": "Run a SELECT", "inputSchema": {"type": "object", "properties": {"query": {}}}}
+QUERY = {
+    "name": "read_query",
+    "description": "Run a SELECT",
+    "inputSchema": {"type": "object", "properties": {"query": {}}},
+}
 RUN = {"name": "run_command", "inputSchema": {"type": "object", "properties": {"command": {}}}}
 ECHO = {"name": "echo", "inputSchema": {"type": "object", "properties": {"text": {}}}}
 
@@ -116,8 +120,10 @@ def main() -> None:
         times.sort()
         print(f"| {name} | {statistics.median(times):.1f} | {times[int(len(times) * 0.99)]:.1f} |")
     everything.sort()
-    print(f"| **all {len(everything)} decisions** | **{statistics.median(everything):.1f}** | "
-          f"{everything[int(len(everything) * 0.99)]:.1f} |")
+    print(
+        f"| **all {len(everything)} decisions** | **{statistics.median(everything):.1f}** | "
+        f"{everything[int(len(everything) * 0.99)]:.1f} |"
+    )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,9 @@
     ├── ProtocolError          a peer spoke MCP/JSON-RPC wrongly (carries a JSON-RPC code)
     ├── StoreError             the state store cannot be opened or written
     ├── AuditIntegrityError    the audit log does not verify (tampered, truncated, rolled back)
+    ├── SandboxError           a server cannot be sandboxed as configured (no working bwrap …)
+    ├── SecretError            a server's secret is missing, revoked or does not decrypt
+    ├── PinError               bastion.lock cannot be read, or a server drifted from it
     └── NotYetSupported        a setting that a later release gives meaning to
 
 Exceptions carry fields; the CLI turns them into exit codes in one place and the
@@ -26,7 +29,10 @@ __all__ = [
     "ConfigError",
     "ConfigProblem",
     "NotYetSupported",
+    "PinError",
     "ProtocolError",
+    "SandboxError",
+    "SecretError",
     "ServerUnavailable",
     "StoreError",
     "TransportError",
@@ -108,6 +114,37 @@ class AuditIntegrityError(BastionError):
         self.detail = detail
         where = f"audit log {log_id}" + (f" at index {index}" if index is not None else "")
         super().__init__(f"{where}: {detail}")
+
+
+class SandboxError(BastionError):
+    """A server cannot be started inside the sandbox it is configured for; it is not started at all."""
+
+    def __init__(self, server: str, detail: str, fix: str = "") -> None:
+        self.server = server
+        self.detail = detail
+        self.fix = fix
+        super().__init__(f"server {server!r}: {detail}" + (f"\n  fix: {fix}" if fix else ""))
+
+
+class SecretError(BastionError):
+    """A server's secret is missing, revoked, or cannot be decrypted; the server is not started."""
+
+    def __init__(self, server: str, name: str, detail: str, fix: str = "") -> None:
+        self.server = server
+        self.name = name
+        self.detail = detail
+        self.fix = fix
+        super().__init__(f"secret {name!r} of server {server!r}: {detail}" + (f"\n  fix: {fix}" if fix else ""))
+
+
+class PinError(BastionError):
+    """bastion.lock cannot be read or written, or does not match what a server offers."""
+
+    def __init__(self, path: Path, detail: str, fix: str = "") -> None:
+        self.path = path
+        self.detail = detail
+        self.fix = fix
+        super().__init__(f"{path}: {detail}" + (f"\n  fix: {fix}" if fix else ""))
 
 
 class NotYetSupported(BastionError):

@@ -64,7 +64,18 @@ def test_explain_gives_the_decision_rule_and_reason(home: Path, config: Path, tm
     assert done.returncode == 0
     assert "paths.no_roots" not in done.stdout
     denied = bastion(
-        home, "policy", "explain", "-c", str(config), "--server", "fs", "--tool", "read_file", "--args", escape, "--json"
+        home,
+        "policy",
+        "explain",
+        "-c",
+        str(config),
+        "--server",
+        "fs",
+        "--tool",
+        "read_file",
+        "--args",
+        escape,
+        "--json",
     )
     assert json.loads(denied.stdout)["decision"] == "deny"
     assert json.loads(denied.stdout)["rule"] == "paths.outside_roots"
@@ -109,15 +120,18 @@ def test_policy_test_runs_cases_and_fails_on_a_wrong_expectation(home: Path, con
     assert "case[1].expect" in invalid.stderr
 
 
+def _stricter(config: Path, path: Path) -> Path:
+    """The same config with echo allowed only the argument "safe"."""
+    text = config.read_text(encoding="utf-8")
+    path.write_text(text.replace('allow = { echo = [".*"] }', 'allow = { echo = ["safe"] }'), encoding="utf-8")
+    return path
+
+
 @pytest.mark.anyio
 async def test_replay_shows_what_a_stricter_policy_would_have_refused(home: Path, config: Path, tmp_path: Path) -> None:
     async with through_stdio(home, ["run", "--config", str(config)]) as client:
         await client.call_tool("sh__run_command", {"command": "echo recorded"})
-    stricter = tmp_path / "stricter.toml"
-    stricter.write_text(
-        config.read_text(encoding="utf-8").replace('allow = { echo = [".*"] }', 'allow = { echo = ["safe"] }'),
-        encoding="utf-8",
-    )
+    stricter = _stricter(config, tmp_path / "stricter.toml")
     same = bastion(home, "policy", "replay", "--since", "1h", "--config", str(config), "--json")
     assert same.returncode == 0, same.stderr
     assert same.stdout == ""
@@ -132,7 +146,9 @@ def test_kill_switches_a_tool_off_and_records_who_did_it(home: Path, config: Pat
     assert killed.returncode == 0, killed.stderr
     listed = bastion(home, "policy", "kills")
     assert "sh.run_command: incident 7" in listed.stdout
-    assert bastion(home, "policy", "unkill", "sh", "run_command", "--reason", "fixed", "-c", str(config)).returncode == 0
+    assert (
+        bastion(home, "policy", "unkill", "sh", "run_command", "--reason", "fixed", "-c", str(config)).returncode == 0
+    )
     assert "no tools are switched off" in bastion(home, "policy", "kills").stdout
     changes = bastion(home, "audit", "search", "--kind", "policy.change", "--json")
     recorded = [json.loads(line) for line in reversed(changes.stdout.splitlines())]  # newest first
