@@ -27,6 +27,7 @@ from bastion.proxy.pipeline import STAGE_ORDER, ClientInfo, PassThrough, Stage
 from bastion.proxy.session import ClientPeer, Session
 from bastion.proxy.stdio_front import SessionFactory, StdioFront
 from bastion.proxy.supervisor import StateChange, StateListener
+from bastion.sandbox.prepare import Launcher, ServerFacts
 from bastion.store.sqlite import StateStore
 from bastion.transport.connect import make_connector
 from bastion.transport.lines import FdStream, FramedStream
@@ -45,9 +46,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-def default_stages(audit: AuditLog, policy: PolicyStage) -> list[Stage]:
+def default_stages(audit: AuditLog, policy: PolicyStage, facts: ServerFacts) -> list[Stage]:
     """Every stage in its place; those that later releases fill in pass calls through for now."""
-    built: dict[str, Stage] = {"audit": AuditStage(audit), "policy": policy}
+    built: dict[str, Stage] = {"audit": AuditStage(audit, facts.of), "policy": policy}
     return [built.get(name) or PassThrough(name) for name in STAGE_ORDER]
 
 
@@ -118,6 +119,8 @@ class Gateway:
     audit: AuditLog
     clock: Clock
     policy: PolicyStage
+    facts: ServerFacts
+    launcher: Launcher
 
 
 @asynccontextmanager
@@ -132,7 +135,8 @@ async def gateway(
     kills = KillSwitches(state)
     kills.refresh()
     audit = open_audit(config, home, environ, clock)
-    stage = PolicyStage(policy, Limits(config), clock, AuditEvents(audit), kills.current)
+    facts = ServerFacts()
+    stage = PolicyStage(policy, Limits(config), clock, AuditEvents(audit, facts.of), kills.current)
     pid = os.getpid()
     state.gateway_started(pid, config.gateway.instance, mode, label, clock.now())
     try:
@@ -146,7 +150,7 @@ async def gateway(
                 )
             )
             try:
-                yield Gateway(config, environ, state, audit, clock, stage)
+                yield Gateway(config, environ, state, audit, clock, stage, facts, Launcher(environ, facts))
             finally:
                 with anyio.CancelScope(shield=True):
                     await audit.append(Record(Kind.GATEWAY_STOP, {"pid": pid}))
@@ -159,7 +163,10 @@ async def gateway(
 def make_session_factory(running: Gateway) -> SessionFactory:
     config = running.config
     connector = make_connector(
-        running.environ, max_bytes=config.gateway.max_frame_bytes, max_depth=config.gateway.max_depth
+        running.environ,
+        max_bytes=config.gateway.max_frame_bytes,
+        max_depth=config.gateway.max_depth,
+        prepare=running.launcher,
     )
     on_state = status_listener(running.state, running.clock)
 
@@ -177,9 +184,9 @@ def make_session_factory(running: Gateway) -> SessionFactory:
             peer,
             connector,
             client_capabilities=capabilities,
-            stages=default_stages(running.audit, running.policy),
+            stages=default_stages(running.audit, running.policy, running.facts),
             on_state=on_state,
-            events=AuditEvents(running.audit),
+            events=AuditEvents(running.audit, running.facts.of),
             hide=functools.partial(running.policy.hide, client.client_id),
         )
 

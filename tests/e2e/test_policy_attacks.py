@@ -142,6 +142,7 @@ def vulnerable_config(tmp_path: Path, db: Path) -> Path:
     config = tmp_path / "bastion.toml"
     config.write_text(
         f'[servers.bad]\ncommand = "{PYTHON}"\nargs = ["{VULNERABLE}", "{db}"]\n'
+        f'fs_write = ["{db.parent}"]\n'
         'grants = ["network", "exec"]\n'
         '[servers.bad.sql]\ndialect = "sqlite"\n'
         '[servers.bad.commands]\nallow = { echo = ["[A-Za-z0-9 ]*"] }\n',

@@ -8,7 +8,7 @@ import anyio
 import pytest
 
 from bastion.config.model import ServerConfig
-from bastion.transport.stdio_back import StdioServer, server_environment
+from bastion.transport.stdio_back import StdioServer, plain_launch, server_environment
 
 pytestmark = pytest.mark.anyio
 
@@ -34,7 +34,8 @@ def test_only_allowlisted_passed_through_and_fixed_variables_reach_a_server() ->
 async def test_a_real_child_sees_no_ambient_secrets() -> None:
     environ = {"PATH": "/usr/bin:/bin", "SECRET_TOKEN": "must-not-leak"}
     server = ServerConfig(command=sys.executable, args=("-c", PRINT_ENV))
-    child = await StdioServer.start("envprinter", server, environ, max_bytes=1 << 20, max_depth=64)
+    launch = plain_launch(server, server_environment(server, environ))
+    child = await StdioServer.start("envprinter", launch, max_bytes=1 << 20, max_depth=64)
     try:
         with anyio.fail_after(10):
             frame = await child.receive()
@@ -51,7 +52,8 @@ async def test_a_real_child_sees_no_ambient_secrets() -> None:
 async def test_a_child_that_ignores_its_stdin_closing_is_terminated() -> None:
     stubborn = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"
     server = ServerConfig(command=sys.executable, args=("-c", stubborn))
-    child = await StdioServer.start("stubborn", server, {"PATH": "/usr/bin:/bin"}, max_bytes=1 << 20, max_depth=64)
+    launch = plain_launch(server, {"PATH": "/usr/bin:/bin"})
+    child = await StdioServer.start("stubborn", launch, max_bytes=1 << 20, max_depth=64)
     with anyio.fail_after(10):
         await child.aclose(grace=0.5)
     assert child.process.returncode is not None

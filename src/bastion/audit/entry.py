@@ -41,6 +41,8 @@ class Kind(StrEnum):
     PAYLOADS_SHREDDED = "payload.shredded"
     SERVER_STATE = "server.state"
     POLICY_CHANGE = "policy.change"
+    SECRET_CHANGE = "secret.change"  # noqa: S105 (an entry kind, not a secret)
+    IDENTITY_CHANGE = "identity.change"
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from bastion.audit.canonical import canonical_any
@@ -20,14 +21,22 @@ from bastion.proxy.pipeline import Call, CallNext, ClientInfo
 from bastion.transport.jsonrpc import AUDIT_UNAVAILABLE
 from bastion.types import Reply, RpcError
 
-__all__ = ["AuditEvents", "AuditStage", "call_fields"]
+__all__ = ["AuditEvents", "AuditStage", "ServerFactsOf", "call_fields"]
 
 logger = logging.getLogger(__name__)
 
 
-def call_fields(call: Call) -> dict[str, Any]:
+ServerFactsOf = Callable[[str], Mapping[str, Any]]
+"""A server's identity, credential versions and sandbox, as entries about it state them."""
+
+
+def _no_facts(_server: str) -> Mapping[str, Any]:
+    return {}
+
+
+def call_fields(call: Call, facts: ServerFactsOf = _no_facts) -> dict[str, Any]:
     """The public facts of a call, as every entry about it states them."""
-    server: dict[str, Any] = {"name": call.server}
+    server: dict[str, Any] = {"name": call.server, **facts(call.server)}
     if call.server_version:
         server["version"] = call.server_version
     fields: dict[str, Any] = {
@@ -51,11 +60,12 @@ def call_fields(call: Call) -> dict[str, Any]:
 class AuditStage:
     name = "audit"
 
-    def __init__(self, log: AuditLog) -> None:
+    def __init__(self, log: AuditLog, facts: ServerFactsOf = _no_facts) -> None:
         self._log = log
+        self._facts = facts
 
     async def __call__(self, call: Call, call_next: CallNext) -> Reply:
-        fields = call_fields(call)
+        fields = call_fields(call, self._facts)
         fields.setdefault("decision", {"action": "allow", "rule": "default", "reason": "no rule refused it"})
         arguments = (call.params or {}).get("arguments", call.params or {})
         try:
@@ -88,11 +98,12 @@ def _is_tool_error(reply: Reply) -> bool:
 class AuditEvents:
     """Session events as entries: refusals that never reached the pipeline, and tool listings."""
 
-    def __init__(self, log: AuditLog) -> None:
+    def __init__(self, log: AuditLog, facts: ServerFactsOf = _no_facts) -> None:
         self._log = log
+        self._facts = facts
 
     async def refused(self, call: Call, reply: Reply) -> None:
-        fields = call_fields(call)
+        fields = call_fields(call, self._facts)
         if isinstance(reply, RpcError):
             fields["error"] = {"code": reply.code, "message": reply.message}
         try:
@@ -107,7 +118,7 @@ class AuditEvents:
         fields = {
             "session": client.session_id,
             "client": client.client_id,
-            "server": {"name": server},
+            "server": {"name": server, **self._facts(server)},
             "listing": kind,
             "definitions": digests,
         }

@@ -25,6 +25,7 @@ __all__ = [
     "CommandConfig",
     "GatewayConfig",
     "HttpConfig",
+    "LimitsConfig",
     "ServerConfig",
     "SqlConfig",
     "ToolRules",
@@ -157,6 +158,15 @@ class CommandConfig(_Model):
         return allow
 
 
+class LimitsConfig(_Model):
+    """Resource limits inside the sandbox (per server process; processes for the whole tree)."""
+
+    memory_mb: Annotated[int, Field(ge=64, le=1024 * 1024)] = 4096
+    cpu_seconds: Annotated[int, Field(ge=1, le=10**9)] = 3600
+    open_files: Annotated[int, Field(ge=16, le=1_048_576)] = 1024
+    processes: Annotated[int, Field(ge=1, le=1_000_000)] = 256
+
+
 class ServerConfig(_Model):
     """One MCP server behind Bastion: a stdio subprocess (`command`) or a remote URL (`url`)."""
 
@@ -197,6 +207,9 @@ class ServerConfig(_Model):
     max_argument_bytes: Annotated[int, Field(ge=64, le=256 * 1024 * 1024)] = 1024 * 1024
     rate: str | None = None
     """Calls per client to this server, e.g. "120/minute"."""
+    sandbox: Literal["on", "off"] = "on"
+    """Run a stdio server inside bubblewrap (default); "off" is recorded and reported as a finding."""
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
     enabled: bool = True
 
     @property

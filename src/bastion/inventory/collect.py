@@ -14,6 +14,7 @@ from bastion.policy.compile import compile_policy
 from bastion.policy.decide import Policy
 from bastion.proxy.pipeline import ClientInfo
 from bastion.proxy.session import NoClient, Session
+from bastion.sandbox.prepare import Launcher, ServerFacts
 from bastion.transport.connect import make_connector
 from bastion.types import Action, Era
 
@@ -48,7 +49,12 @@ class ServerInventory:
 
 async def collect_inventory(config: BastionConfig, environ: Mapping[str, str]) -> list[ServerInventory]:
     servers = config.enabled_servers()
-    connector = make_connector(environ, max_bytes=config.gateway.max_frame_bytes, max_depth=config.gateway.max_depth)
+    # Inventory starts the servers it lists, so they run exactly as the gateway would run them: sandboxed.
+    launcher = Launcher(environ, ServerFacts())
+    gateway = config.gateway
+    connector = make_connector(
+        environ, max_bytes=gateway.max_frame_bytes, max_depth=gateway.max_depth, prepare=launcher
+    )
     client = ClientInfo("inventory", "inventory", Era.HANDSHAKE, "bastion-inventory")
     session = Session(servers, config.gateway, client, NoClient(), connector, client_capabilities={})
     policy = compile_policy(config, environ)

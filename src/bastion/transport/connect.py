@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 
 import anyio
@@ -10,12 +10,22 @@ import anyio
 from bastion.config.model import ServerConfig
 from bastion.proxy.supervisor import Connector
 from bastion.proxy.upstream import ServerLink
-from bastion.transport.stdio_back import StdioServer
+from bastion.transport.stdio_back import Launch, StdioServer, plain_launch, server_environment
 
-__all__ = ["make_connector"]
+__all__ = ["Prepare", "make_connector"]
+
+Prepare = Callable[[str, ServerConfig], Awaitable[Launch]]
+"""How a stdio server is launched: the runtime's answer sandboxes it and adds its secrets."""
 
 
-def make_connector(environ: Mapping[str, str], *, max_bytes: int, max_depth: int) -> Connector:
+def make_connector(
+    environ: Mapping[str, str], *, max_bytes: int, max_depth: int, prepare: Prepare | None = None
+) -> Connector:
+    async def unconfined(name: str, server: ServerConfig) -> Launch:
+        return plain_launch(server, server_environment(server, environ))
+
+    launcher = prepare or unconfined
+
     @asynccontextmanager
     async def connect(name: str, server: ServerConfig) -> AsyncIterator[ServerLink]:
         if server.transport == "http":
@@ -26,7 +36,7 @@ def make_connector(environ: Mapping[str, str], *, max_bytes: int, max_depth: int
             async with open_http_server(name, server, environ) as link:
                 yield link
             return
-        child = await StdioServer.start(name, server, environ, max_bytes=max_bytes, max_depth=max_depth)
+        child = await StdioServer.start(name, await launcher(name, server), max_bytes=max_bytes, max_depth=max_depth)
         try:
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(child.drain_stderr)

@@ -10,7 +10,7 @@ import logging
 import os
 import signal
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +24,7 @@ from bastion.transport.channel import Received
 from bastion.transport.jsonrpc import Frame
 from bastion.transport.lines import FdStream, FrameReader, FrameWriter
 
-__all__ = ["BASE_ENV_ALLOWLIST", "StdioServer", "server_environment"]
+__all__ = ["BASE_ENV_ALLOWLIST", "Launch", "StdioServer", "plain_launch", "server_environment"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,25 @@ def server_environment(server: ServerConfig, environ: Mapping[str, str]) -> dict
     return env
 
 
+@dataclass(frozen=True, slots=True)
+class Launch:
+    """What to run for a stdio server: argv, its whole environment, its working directory, and
+    what to undo once it has exited (a sandbox's cgroup)."""
+
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str | None
+    sandbox: str
+    """How the server is confined, for status and records: `bwrap (system)`, `bwrap (bundled)` or `off`."""
+    cleanup: Callable[[], None] = lambda: None
+
+
+def plain_launch(server: ServerConfig, env: dict[str, str]) -> Launch:
+    """The server's own command, unconfined (only with `sandbox = "off"`, and in unit tests)."""
+    assert server.command is not None
+    return Launch([server.command, *server.args], env, server.cwd, "off")
+
+
 @dataclass
 class StdioServer:
     """One running child process speaking MCP over its stdin/stdout."""
@@ -49,35 +68,33 @@ class StdioServer:
     process: Process
     reader: FrameReader
     writer: FrameWriter
+    launch: Launch
     stderr_tail: deque[str] = field(default_factory=lambda: deque(maxlen=_STDERR_TAIL_LINES))
 
     @classmethod
-    async def start(
-        cls, name: str, server: ServerConfig, environ: Mapping[str, str], *, max_bytes: int, max_depth: int
-    ) -> StdioServer:
-        assert server.command is not None
-        argv = [server.command, *server.args]
+    async def start(cls, name: str, launch: Launch, *, max_bytes: int, max_depth: int) -> StdioServer:
         # Plain pipes read and written with non-blocking I/O: cheaper per frame than stream protocols.
         child_stdin, to_child = os.pipe()
         from_child, child_stdout = os.pipe()
         try:
             process = await anyio.open_process(
-                argv,
+                launch.argv,
                 stdin=child_stdin,
                 stdout=child_stdout,
-                env=server_environment(server, environ),
-                cwd=Path(server.cwd) if server.cwd else None,
+                env=launch.env,
+                cwd=Path(launch.cwd) if launch.cwd else None,
                 start_new_session=True,
             )
         except OSError as exc:
             os.close(to_child)
             os.close(from_child)
-            raise ServerUnavailable(name, f"cannot start {server.command!r}: {exc.strerror or exc}") from exc
+            launch.cleanup()
+            raise ServerUnavailable(name, f"cannot start {launch.argv[0]!r}: {exc.strerror or exc}") from exc
         finally:
             os.close(child_stdin)
             os.close(child_stdout)
         reader = FrameReader(FdStream(from_child, owned=True), max_bytes=max_bytes, max_depth=max_depth)
-        return cls(name, process, reader, FrameWriter(FdStream(to_child, owned=True)))
+        return cls(name, process, reader, FrameWriter(FdStream(to_child, owned=True)), launch)
 
     async def receive(self) -> Received:
         return await self.reader.receive()
@@ -123,6 +140,7 @@ class StdioServer:
                 if await self._wait(grace):
                     break
             await self.reader.aclose()
+            self.launch.cleanup()
 
     async def _wait(self, seconds: float) -> bool:
         with anyio.move_on_after(seconds):

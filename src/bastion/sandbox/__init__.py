@@ -1,0 +1,1 @@
+"""Sandboxing stdio servers with bubblewrap: the plan (pure) and the launcher (I/O)."""
