@@ -20,6 +20,8 @@ from bastion.audit.stage import AuditEvents, AuditStage
 from bastion.clock import Clock, SystemClock
 from bastion.config.model import BastionConfig, ServerConfig
 from bastion.errors import ConfigError, ConfigProblem, StoreError
+from bastion.identity.secrets import SecretStore
+from bastion.identity.servers import ServerIdentities
 from bastion.policy.compile import compile_policy
 from bastion.policy.lint import lint
 from bastion.policy.stage import Limits, PolicyStage
@@ -27,7 +29,7 @@ from bastion.proxy.pipeline import STAGE_ORDER, ClientInfo, PassThrough, Stage
 from bastion.proxy.session import ClientPeer, Session
 from bastion.proxy.stdio_front import SessionFactory, StdioFront
 from bastion.proxy.supervisor import StateChange, StateListener
-from bastion.sandbox.prepare import Launcher, ServerFacts
+from bastion.sandbox.prepare import Launcher, ServerFacts, secrets_of
 from bastion.store.sqlite import StateStore
 from bastion.transport.connect import make_connector
 from bastion.transport.lines import FdStream, FramedStream
@@ -99,12 +101,16 @@ class KillSwitches:
                 logger.exception("kill switches could not be re-read; keeping the last ones known")
 
 
-def status_listener(store: StateStore | None, clock: Clock) -> StateListener:
+def status_listener(store: StateStore | None, clock: Clock, facts: ServerFacts | None = None) -> StateListener:
     pid = os.getpid()
 
     def record(change: StateChange) -> None:
+        detail = change.detail
+        sandbox = facts.of(change.server).get("sandbox") if facts is not None else None
+        if sandbox is not None and change.state.value == "up":
+            detail = f"{detail}; sandbox: {sandbox}"
         if store is not None:
-            store.server_state(pid, change.server, change.state.value, change.detail, change.restarts, clock.now())
+            store.server_state(pid, change.server, change.state.value, detail, change.restarts, clock.now())
 
     return record
 
@@ -135,7 +141,9 @@ async def gateway(
     kills = KillSwitches(state)
     kills.refresh()
     audit = open_audit(config, home, environ, clock)
-    facts = ServerFacts()
+    secrets = SecretStore.open(home, environ)
+    identities = ServerIdentities(home)
+    facts = ServerFacts({name: identities.identity(name).id for name in config.enabled_servers()})
     stage = PolicyStage(policy, Limits(config), clock, AuditEvents(audit, facts.of), kills.current)
     pid = os.getpid()
     state.gateway_started(pid, config.gateway.instance, mode, label, clock.now())
@@ -149,8 +157,13 @@ async def gateway(
                     {"mode": mode, "pid": pid, "label": label, "config_sha256": config_digest(config)},
                 )
             )
+            launcher = Launcher(environ, facts, secrets_of(secrets))
+            tasks.start_soon(launcher.watch, functools.partial(_sandbox_finding, audit))
+            for name, server in config.enabled_servers().items():
+                if server.transport == "stdio" and server.sandbox == "off":
+                    await _sandbox_finding(audit, name, {"finding": 'runs unsandboxed (sandbox = "off")'})
             try:
-                yield Gateway(config, environ, state, audit, clock, stage, facts, Launcher(environ, facts))
+                yield Gateway(config, environ, state, audit, clock, stage, facts, launcher)
             finally:
                 with anyio.CancelScope(shield=True):
                     await audit.append(Record(Kind.GATEWAY_STOP, {"pid": pid}))
@@ -158,6 +171,14 @@ async def gateway(
     finally:
         state.gateway_stopped(pid)
         state.close()
+        secrets.close()
+
+
+async def _sandbox_finding(audit: AuditLog, server: str, fields: dict[str, Any]) -> None:
+    try:
+        await audit.append(Record(Kind.SANDBOX_FINDING, {"server": {"name": server}, **fields}))
+    except StoreError:
+        logger.exception("a sandbox finding about %s could not be recorded", server)
 
 
 def make_session_factory(running: Gateway) -> SessionFactory:
@@ -168,7 +189,7 @@ def make_session_factory(running: Gateway) -> SessionFactory:
         max_depth=config.gateway.max_depth,
         prepare=running.launcher,
     )
-    on_state = status_listener(running.state, running.clock)
+    on_state = status_listener(running.state, running.clock, running.facts)
 
     def make(client: ClientInfo, peer: ClientPeer, capabilities: dict[str, Any]) -> Session:
         allowed = running.policy.policy.clients.get(client.client_id)

@@ -190,6 +190,14 @@ def test_a_store_whose_key_file_is_gone_is_not_given_a_new_key(home: Path) -> No
     assert not (home / "keys" / "secrets-master.key").exists()
 
 
+def test_a_store_file_left_empty_by_a_crash_on_first_use_is_taken_as_new(home: Path) -> None:
+    home.mkdir()
+    (home / "secrets.db").touch(mode=0o600)
+    with closing(SecretStore.open(home, {})) as store:
+        assert store.set("mail", "API_KEY", Secret(VALUE), "alice", 1.0) == 1
+    assert (home / "keys" / "secrets-master.key").exists()
+
+
 def test_a_master_key_from_the_environment_is_used_and_a_wrong_one_fails_closed(home: Path) -> None:
     key = {MASTER_KEY_ENV: base64.b64encode(os.urandom(32)).decode()}
     with closing(SecretStore.open(home, key)) as store:

@@ -41,6 +41,7 @@ class Kind(StrEnum):
     PAYLOADS_SHREDDED = "payload.shredded"
     SERVER_STATE = "server.state"
     POLICY_CHANGE = "policy.change"
+    SANDBOX_FINDING = "sandbox.finding"
     SECRET_CHANGE = "secret.change"  # noqa: S105 (an entry kind, not a secret)
     IDENTITY_CHANGE = "identity.change"
 

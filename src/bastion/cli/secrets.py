@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
@@ -94,10 +95,23 @@ def _record(config: BastionConfig, store: str | None, kind: Kind, fields: dict[s
     anyio.run(record_entry, config, store, Record(kind, {**fields, "by": who()}))
 
 
-def _secret_change(
-    config: BastionConfig, store: str | None, server: str, name: str, version: int, change: str, reason: str | None
-) -> None:
+def _change(
+    server: str,
+    name: str,
+    config: BastionConfig,
+    store: str | None,
+    reason: str | None,
+    change: str,
+    apply: Callable[[SecretStore], int],
+) -> int:
+    """Apply a change to the secret store and record it; the identity is resolved first, so a
+    broken identity key stops the change instead of leaving it unrecorded."""
     identity = ServerIdentities(home()).identity(server)
+    secrets = SecretStore.open(home(), os.environ)
+    try:
+        version = apply(secrets)
+    finally:
+        secrets.close()
     fields: dict[str, Any] = {
         "server": {"name": server, "id": identity.id},
         "secret": name,
@@ -107,6 +121,7 @@ def _secret_change(
     if reason:
         fields["reason"] = reason
     _record(config, store, Kind.SECRET_CHANGE, fields)
+    return version
 
 
 def _write(
@@ -115,13 +130,12 @@ def _write(
     config = _config(config_path, server)
     check_secret_name(server, name)
     value = _read_value(server, name)
-    secrets = SecretStore.open(home(), os.environ)
-    try:
+
+    def apply(secrets: SecretStore) -> int:
         write = secrets.set if change == "set" else secrets.rotate
-        version = write(server, name, value, who(), time.time())
-    finally:
-        secrets.close()
-    _secret_change(config, store, server, name, version, change, reason)
+        return write(server, name, value, who(), time.time())
+
+    version = _change(server, name, config, store, reason, change, apply)
     console.print(f"{server}: {name} is now version {version}", markup=False)
 
 
@@ -159,12 +173,10 @@ def revoke(
 ) -> None:
     """Erase a secret now; the server refuses to start until a new value is set."""
     loaded = _config(config, server)
-    secrets = SecretStore.open(home(), os.environ)
-    try:
-        version = secrets.revoke(server, name, who(), time.time())
-    finally:
-        secrets.close()
-    _secret_change(loaded, store, server, name, version, "revoke", reason)
+    check_secret_name(server, name)
+    version = _change(
+        server, name, loaded, store, reason, "revoke", lambda secrets: secrets.revoke(server, name, who(), time.time())
+    )
     console.print(
         f"{server}: {name} version {version} is revoked; set a new value before the server starts", markup=False
     )

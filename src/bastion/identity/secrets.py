@@ -18,7 +18,7 @@ import os
 import re
 import sqlite3
 from collections.abc import Generator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, cast
@@ -323,7 +323,8 @@ class SecretStore:
                 "UPDATE secrets SET ciphertext = NULL, revoked = ?, updated = ?, by = ? WHERE server = ? AND name = ?",
                 (now, now, by, server, name),
             )
-        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # best effort: drop the old pages from the WAL too
+        with suppress(sqlite3.Error):  # best effort: drop the old pages from the WAL too
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return int(found[0])
 
     def _write(self, server: str, name: str, value: Secret, by: str, now: float, *, must_exist: bool) -> int:

@@ -9,12 +9,14 @@ from typing import Any
 import anyio
 
 from bastion.config.model import BastionConfig, ServerConfig
+from bastion.identity.secrets import SecretStore
 from bastion.inventory.risk import Classification, classify
 from bastion.policy.compile import compile_policy
 from bastion.policy.decide import Policy
 from bastion.proxy.pipeline import ClientInfo
 from bastion.proxy.session import NoClient, Session
-from bastion.sandbox.prepare import Launcher, ServerFacts
+from bastion.sandbox.prepare import Launcher, ServerFacts, secrets_of
+from bastion.store.home import bastion_home, ensure_home
 from bastion.transport.connect import make_connector
 from bastion.types import Action, Era
 
@@ -49,8 +51,10 @@ class ServerInventory:
 
 async def collect_inventory(config: BastionConfig, environ: Mapping[str, str]) -> list[ServerInventory]:
     servers = config.enabled_servers()
-    # Inventory starts the servers it lists, so they run exactly as the gateway would run them: sandboxed.
-    launcher = Launcher(environ, ServerFacts())
+    # Inventory starts the servers it lists, so they run exactly as the gateway would run them:
+    # sandboxed, with their own secrets.
+    secrets = SecretStore.open(ensure_home(bastion_home(environ)), environ)
+    launcher = Launcher(environ, ServerFacts(), secrets_of(secrets))
     gateway = config.gateway
     connector = make_connector(
         environ, max_bytes=gateway.max_frame_bytes, max_depth=gateway.max_depth, prepare=launcher
@@ -59,10 +63,13 @@ async def collect_inventory(config: BastionConfig, environ: Mapping[str, str]) -
     session = Session(servers, config.gateway, client, NoClient(), connector, client_capabilities={})
     policy = compile_policy(config, environ)
     result: list[ServerInventory] = []
-    async with anyio.create_task_group() as tasks:
-        await tasks.start(session.run_lenient)
-        result = [_describe(session, policy, name, server) for name, server in servers.items()]
-        tasks.cancel_scope.cancel()
+    try:
+        async with anyio.create_task_group() as tasks:
+            await tasks.start(session.run_lenient)
+            result = [_describe(session, policy, name, server) for name, server in servers.items()]
+            tasks.cancel_scope.cancel()
+    finally:
+        secrets.close()
     return result
 
 

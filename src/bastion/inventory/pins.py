@@ -275,16 +275,7 @@ def compare(
 
 
 def _escape(line: str) -> str:
-    if line.isprintable():
-        return line
-    out: list[str] = []
-    for char in line:
-        if char.isprintable():
-            out.append(char)
-        else:
-            code = ord(char)
-            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
-    return "".join(out)
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in line)
 
 
 def _render(definition: Mapping[str, Any] | None) -> list[str]:
@@ -354,8 +345,9 @@ def _object(value: Any, where: str, keys: frozenset[str] | None = None) -> dict[
         for key in obj:
             if key not in keys:
                 raise _Shape(f"{where}.{key}", "is not a known key")
-        for key in sorted(keys - obj.keys()):
-            raise _Shape(f"{where}.{key}", "is missing")
+        missing = sorted(keys - obj.keys())
+        if missing:
+            raise _Shape(f"{where}.{missing[0]}", "is missing")
     return obj
 
 

@@ -117,7 +117,8 @@ def _sandboxed(name: str, server: ServerConfig, env: dict[str, str], limits: Lim
         return Launch(argv, inner_env, None, f"bwrap ({bwrap.source})")
     # The shell joins the cgroup before it becomes bwrap, so nothing the server forks escapes the limit.
     wrapped = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', cgroup.procs, *argv]
-    return Launch(wrapped, inner_env, None, f"bwrap ({bwrap.source}), pids ≤ {limits.processes}", cgroup.remove)
+    sandbox = f"bwrap ({bwrap.source}), pids ≤ {limits.processes}"
+    return Launch(wrapped, inner_env, None, sandbox, cgroup.remove, cgroup.path)
 
 
 def _system_mounts() -> list[Mount]:
@@ -257,6 +258,14 @@ class PidsCgroup:
                 continue
             return cls(path)
         return None
+
+    def limit_hits(self) -> int:
+        """How often a fork was refused because the limit was reached (`pids.events`)."""
+        try:
+            with open(os.path.join(self.path, "pids.events"), encoding="ascii") as handle:
+                return sum(int(line.split()[1]) for line in handle if line.startswith("max "))
+        except (OSError, ValueError, IndexError):
+            return 0
 
     def remove(self) -> None:
         try:

@@ -7,12 +7,15 @@ versions, how it is confined).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
+
+import anyio
 
 from bastion.config.model import ServerConfig
 from bastion.errors import SandboxError, SecretError, ServerUnavailable
-from bastion.sandbox.launcher import sandboxed_launch
+from bastion.identity.secrets import SecretStore
+from bastion.sandbox.launcher import PidsCgroup, sandboxed_launch
 from bastion.sandbox.spec import Limits
 from bastion.transport.stdio_back import Launch, plain_launch, server_environment
 
@@ -47,6 +50,19 @@ def no_secrets(_server: str) -> tuple[dict[str, str], dict[str, int]]:
     return {}, {}
 
 
+def secrets_of(store: SecretStore) -> Secrets:
+    """A server's secrets from the encrypted store, read at each launch (so a rotation takes effect on restart)."""
+
+    def read(server: str) -> tuple[dict[str, str], dict[str, int]]:
+        return store.environment(server), store.versions(server)
+
+    return read
+
+
+Finding = Callable[[str, dict[str, Any]], Awaitable[None]]
+"""Where sandbox findings go (the audit log): (server, fields)."""
+
+
 class Launcher:
     """The gateway's way to start a stdio server (a `Prepare` for the connector)."""
 
@@ -59,6 +75,18 @@ class Launcher:
         self._environ = environ
         self._facts = facts
         self._secrets = secrets
+        self._cgroups: dict[str, tuple[PidsCgroup, int]] = {}
+
+    async def watch(self, report: Finding, period: float = 2.0) -> None:
+        """Report each time a server's process tree runs into its process limit (a fork bomb, or a leak)."""
+        while True:
+            await anyio.sleep(period)
+            for server, (cgroup, seen) in list(self._cgroups.items()):
+                hits = cgroup.limit_hits()
+                if hits > seen:
+                    self._cgroups[server] = (cgroup, hits)
+                    logger.warning("server %s hit its process limit (%d refused forks)", server, hits)
+                    await report(server, {"finding": "process limit reached", "refused_forks": hits})
 
     async def __call__(self, name: str, server: ServerConfig) -> Launch:
         try:
@@ -73,4 +101,6 @@ class Launcher:
             # Not started at all: the supervisor reports why and tries again with backoff.
             raise ServerUnavailable(name, f"not started: {exc.detail}" + (f" ({exc.fix})" if exc.fix else "")) from exc
         self._facts.launched(name, versions, launch.sandbox)
+        if launch.cgroup is not None:
+            self._cgroups[name] = (PidsCgroup(launch.cgroup), 0)
         return launch

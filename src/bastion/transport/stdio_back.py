@@ -52,6 +52,8 @@ class Launch:
     sandbox: str
     """How the server is confined, for status and records: `bwrap (system)`, `bwrap (bundled)` or `off`."""
     cleanup: Callable[[], None] = lambda: None
+    cgroup: str | None = None
+    """The pids cgroup holding the server's process tree, if the host gave one."""
 
 
 def plain_launch(server: ServerConfig, env: dict[str, str]) -> Launch:
