@@ -22,9 +22,12 @@ from bastion.config.model import BastionConfig, ServerConfig
 from bastion.errors import ConfigError, ConfigProblem, StoreError
 from bastion.identity.secrets import SecretStore
 from bastion.identity.servers import ServerIdentities
+from bastion.inventory.admit import PinGuard
+from bastion.inventory.pins import Drift, Lock, load_lock
 from bastion.policy.compile import compile_policy
 from bastion.policy.lint import lint
 from bastion.policy.stage import Limits, PolicyStage
+from bastion.proxy.catalog import Hide
 from bastion.proxy.pipeline import STAGE_ORDER, ClientInfo, PassThrough, Stage
 from bastion.proxy.session import ClientPeer, Session
 from bastion.proxy.stdio_front import SessionFactory, StdioFront
@@ -48,9 +51,13 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-def default_stages(audit: AuditLog, policy: PolicyStage, facts: ServerFacts) -> list[Stage]:
+def default_stages(
+    audit: AuditLog, policy: PolicyStage, facts: ServerFacts, admit: PinGuard | None = None
+) -> list[Stage]:
     """Every stage in its place; those that later releases fill in pass calls through for now."""
     built: dict[str, Stage] = {"audit": AuditStage(audit, facts.of), "policy": policy}
+    if admit is not None:
+        built["admit"] = admit
     return [built.get(name) or PassThrough(name) for name in STAGE_ORDER]
 
 
@@ -127,16 +134,25 @@ class Gateway:
     policy: PolicyStage
     facts: ServerFacts
     launcher: Launcher
+    lock: Lock | None = None
+    """The pins in force (None: pinning is off)."""
 
 
 @asynccontextmanager
 async def gateway(
-    config: BastionConfig, environ: Mapping[str, str], home: Path, mode: str, label: str, clock: Clock | None = None
+    config: BastionConfig,
+    environ: Mapping[str, str],
+    home: Path,
+    mode: str,
+    label: str,
+    clock: Clock | None = None,
+    lock_path: Path | None = None,
 ) -> AsyncIterator[Gateway]:
     """A gateway's lifetime: refuse what cannot be enforced, open the stores, record start and stop."""
     clock = clock or SystemClock()
     check_enforceable(config)
     policy = compile_policy(config, environ)
+    lock = pins_in_force(config, lock_path)
     state = StateStore.open(home)
     kills = KillSwitches(state)
     kills.refresh()
@@ -163,7 +179,7 @@ async def gateway(
                 if server.transport == "stdio" and server.sandbox == "off":
                     await _sandbox_finding(audit, name, {"finding": 'runs unsandboxed (sandbox = "off")'})
             try:
-                yield Gateway(config, environ, state, audit, clock, stage, facts, launcher)
+                yield Gateway(config, environ, state, audit, clock, stage, facts, launcher, lock)
             finally:
                 with anyio.CancelScope(shield=True):
                     await audit.append(Record(Kind.GATEWAY_STOP, {"pid": pid}))
@@ -172,6 +188,37 @@ async def gateway(
         state.gateway_stopped(pid)
         state.close()
         secrets.close()
+
+
+def pins_in_force(config: BastionConfig, lock_path: Path | None) -> Lock | None:
+    """The lock to enforce: with `auto`, only once `bastion pin` has written one; `enforce` without
+    a lock blocks every server (nothing is pinned); a lock that does not load stops start-up."""
+    mode = config.gateway.pinning
+    if mode == "off" or lock_path is None:
+        return None
+    if mode == "auto" and not lock_path.exists():
+        return None
+    return load_lock(lock_path)
+
+
+def _either(first: Hide, second: Hide) -> Hide:
+    def hide(server: str, item: Mapping[str, Any]) -> Mapping[str, str] | None:
+        return first(server, item) or second(server, item)
+
+    return hide
+
+
+async def _drift(audit: AuditLog, drift: Drift) -> None:
+    fields = {
+        "server": {"name": drift.server},
+        "findings": drift.describe(),
+        "blocked_tools": sorted(drift.blocked_tools()),
+        "server_blocked": drift.blocks_server,
+    }
+    try:
+        await audit.append(Record(Kind.PIN_DRIFT, fields))
+    except StoreError:
+        logger.exception("a pin drift of %s could not be recorded", drift.server)
 
 
 async def _sandbox_finding(audit: AuditLog, server: str, fields: dict[str, Any]) -> None:
@@ -198,6 +245,11 @@ def make_session_factory(running: Gateway) -> SessionFactory:
             for name, server in config.enabled_servers().items()
             if allowed is None or allowed.servers is None or name in allowed.servers
         }
+        events = AuditEvents(running.audit, running.facts.of)
+        policy_hide = functools.partial(running.policy.hide, client.client_id)
+        guard = None
+        if running.lock is not None:
+            guard = PinGuard(running.lock, servers, functools.partial(_drift, running.audit), events)
         return Session(
             servers,
             config.gateway,
@@ -205,20 +257,26 @@ def make_session_factory(running: Gateway) -> SessionFactory:
             peer,
             connector,
             client_capabilities=capabilities,
-            stages=default_stages(running.audit, running.policy, running.facts),
+            stages=default_stages(running.audit, running.policy, running.facts, guard),
             on_state=on_state,
-            events=AuditEvents(running.audit, running.facts.of),
-            hide=functools.partial(running.policy.hide, client.client_id),
+            events=events,
+            hide=_either(guard.hide, policy_hide) if guard is not None else policy_hide,
+            observe=guard.observe if guard is not None else None,
         )
 
     return make
 
 
 async def run_stdio(
-    config: BastionConfig, environ: Mapping[str, str], home: Path, label: str, clock: Clock | None = None
+    config: BastionConfig,
+    environ: Mapping[str, str],
+    home: Path,
+    label: str,
+    clock: Clock | None = None,
+    lock_path: Path | None = None,
 ) -> None:
     """Serve one client on Bastion's own stdin/stdout until it disconnects."""
-    async with gateway(config, environ, home, "stdio", label, clock) as running:
+    async with gateway(config, environ, home, "stdio", label, clock, lock_path) as running:
         channel = FramedStream(
             FdStream(0), FdStream(1), max_bytes=config.gateway.max_frame_bytes, max_depth=config.gateway.max_depth
         )

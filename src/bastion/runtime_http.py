@@ -57,11 +57,16 @@ def build_http_app(config: BastionConfig, front: HttpFront, store: StateStore | 
 
 
 async def run_http(
-    config: BastionConfig, environ: Mapping[str, str], home: Path, label: str, clock: Clock | None = None
+    config: BastionConfig,
+    environ: Mapping[str, str],
+    home: Path,
+    label: str,
+    clock: Clock | None = None,
+    lock_path: Path | None = None,
 ) -> None:
     """Serve many clients over Streamable HTTP until interrupted."""
     host, port = _listen(config)
-    async with gateway(config, environ, home, f"http {host}:{port}", label, clock) as running:
+    async with gateway(config, environ, home, f"http {host}:{port}", label, clock, lock_path) as running:
         front = HttpFront(
             make_session_factory(running), instance=config.gateway.instance, instructions=await preflight(running)
         )

@@ -112,7 +112,8 @@ async def test_a_malicious_server_reaches_nothing_outside_its_grants(
         written = text(await client.call_tool("evil__write_outside", {})).splitlines()
         # A granted read-only root and the system stay read-only; a write anywhere else lands in
         # the sandbox's private tmpfs at best (checked on the host below).
-        assert written[0].startswith("BLOCKED") and "Read-only" in written[0], written
+        assert written[0].startswith("BLOCKED"), written
+        assert "Read-only" in written[0], written
         assert written[3].startswith("BLOCKED"), written
         network = text(await client.call_tool("evil__phone_home", {}))
         assert network.startswith("BLOCKED"), network

@@ -42,6 +42,8 @@ class Kind(StrEnum):
     SERVER_STATE = "server.state"
     POLICY_CHANGE = "policy.change"
     SANDBOX_FINDING = "sandbox.finding"
+    PIN_DRIFT = "pin.drift"
+    PIN_CHANGE = "pin.change"
     SECRET_CHANGE = "secret.change"  # noqa: S105 (an entry kind, not a secret)
     IDENTITY_CHANGE = "identity.change"
 

@@ -13,6 +13,7 @@ import typer
 from bastion.cli._common import ConfigOption, home, read_config, setup_logging
 from bastion.config.model import BastionConfig, GatewayConfig, ServerConfig, ToolRules
 from bastion.errors import ConfigError, ConfigProblem
+from bastion.inventory.pins import LOCK_NAME
 from bastion.runtime import run_stdio
 
 __all__ = ["register", "wrap_config"]
@@ -138,7 +139,7 @@ def run(config: ConfigOption = Path("bastion.toml"), log_level: LogLevel = "warn
     """Serve every configured server to one client over stdio (put this command in a client's config)."""
     setup_logging(log_level)
     loaded = read_config(config)
-    anyio.run(run_stdio, loaded, dict(os.environ), home(), f"run: {config}")
+    anyio.run(run_stdio, loaded, dict(os.environ), home(), f"run: {config}", None, config.parent / LOCK_NAME)
 
 
 def serve(
@@ -154,4 +155,4 @@ def serve(
     # Imported here so that `wrap` and `run` never load the web stack (see bastion.runtime_http).
     from bastion.runtime_http import run_http
 
-    anyio.run(run_http, loaded, dict(os.environ), home(), f"serve: {config}")
+    anyio.run(run_http, loaded, dict(os.environ), home(), f"serve: {config}", None, config.parent / LOCK_NAME)

@@ -8,7 +8,7 @@ import click
 import typer
 
 from bastion import __version__
-from bastion.cli import audit, clients, gateway, inspect, policy, secrets, tokens
+from bastion.cli import audit, clients, gateway, inspect, pins, policy, secrets, tokens
 from bastion.cli._common import err_console
 from bastion.errors import BastionError, ClientConfigError, ConfigError, NotYetSupported
 
@@ -46,6 +46,7 @@ def _root(
 gateway.register(app)
 clients.register(app)
 inspect.register(app)
+pins.register(app)
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(audit.app, name="audit")
 app.add_typer(policy.app, name="policy")

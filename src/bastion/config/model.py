@@ -258,6 +258,9 @@ class GatewayConfig(_Model):
     max_frame_bytes: Annotated[int, Field(ge=1024, le=256 * 1024 * 1024)] = DEFAULT_MAX_FRAME_BYTES
     max_depth: Annotated[int, Field(ge=8, le=1000)] = 64
     restart_backoff_max: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    pinning: Literal["auto", "enforce", "off"] = "auto"
+    """Compare every listing with bastion.lock: `auto` enforces it once the file exists (`bastion pin`
+    writes it); `enforce` also blocks every server while there is no lock yet."""
 
     @field_validator("namespace")
     @classmethod

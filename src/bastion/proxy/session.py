@@ -9,7 +9,7 @@ caused it, and bridges the two protocol eras in both directions.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import anyio
@@ -24,7 +24,7 @@ from bastion.proxy.upstream import Upstream
 from bastion.transport.jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, SERVER_UNAVAILABLE
 from bastion.types import Era, Reply, RpcError
 
-__all__ = ["ClientPeer", "NoClient", "Session"]
+__all__ = ["ClientPeer", "NoClient", "Observe", "Session"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +41,9 @@ LISTINGS = {
     "resources/templates/list": "resourceTemplates",
 }
 MAX_INPUT_ROUNDS = 10
+
+Observe = Callable[[str, str, str | None, Mapping[str, Sequence[Mapping[str, Any]]]], Awaitable[None]]
+"""Told what a server offers each time it lists: (server, version, instructions, listings by kind)."""
 
 
 class ClientPeer(Protocol):
@@ -84,9 +87,11 @@ class Session:
         on_state: StateListener = lambda _change: None,
         events: SessionEvents | None = None,
         hide: Hide = lambda _server, _tool: None,
+        observe: Observe | None = None,
     ) -> None:
         self._events: SessionEvents = events or NoEvents()
         self._hide = hide
+        self._observe = observe
         self.client = client
         self.peer = peer
         self.servers = dict(servers)
@@ -422,7 +427,15 @@ class Session:
                 await self._refresh(upstream, kind, announce=False)
             else:
                 self._listings[kind].pop(upstream.name, None)
+        await self._admit(upstream)
         self.catalog = self._build()
+
+    async def _admit(self, upstream: Upstream) -> None:
+        """Let the admit stage judge what the server offers now (pins), before anyone sees it."""
+        if self._observe is not None:
+            listings = {kind: self._listings[kind].get(upstream.name, []) for kind in self._listings}
+            version = str(upstream.server_info.get("version", ""))
+            await self._observe(upstream.name, version, upstream.instructions, listings)
 
     async def _refresh(self, upstream: Upstream, kind: str, *, announce: bool = True) -> None:
         method = {v: k for k, v in LISTINGS.items()}[kind]
@@ -443,6 +456,7 @@ class Session:
         if kind == "tools":
             await self._events.listed(self.client, upstream.name, kind, items)
         if announce:
+            await self._admit(upstream)
             self.catalog = self._build()
 
     def _build(self) -> Catalog:
