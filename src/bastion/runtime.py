@@ -240,10 +240,12 @@ def make_session_factory(running: Gateway) -> SessionFactory:
 
     def make(client: ClientInfo, peer: ClientPeer, capabilities: dict[str, Any]) -> Session:
         allowed = running.policy.policy.clients.get(client.client_id)
+        token_servers = running.state.token_servers(client.client_id)
         servers = {
             name: server
             for name, server in config.enabled_servers().items()
-            if allowed is None or allowed.servers is None or name in allowed.servers
+            if (allowed is None or allowed.servers is None or name in allowed.servers)
+            and (token_servers is None or name in token_servers)
         }
         events = AuditEvents(running.audit, running.facts.of)
         policy_hide = functools.partial(running.policy.hide, client.client_id)

@@ -24,6 +24,9 @@ async def test_the_demo_session_runs_and_its_audit_log_verifies(tmp_path: Path) 
     assert seen["escape"] == DENIED
     assert seen["neighbour"].startswith("A second version")
     assert any("paths.outside_roots" in line for line in lines)
+    assert "echo" not in seen["rug_pull"]["tools"]
+    assert "read_note" in seen["rug_pull"]["tools"]
+    assert "~/.ssh/id_rsa" in seen["rug_pull"]["review"]
     assert len(seen["progress"]) == 5
     assert seen["audit"]["ok"] is True
     assert seen["audit"]["entries"] >= 10

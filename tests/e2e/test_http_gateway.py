@@ -99,3 +99,18 @@ def test_a_foreign_origin_is_refused_even_with_a_token(gateway: tuple[str, str])
     }
     response = httpx2.post(url, json=body, headers=headers)
     assert response.status_code == 403
+
+
+async def _names(url: str, token: str) -> list[str]:
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
+        async with Client(streamable_http_client(url, http_client=http), mode="legacy") as client:
+            return [tool.name for tool in (await client.list_tools()).tools]
+
+
+def test_a_token_limited_to_servers_sees_only_those(gateway: tuple[str, str], home: Path) -> None:
+    url, _token = gateway
+    store = StateStore.open(home)
+    limited = store.create_token("time-only", 0.0, None, ("time",))
+    store.close()
+    # One server left for this client, so it is wrapped transparently (no namespace).
+    assert set(anyio.run(_names, url, limited)) == {"get_current_time", "convert_time"}

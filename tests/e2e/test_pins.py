@@ -105,7 +105,7 @@ async def test_a_change_in_the_middle_of_a_session_is_caught_on_list_changed(hom
         state.write_text("description", encoding="utf-8")
         await client.call_tool("poke", {})
         with anyio.fail_after(10):
-            while "lookup" in await names(client):
+            while "lookup" in await names(client):  # noqa: ASYNC110 (polling what the client is shown)
                 await anyio.sleep(0.05)
         with pytest.raises(MCPError):
             await client.call_tool("lookup", {"word": "b"})

@@ -44,6 +44,7 @@ class Kind(StrEnum):
     SANDBOX_FINDING = "sandbox.finding"
     PIN_DRIFT = "pin.drift"
     PIN_CHANGE = "pin.change"
+    CLIENT_CHANGE = "client.change"
     SECRET_CHANGE = "secret.change"  # noqa: S105 (an entry kind, not a secret)
     IDENTITY_CHANGE = "identity.change"
 

@@ -16,8 +16,11 @@ from rich.table import Table
 
 from bastion.audit.service import pid_alive
 from bastion.cli._common import ConfigOption, console, open_store, read_config, setup_logging
+from bastion.errors import SandboxError
 from bastion.inventory.collect import collect_inventory
+from bastion.inventory.pins import LOCK_NAME, load_lock
 from bastion.inventory.report import inventory_data, to_json, to_markdown
+from bastion.sandbox.launcher import find_bwrap
 from bastion.store.home import bastion_home, ensure_home
 
 __all__ = ["register"]
@@ -39,7 +42,9 @@ def inventory(
     setup_logging(log_level)
     loaded = read_config(config)
     with console.status("connecting to servers…") if not (as_json or markdown) else _nothing():
-        servers = anyio.run(collect_inventory, loaded, dict(os.environ))
+        lock_path = config.parent / LOCK_NAME
+        lock = load_lock(lock_path) if lock_path.exists() else None
+        servers = anyio.run(collect_inventory, loaded, dict(os.environ), lock)
     if as_json:
         typer.echo(to_json(servers))
         return
@@ -56,6 +61,9 @@ def inventory(
             f"server {info.get('name', '?')} {info.get('version', '')}",
             markup=False,
         )
+        console.print(f"sandbox: {server['sandbox']}", markup=False)
+        for finding in server["findings"]:
+            console.print(f"[yellow]finding:[/] {finding}", highlight=False)
         if server["state"] != "up":
             console.print(f"[red]not reachable:[/] {server['detail']}")
             continue
@@ -82,17 +90,33 @@ class _nothing:
         return None
 
 
+def _sandbox_status() -> str:
+    """Which bubblewrap sandboxes servers here (the distribution's is preferred), or why none can."""
+    try:
+        found = find_bwrap()
+    except SandboxError as exc:
+        return f"unavailable: {exc.detail}"
+    return f"bwrap ({found.source}: {found.path})"
+
+
 def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Show running gateways and the state of their servers (up, restarting, restarts)."""
     store = open_store()
     gateways = [g for g in store.gateways() if pid_alive(g.pid) or store.forget_gateway(g.pid)]
     servers = [s for s in store.servers() if any(g.pid == s.pid for g in gateways)]
+    sandbox = _sandbox_status()
     if as_json:
         home = str(bastion_home(os.environ))
-        report = {"home": home, "gateways": [asdict(g) for g in gateways], "servers": [asdict(s) for s in servers]}
+        report = {
+            "home": home,
+            "sandbox": sandbox,
+            "gateways": [asdict(g) for g in gateways],
+            "servers": [asdict(s) for s in servers],
+        }
         typer.echo(json.dumps(report, indent=2))
         return
     console.print(f"state: {bastion_home(os.environ)}", markup=False)
+    console.print(f"sandbox: {sandbox}", markup=False)
     if not gateways:
         console.print("no gateway is running")
         return

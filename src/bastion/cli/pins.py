@@ -238,7 +238,7 @@ def _show(name: str, drift: Drift, pinned: ServerPin | None, server: ServerInven
 def _print_diff(lines: list[str]) -> None:
     for line in lines:
         style = "green" if line.startswith("+") else "red" if line.startswith("-") else None
-        console.print(line, style=style, markup=False, highlight=False)
+        console.print(line, style=style, markup=False, highlight=False, soft_wrap=True)
 
 
 def _adoption(server: ServerInventory, argv: tuple[str, ...]) -> None:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from typing import Annotated
 
+import anyio
 import typer
 from rich.table import Table
 
+from bastion.audit.entry import Kind, Record
 from bastion.cli._common import console, open_store
+from bastion.cli.audit import record_entry, who
+from bastion.config.model import BastionConfig
 from bastion.errors import ConfigError, ConfigProblem
 
 __all__ = ["app", "parse_duration"]
@@ -30,12 +35,17 @@ def parse_duration(text: str) -> float:
 @app.command()
 def create(
     client: Annotated[str, typer.Option("--client", help="Name of the client (agent) the token identifies.")],
+    servers: Annotated[
+        str | None, typer.Option("--servers", help="Comma-separated servers this client may use (default: all).")
+    ] = None,
     expires: Annotated[str | None, typer.Option(help="Lifetime, e.g. 90d; default: no expiry.")] = None,
 ) -> None:
     """Create a token for a client and print it once; only its hash is kept."""
     now = time.time()
     expiry = now + parse_duration(expires) if expires else None
-    token = open_store().create_token(client, now, expiry)
+    limited = tuple(name.strip() for name in servers.split(",") if name.strip()) if servers is not None else None
+    token = open_store().create_token(client, now, expiry, limited)
+    _record("token.created", client, {"servers": list(limited) if limited is not None else None, "expires": expiry})
     console.print(token, markup=False)
     typer.echo(
         f"Token for client {client!r} created; it is shown only now. Send it as 'Authorization: Bearer …'.", err=True
@@ -49,11 +59,12 @@ def list_tokens(as_json: Annotated[bool, typer.Option("--json", help="Print JSON
     if as_json:
         typer.echo(json.dumps([_row(row) for row in rows], indent=2))
         return
-    table = Table("client", "created", "expires", "state")
+    table = Table("client", "servers", "created", "expires", "state")
     now = time.time()
     for row in rows:
         state = "revoked" if row.revoked else ("expired" if row.expires and row.expires <= now else "active")
-        table.add_row(row.client, _when(row.created), _when(row.expires) if row.expires else "never", state)
+        servers = ", ".join(row.servers) if row.servers is not None else "all"
+        table.add_row(row.client, servers, _when(row.created), _when(row.expires) if row.expires else "never", state)
     console.print(table)
 
 
@@ -64,11 +75,18 @@ def revoke(client: Annotated[str, typer.Argument(help="The client whose token to
         raise ConfigError(
             None, [ConfigProblem("client", f"{client!r} has no active token", "see `bastion tokens list`")]
         )
+    _record("token.revoked", client, {})
     typer.echo(f"revoked the token of {client!r}")
 
 
 def _row(row: object) -> dict[str, object]:
-    return {name: getattr(row, name) for name in ("client", "created", "expires", "revoked")}
+    return {name: getattr(row, name) for name in ("client", "servers", "created", "expires", "revoked")}
+
+
+def _record(change: str, client: str, extra: dict[str, object]) -> None:
+    """Issuing and revoking identities are audit entries (SOC 2 CC6.2)."""
+    fields = {"change": change, "client": client, "by": who(), **extra}
+    anyio.run(record_entry, BastionConfig(), os.environ.get("BASTION_AUDIT_STORE"), Record(Kind.CLIENT_CHANGE, fields))
 
 
 def _when(moment: float) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import anyio
 import mcp_types as mt
 from mcp import Client, StdioServerParameters
 from mcp.shared.exceptions import MCPError
@@ -81,9 +82,42 @@ async def run_demo(workdir: Path, home: Path, say: Say) -> dict[str, Any]:
         prompt = await client.get_prompt("summarize_note", {"name": "welcome.txt"})
         seen["prompt"] = len(prompt.messages)
         say(f"prompts/get summarize_note -> {len(prompt.messages)} message(s)")
-    say("Session closed; Bastion stopped the server.")
+    say("Session closed; Bastion stopped the server (it ran inside a bubblewrap sandbox: only the notes")
+    say("  directory and its own runtime were visible, no network, no home directory, no other secrets).")
+    seen["rug_pull"] = await rug_pull(workdir, notes, env, say)
     seen["audit"] = show_audit(home, say)
     return seen
+
+
+async def rug_pull(workdir: Path, notes: Path, env: dict[str, str], say: Say) -> dict[str, Any]:
+    """Pin the server, let it change a tool's description behind our back, and watch it be blocked."""
+    config = workdir / "bastion.toml"
+    body = f'[servers.notes]\ncommand = "{sys.executable}"\nargs = ["-m", "bastion.demo.server", "{notes}"]\n'
+    body += f'fs_read = ["{notes}"]\n'
+    config.write_text(body, encoding="utf-8")
+    say("")
+    say("Pinning: `bastion pin` records a hash of every tool definition in bastion.lock.")
+    pinned = await _bastion(env, "pin", "--config", str(config))
+    say("  " + pinned.splitlines()[0])
+    say("The server now changes echo's description to carry hidden instructions (a rug pull).")
+    config.write_text(body + 'env = { DEMO_RUGPULL = "1" }\n', encoding="utf-8")
+    params = StdioServerParameters(
+        command=sys.executable, args=["-m", "bastion", "run", "--config", str(config)], env=env
+    )
+    async with Client(params, mode="legacy") as client:
+        names = [tool.name for tool in (await client.list_tools()).tools]
+    say(f"tools/list -> {', '.join(names)}  (echo is hidden: it changed since it was pinned)")
+    review = await _bastion(env, "review", "--reject", "--reason", "poisoned description", "--config", str(config))
+    say("`bastion review --reject` shows the change, and it stays blocked:")
+    for line in review.splitlines():
+        if line.startswith(("server ", "+", "-")) and not line.startswith(("+++", "---")):
+            say(f"    {line}")
+    return {"tools": names, "review": review}
+
+
+async def _bastion(env: dict[str, str], *args: str) -> str:
+    done = await anyio.run_process([sys.executable, "-m", "bastion", *args], env=env, check=False)
+    return done.stdout.decode("utf-8", "replace")
 
 
 async def _path_escape(client: Client, say: Say, seen: dict[str, Any]) -> None:

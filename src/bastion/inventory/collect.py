@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import anyio
 
 from bastion.config.model import BastionConfig, ServerConfig
 from bastion.identity.secrets import SecretStore
+from bastion.inventory.admit import launch_command
+from bastion.inventory.packages import package_ref, typosquat, unpinned_finding
+from bastion.inventory.pins import Lock, compare
 from bastion.inventory.risk import Classification, classify
 from bastion.policy.compile import compile_policy
 from bastion.policy.decide import Policy
@@ -47,9 +50,13 @@ class ServerInventory:
     resources: tuple[dict[str, Any], ...] = ()
     resource_templates: tuple[dict[str, Any], ...] = ()
     prompts: tuple[dict[str, Any], ...] = ()
+    findings: tuple[str, ...] = ()
+    """What a reviewer should know: unsandboxed, unpinned package, typosquat, drift from the lock."""
 
 
-async def collect_inventory(config: BastionConfig, environ: Mapping[str, str]) -> list[ServerInventory]:
+async def collect_inventory(
+    config: BastionConfig, environ: Mapping[str, str], lock: Lock | None = None
+) -> list[ServerInventory]:
     servers = config.enabled_servers()
     # Inventory starts the servers it lists, so they run exactly as the gateway would run them:
     # sandboxed, with their own secrets.
@@ -66,7 +73,9 @@ async def collect_inventory(config: BastionConfig, environ: Mapping[str, str]) -
     try:
         async with anyio.create_task_group() as tasks:
             await tasks.start(session.run_lenient)
-            result = [_describe(session, policy, name, server) for name, server in servers.items()]
+            result = [
+                _with_findings(_describe(session, policy, name, server), lock) for name, server in servers.items()
+            ]
             tasks.cancel_scope.cancel()
     finally:
         secrets.close()
@@ -100,3 +109,40 @@ def _describe(session: Session, policy: Policy, name: str, server: ServerConfig)
         tuple(session.listing(name, "resourceTemplates")),
         tuple(session.listing(name, "prompts")),
     )
+
+
+def _with_findings(inventory: ServerInventory, lock: Lock | None) -> ServerInventory:
+    return replace(inventory, findings=tuple(server_findings(inventory, lock)))
+
+
+def server_findings(inventory: ServerInventory, lock: Lock | None) -> list[str]:
+    """Findings about one server for a report: how it is confined, pinned and granted."""
+    config = inventory.config
+    found: list[str] = []
+    if config.transport == "stdio" and config.sandbox == "off":
+        found.append('runs unsandboxed (sandbox = "off")')
+    if not config.read_only:
+        found.append("read_only = false: every capability is granted")
+    ref = package_ref(launch_command(config))
+    if ref is not None:
+        unpinned = unpinned_finding(ref)
+        if unpinned:
+            found.append(unpinned)
+        squat = typosquat(ref.name, ref.launcher)
+        if squat:
+            found.append(f"package {ref.name!r} is one edit away from the well-known {squat!r}: a typosquat?")
+    if lock is None:
+        found.append("not pinned: no bastion.lock (run `bastion pin`)")
+    elif inventory.state == "up":
+        drift = compare(
+            inventory.name,
+            lock.servers.get(inventory.name),
+            launch_command(config),
+            str(inventory.server_info.get("version", "")),
+            inventory.instructions,
+            [entry.tool for entry in inventory.tools],
+            list(inventory.prompts),
+            list(inventory.resource_templates),
+        )
+        found += drift.describe()
+    return found

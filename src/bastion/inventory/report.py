@@ -47,6 +47,8 @@ def _server(inv: ServerInventory) -> dict[str, Any]:
         "resources": list(inv.resources),
         "resourceTemplates": list(inv.resource_templates),
         "prompts": list(inv.prompts),
+        "sandbox": config.sandbox if config.transport == "stdio" else "remote",
+        "findings": list(inv.findings),
     }
 
 
@@ -73,6 +75,8 @@ def to_markdown(servers: list[ServerInventory]) -> str:
         ]
         if server["instructions"]:
             lines.append(f"- instructions: {_cell(server['instructions'])}")
+        lines.append(f"- sandbox: {server['sandbox']}")
+        lines += [f"- **finding:** {_cell(finding)}" for finding in server["findings"]]
         lines.append("")
         if server["tools"]:
             lines += ["| tool | risk | why | listed | description |", "|---|---|---|---|---|"]

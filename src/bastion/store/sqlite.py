@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import secrets
 import sqlite3
@@ -36,7 +37,7 @@ CREATE TABLE IF NOT EXISTS kills (
 );
 CREATE TABLE IF NOT EXISTS tokens (
     client TEXT PRIMARY KEY, token_sha256 TEXT NOT NULL UNIQUE, created REAL NOT NULL,
-    expires REAL, revoked REAL
+    expires REAL, revoked REAL, servers TEXT
 );
 """
 TOKEN_PREFIX = "bst_"  # noqa: S105 (a prefix, not a secret)
@@ -77,6 +78,8 @@ class TokenRow:
     created: float
     expires: float | None
     revoked: float | None
+    servers: tuple[str, ...] | None = None
+    """The only servers this client may use (None: every server its policy allows)."""
 
 
 def hash_token(token: str) -> str:
@@ -92,6 +95,9 @@ class StateStore:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA cache_size=-1024")  # 1 MiB: writes are appends, reads are scans
             self._db.executescript(SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(tokens)")}
+            if "servers" not in columns:  # a store from before tokens could be limited to servers
+                self._db.execute("ALTER TABLE tokens ADD COLUMN servers TEXT")
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open the state store {path}: {exc}") from exc
         if path.exists():
@@ -170,7 +176,9 @@ class StateStore:
 
     # -- HTTP client tokens ------------------------------------------------------------------------------------
 
-    def create_token(self, client: str, now: float, expires: float | None) -> str:
+    def create_token(
+        self, client: str, now: float, expires: float | None, servers: tuple[str, ...] | None = None
+    ) -> str:
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with self._tx() as db:
             existing = db.execute("SELECT revoked FROM tokens WHERE client = ?", (client,)).fetchone()
@@ -179,7 +187,8 @@ class StateStore:
                     f"client {client!r} already has a token; revoke it first: bastion tokens revoke {client}"
                 )
             db.execute(
-                "INSERT OR REPLACE INTO tokens VALUES (?, ?, ?, ?, NULL)", (client, hash_token(token), now, expires)
+                "INSERT OR REPLACE INTO tokens VALUES (?, ?, ?, ?, NULL, ?)",
+                (client, hash_token(token), now, expires, json.dumps(list(servers)) if servers is not None else None),
             )
         return token
 
@@ -189,8 +198,13 @@ class StateStore:
             return cursor.rowcount > 0
 
     def tokens(self) -> list[TokenRow]:
-        rows = self._db.execute("SELECT client, created, expires, revoked FROM tokens ORDER BY client").fetchall()
-        return [TokenRow(*row) for row in rows]
+        rows = self._db.execute("SELECT client, created, expires, revoked, servers FROM tokens ORDER BY client")
+        return [TokenRow(*row[:4], tuple(json.loads(row[4])) if row[4] else None) for row in rows.fetchall()]
+
+    def token_servers(self, client: str) -> tuple[str, ...] | None:
+        """The servers a client's token limits it to, or None."""
+        row = self._db.execute("SELECT servers FROM tokens WHERE client = ? AND revoked IS NULL", (client,)).fetchone()
+        return tuple(json.loads(row[0])) if row is not None and row[0] else None
 
     def client_for_token(self, token: str, now: float) -> str | None:
         """The client a presented bearer token belongs to, if it is valid now."""
