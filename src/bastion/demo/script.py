@@ -102,7 +102,7 @@ async def rug_pull(workdir: Path, notes: Path, env: dict[str, str], say: Say) ->
     say("The server now changes echo's description to carry hidden instructions (a rug pull).")
     config.write_text(body + 'env = { DEMO_RUGPULL = "1" }\n', encoding="utf-8")
     params = StdioServerParameters(
-        command=sys.executable, args=["-m", "bastion", "run", "--config", str(config)], env=env
+        command=sys.executable, args=["-m", "bastion", "run", "--config", str(config), "--log-level", "error"], env=env
     )
     async with Client(params, mode="legacy") as client:
         names = [tool.name for tool in (await client.list_tools()).tools]
