@@ -199,7 +199,10 @@ class StateStore:
 
     def tokens(self) -> list[TokenRow]:
         rows = self._db.execute("SELECT client, created, expires, revoked, servers FROM tokens ORDER BY client")
-        return [TokenRow(*row[:4], tuple(json.loads(row[4])) if row[4] else None) for row in rows.fetchall()]
+        return [
+            TokenRow(row[0], row[1], row[2], row[3], tuple(json.loads(row[4])) if row[4] else None)
+            for row in rows.fetchall()
+        ]
 
     def token_servers(self, client: str) -> tuple[str, ...] | None:
         """The servers a client's token limits it to, or None."""
