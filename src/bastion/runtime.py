@@ -13,6 +13,9 @@ from typing import Any
 
 import anyio
 
+from bastion.approvals.stage import ApprovalStage, Notifier
+from bastion.approvals.store import open_approvals
+from bastion.approvals.webhook import LinkKey, WebhookNotifier
 from bastion.audit.entry import Kind, Record
 from bastion.audit.log import AuditLog
 from bastion.audit.service import config_digest, open_audit
@@ -52,12 +55,18 @@ logger = logging.getLogger(__name__)
 
 
 def default_stages(
-    audit: AuditLog, policy: PolicyStage, facts: ServerFacts, admit: PinGuard | None = None
+    audit: AuditLog,
+    policy: PolicyStage,
+    facts: ServerFacts,
+    admit: PinGuard | None = None,
+    approval: ApprovalStage | None = None,
 ) -> list[Stage]:
     """Every stage in its place; those that later releases fill in pass calls through for now."""
     built: dict[str, Stage] = {"audit": AuditStage(audit, facts.of), "policy": policy}
     if admit is not None:
         built["admit"] = admit
+    if approval is not None:
+        built["approval"] = approval
     return [built.get(name) or PassThrough(name) for name in STAGE_ORDER]
 
 
@@ -136,6 +145,8 @@ class Gateway:
     launcher: Launcher
     lock: Lock | None = None
     """The pins in force (None: pinning is off)."""
+    approval: ApprovalStage | None = None
+    """The approval gate (None: no channel configured, so calls that need approval are refused)."""
 
 
 @asynccontextmanager
@@ -160,7 +171,9 @@ async def gateway(
     secrets = SecretStore.open(home, environ)
     identities = ServerIdentities(home)
     facts = ServerFacts({name: identities.identity(name).id for name in config.enabled_servers()})
-    stage = PolicyStage(policy, Limits(config), clock, AuditEvents(audit, facts.of), kills.current)
+    gate = bool(config.approvals.channels)
+    stage = PolicyStage(policy, Limits(config), clock, AuditEvents(audit, facts.of), kills.current, approval_gate=gate)
+    approvals = open_approvals(home, config.audit.store) if gate else None
     pid = os.getpid()
     state.gateway_started(pid, config.gateway.instance, mode, label, clock.now())
     try:
@@ -179,7 +192,14 @@ async def gateway(
                 if server.transport == "stdio" and server.sandbox == "off":
                     await _sandbox_finding(audit, name, {"finding": 'runs unsandboxed (sandbox = "off")'})
             try:
-                yield Gateway(config, environ, state, audit, clock, stage, facts, launcher, lock)
+                approval = (
+                    ApprovalStage(
+                        approvals, config.approvals, config.gateway.instance, audit, clock, _notifiers(config, home)
+                    )
+                    if approvals is not None
+                    else None
+                )
+                yield Gateway(config, environ, state, audit, clock, stage, facts, launcher, lock, approval)
             finally:
                 with anyio.CancelScope(shield=True):
                     await audit.append(Record(Kind.GATEWAY_STOP, {"pid": pid}))
@@ -188,6 +208,15 @@ async def gateway(
         state.gateway_stopped(pid)
         state.close()
         secrets.close()
+        if approvals is not None:
+            approvals.close()
+
+
+def _notifiers(config: BastionConfig, home: Path) -> list[Notifier]:
+    settings = config.approvals
+    if "webhook" not in settings.channels or not settings.webhook_url or not settings.public_url:
+        return []
+    return [WebhookNotifier(settings.webhook_url, settings.public_url, LinkKey(home), settings.link_ttl)]
 
 
 def pins_in_force(config: BastionConfig, lock_path: Path | None) -> Lock | None:
@@ -259,7 +288,7 @@ def make_session_factory(running: Gateway) -> SessionFactory:
             peer,
             connector,
             client_capabilities=capabilities,
-            stages=default_stages(running.audit, running.policy, running.facts, guard),
+            stages=default_stages(running.audit, running.policy, running.facts, guard, running.approval),
             on_state=on_state,
             events=events,
             hide=_either(guard.hide, policy_hide) if guard is not None else policy_hide,

@@ -45,6 +45,8 @@ class Kind(StrEnum):
     PIN_DRIFT = "pin.drift"
     PIN_CHANGE = "pin.change"
     CLIENT_CHANGE = "client.change"
+    APPROVAL_REQUESTED = "approval.requested"
+    APPROVAL_DECIDED = "approval.decided"
     SECRET_CHANGE = "secret.change"  # noqa: S105 (an entry kind, not a secret)
     IDENTITY_CHANGE = "identity.change"
 

@@ -17,6 +17,8 @@ from bastion.policy.urls import UrlRules
 __all__ = [
     "CAPABILITIES",
     "DEFAULT_MAX_FRAME_BYTES",
+    "ApprovalConfig",
+    "ApprovalWhen",
     "ArgumentKinds",
     "AuditConfig",
     "BastionConfig",
@@ -26,6 +28,7 @@ __all__ = [
     "GatewayConfig",
     "HttpConfig",
     "LimitsConfig",
+    "ServerApproval",
     "ServerConfig",
     "SqlConfig",
     "ToolRules",
@@ -167,6 +170,39 @@ class LimitsConfig(_Model):
     processes: Annotated[int, Field(ge=1, le=1_000_000)] = 256
 
 
+class ApprovalWhen(_Model):
+    """An argument condition under which a call needs a person's approval."""
+
+    tool: str | None = None
+    """Only for this tool (default: every tool of the server that has the argument)."""
+    argument: str
+    outside: tuple[str, ...] = ()
+    """The argument is a path not inside these directories (e.g. a write outside a scratch directory)."""
+    matching: str | None = None
+    """The argument's text matches this regular expression (searched anywhere in it)."""
+    not_matching: str | None = None
+    """The argument's text does not fully match this regular expression (e.g. an address outside a domain)."""
+
+    @model_validator(mode="after")
+    def _one_condition(self) -> ApprovalWhen:
+        given = [bool(self.outside), self.matching is not None, self.not_matching is not None]
+        if sum(given) != 1:
+            raise ValueError("give exactly one of `outside`, `matching` or `not_matching`")
+        for pattern in (self.matching, self.not_matching):
+            if pattern is not None:
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
+        return self
+
+
+class ServerApproval(_Model):
+    classes: tuple[RiskClass, ...] = ()
+    """Every tool of these risk classes waits for a person, e.g. ["destructive"]."""
+    when: tuple[ApprovalWhen, ...] = ()
+
+
 class ServerConfig(_Model):
     """One MCP server behind Bastion: a stdio subprocess (`command`) or a remote URL (`url`)."""
 
@@ -207,6 +243,7 @@ class ServerConfig(_Model):
     max_argument_bytes: Annotated[int, Field(ge=64, le=256 * 1024 * 1024)] = 1024 * 1024
     rate: str | None = None
     """Calls per client to this server, e.g. "120/minute"."""
+    approval: ServerApproval = Field(default_factory=ServerApproval)
     sandbox: Literal["on", "off"] = "on"
     """Run a stdio server inside bubblewrap (default); "off" is recorded and reported as a finding."""
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
@@ -316,8 +353,36 @@ class ClientConfig(_Model):
         return _rate(value)
 
 
+ApprovalChannel = Literal["cli", "dashboard", "webhook", "elicitation"]
+
+
+class ApprovalConfig(_Model):
+    """How calls that need a person are asked about (`[approvals]`)."""
+
+    timeout: Annotated[float, Field(gt=0, le=86400)] = 120.0
+    """Seconds to wait; then the call is refused."""
+    channels: tuple[ApprovalChannel, ...] = ("cli", "dashboard")
+    webhook_url: str | None = None
+    """Where to POST a Slack-compatible message with signed approve and deny links."""
+    public_url: str | None = None
+    """The dashboard's address as approvers reach it, for the webhook's links (e.g. https://bastion.example:8765)."""
+    link_ttl: Annotated[float, Field(gt=0, le=86400)] = 900.0
+    elicitation_for_destructive: bool = False
+    """Let the client's own user approve destructive tools by elicitation (off: that is a weak assurance)."""
+
+    @model_validator(mode="after")
+    def _webhook_needs_urls(self) -> ApprovalConfig:
+        if "webhook" in self.channels and (not self.webhook_url or not self.public_url):
+            raise ValueError("the webhook channel needs `webhook_url` and `public_url` (where its links lead)")
+        for url in (self.webhook_url, self.public_url):
+            if url is not None and not re.match(r"^https?://", url):
+                raise ValueError(f"{url!r} must start with http:// or https://")
+        return self
+
+
 class BastionConfig(_Model):
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
+    approvals: ApprovalConfig = Field(default_factory=ApprovalConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
     servers: dict[str, ServerConfig] = Field(default_factory=dict)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 
 from bastion.config.model import BastionConfig, ServerConfig
 from bastion.policy.commands import CommandRules
-from bastion.policy.decide import ClientPolicy, Policy, ServerPolicy
+from bastion.policy.decide import ApprovalRule, ClientPolicy, Policy, ServerPolicy
 from bastion.policy.paths import PathRules, resolve_root
 from bastion.policy.urls import UrlRules
 
@@ -40,6 +41,19 @@ def server_policy(name: str, server: ServerConfig, home: str | None) -> ServerPo
         deny_hosts=server.urls.deny_hosts,
         allow_private=server.urls.allow_private,
     )
+    approve_when = tuple(
+        ApprovalRule(
+            index,
+            when.tool,
+            when.argument,
+            PathRules(read_roots=(), write_roots=tuple(resolve_root(r, home) for r in when.outside), base=paths.base)
+            if when.outside
+            else None,
+            re.compile(when.matching) if when.matching is not None else None,
+            re.compile(when.not_matching) if when.not_matching is not None else None,
+        )
+        for index, when in enumerate(server.approval.when)
+    )
     return ServerPolicy(
         name,
         server.capabilities,
@@ -51,4 +65,6 @@ def server_policy(name: str, server: ServerConfig, home: str | None) -> ServerPo
         CommandRules(allow=dict(server.commands.allow)),
         server.strict_arguments,
         server.max_argument_bytes,
+        frozenset(server.approval.classes),
+        approve_when,
     )

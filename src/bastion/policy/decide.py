@@ -21,6 +21,7 @@ exist. Call-level denials say what was refused and why.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -34,7 +35,16 @@ from bastion.policy.refusal import Refusal
 from bastion.policy.urls import Resolver, UrlRules, check_url, check_url_resolved
 from bastion.types import Action, Decision
 
-__all__ = ["ClientPolicy", "Policy", "ServerPolicy", "SqlCheck", "profile_for", "unknown_profile", "write_access"]
+__all__ = [
+    "ApprovalRule",
+    "ClientPolicy",
+    "Policy",
+    "ServerPolicy",
+    "SqlCheck",
+    "profile_for",
+    "unknown_profile",
+    "write_access",
+]
 
 SqlCheck = Callable[[object, SqlConfig], Refusal | None]
 """The SQL constraint, handed in so that sqlglot loads only where SQL is configured or met."""
@@ -45,6 +55,30 @@ WRITE_ACCESS = frozenset({RiskClass.WRITE, RiskClass.DESTRUCTIVE, RiskClass.EXEC
 def write_access(risk: RiskClass) -> bool:
     """Whether a tool of this class uses its paths for writing (so they must be in writable roots)."""
     return risk in WRITE_ACCESS
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRule:
+    """`[[servers.NAME.approval.when]]` compiled: roots resolved, patterns compiled."""
+
+    index: int
+    tool: str | None
+    argument: str
+    outside: PathRules | None = None
+    matching: re.Pattern[str] | None = None
+    not_matching: re.Pattern[str] | None = None
+
+    def applies(self, tool: str, arguments: Mapping[str, Any]) -> bool:
+        if self.tool not in (None, tool) or self.argument not in arguments:
+            return False
+        value = arguments[self.argument]
+        if self.outside is not None:
+            return check_paths(value, self.outside, write=True) is not None
+        text = value if isinstance(value, str) else str(value)
+        if self.matching is not None:
+            return self.matching.search(text) is not None
+        assert self.not_matching is not None
+        return self.not_matching.fullmatch(text) is None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +93,8 @@ class ServerPolicy:
     commands: CommandRules
     strict_arguments: bool = True
     max_argument_bytes: int = 1024 * 1024
+    approve_classes: frozenset[RiskClass] = frozenset()
+    approve_when: tuple[ApprovalRule, ...] = ()
 
     def profile(self, definition: Mapping[str, Any]) -> ToolProfile:
         name = definition.get("name")
@@ -143,10 +179,7 @@ class Policy:
         refusal = _argument_refusal(rules, profile, arguments, size, sql_check, resolve)
         if refusal is not None:
             return Decision(Action.DENY, refusal.rule, refusal.reason, risk)
-        if profile.name in rules.tools.approve:
-            reason = f"{profile.name!r} is in servers.{server}.tools.approve"
-            return Decision(Action.APPROVE, "tools.approve", reason, risk)
-        return decision
+        return _approval(rules, profile, arguments) or decision
 
 
 def _argument_refusal(
@@ -187,6 +220,23 @@ def _argument_refusal(
             refusal = check_command(value, argv, rules.commands)
         if refusal is not None:
             return Refusal(refusal.rule, f"argument {name!r}: {refusal.reason}")
+    return None
+
+
+def _approval(rules: ServerPolicy, profile: ToolProfile, arguments: object) -> Decision | None:
+    """Whether an allowed call must still wait for a person, and by which rule."""
+    risk = profile.risk.value
+    tool = profile.name
+    if tool in rules.tools.approve:
+        return Decision(Action.APPROVE, "tools.approve", f"{tool!r} is in servers.{rules.name}.tools.approve", risk)
+    if profile.risk in rules.approve_classes:
+        reason = f"every {risk} tool of {rules.name!r} needs approval ({tool!r} is classified {risk})"
+        return Decision(Action.APPROVE, f"approval.class.{risk}", reason, risk)
+    values: Mapping[str, Any] = arguments if isinstance(arguments, dict) else {}  # pyright: ignore[reportUnknownVariableType]
+    for rule in rules.approve_when:
+        if rule.applies(tool, values):
+            reason = f"argument {rule.argument!r} meets servers.{rules.name}.approval.when[{rule.index}]"
+            return Decision(Action.APPROVE, f"approval.when[{rule.index}]", reason, risk)
     return None
 
 

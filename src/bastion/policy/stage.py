@@ -94,8 +94,11 @@ class PolicyStage:
         clock: Clock,
         events: SessionEvents,
         kills: Kills = frozenset,
+        *,
+        approval_gate: bool = False,
     ) -> None:
         self.policy = policy
+        self._gate = approval_gate
         self._limits = limits
         self._clock = clock
         self._events = events
@@ -118,12 +121,12 @@ class PolicyStage:
         if decision.action is Action.ALLOW:
             limited = self._limits.exceeded(call.client.client_id, call.server, call.tool, self._clock.monotonic())
             decision = limited or decision
-        elif decision.action is Action.APPROVE:
+        elif decision.action is Action.APPROVE and not self._gate:
             reason = f"{decision.reason}, and no approval channel is configured, so it is refused"
             decision = Decision(Action.DENY, "approval.unavailable", reason, decision.risk)
         call.notes["decision"] = decision.to_record()
-        if decision.action is Action.ALLOW:
-            return await call_next(call)
+        if decision.action is not Action.DENY:
+            return await call_next(call)  # an APPROVE goes on to the approval stage
         reply = denial_reply(decision, str(call.notes.get("exposed", call.tool)))
         await self._events.refused(call, reply)
         return reply

@@ -17,6 +17,7 @@ from bastion.types import Era, Reply
 
 __all__ = [
     "STAGE_ORDER",
+    "Ask",
     "Call",
     "CallNext",
     "ClientInfo",
@@ -58,9 +59,12 @@ class Call:
     """The tool's definition as the server listed it (for tools/call), for the stages that judge it."""
     notes: dict[str, Any] = field(default_factory=dict)
     """What stages tell later stages (identity found, decision made); never sent anywhere."""
+    ask: Ask | None = None
+    """Sends a request back to the calling client (elicitation), where its connection allows it."""
 
 
 CallNext = Callable[[Call], Awaitable[Reply]]
+Ask = Callable[[str, dict[str, Any]], Awaitable[Reply]]
 
 
 class Stage(Protocol):

@@ -8,6 +8,7 @@ caused it, and bridges the two protocol eras in both directions.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
@@ -90,6 +91,7 @@ class Session:
         observe: Observe | None = None,
     ) -> None:
         self._events: SessionEvents = events or NoEvents()
+        self._client_capabilities = client_capabilities
         self._hide = hide
         self._observe = observe
         self.client = client
@@ -227,6 +229,8 @@ class Session:
         if what == "tool":
             call.definition = route.item
             call.notes["exposed"] = name
+            if self.peer.can_request and "elicitation" in self._client_capabilities:
+                call.ask = functools.partial(self.peer.request, related=request_id)
         return await self._chain(call)
 
     def _unrouted(self, method: str, name: str, params: dict[str, Any] | None, request_id: int | str) -> Call:

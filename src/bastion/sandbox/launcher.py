@@ -143,7 +143,9 @@ def runtime_paths(command: str, args: Sequence[str], env: Mapping[str, str], hom
     if script is not None:
         paths.add(_package_root(os.path.realpath(script)))
     if interpreter != command:
-        paths.add(_package_root(real))
+        # Both spellings: a launcher reached through a symlinked directory resolves its own
+        # relative links (node_modules/.bin/x -> ../pkg/…) along the path it was given.
+        paths.update({_package_root(real), _package_root(command)})
         paths.update({os.path.dirname(interpreter), os.path.dirname(os.path.realpath(interpreter))})
     name = os.path.basename(command)
     if home and name in ("npx", "npm"):

@@ -1,0 +1,1 @@
+"""The approval gate: dangerous calls wait for a person (state machine, store, channels, stage)."""
