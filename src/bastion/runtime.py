@@ -14,7 +14,7 @@ from typing import Any
 import anyio
 
 from bastion.approvals.stage import ApprovalStage, Notifier
-from bastion.approvals.store import open_approvals
+from bastion.approvals.store import ApprovalStore, open_approvals
 from bastion.approvals.webhook import LinkKey, WebhookNotifier
 from bastion.audit.entry import Kind, Record
 from bastion.audit.log import AuditLog
@@ -147,6 +147,7 @@ class Gateway:
     """The pins in force (None: pinning is off)."""
     approval: ApprovalStage | None = None
     """The approval gate (None: no channel configured, so calls that need approval are refused)."""
+    approvals: ApprovalStore | None = None
 
 
 @asynccontextmanager
@@ -199,7 +200,7 @@ async def gateway(
                     if approvals is not None
                     else None
                 )
-                yield Gateway(config, environ, state, audit, clock, stage, facts, launcher, lock, approval)
+                yield Gateway(config, environ, state, audit, clock, stage, facts, launcher, lock, approval, approvals)
             finally:
                 with anyio.CancelScope(shield=True):
                     await audit.append(Record(Kind.GATEWAY_STOP, {"pid": pid}))

@@ -7,14 +7,15 @@ config) never load the web stack and the SDK's server.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import anyio
 import uvicorn
 from mcp.server.transport_security import TransportSecuritySettings
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from bastion.approvals.webhook import LinkKey
 from bastion.clock import Clock
 from bastion.config.model import BastionConfig
 from bastion.errors import ConfigError, ConfigProblem
@@ -24,8 +25,10 @@ from bastion.proxy.session import NoClient
 from bastion.runtime import Gateway, gateway, make_session_factory
 from bastion.store.sqlite import StateStore
 from bastion.transport.http_front_app import BearerAuth, is_loopback, split_listen
+from bastion.web.app import dashboard_app
+from bastion.web.auth import Sessions
 
-__all__ = ["build_http_app", "preflight", "run_http"]
+__all__ = ["PathRouter", "build_http_app", "preflight", "run_http"]
 
 logger = logging.getLogger(__name__)
 
@@ -71,14 +74,40 @@ async def run_http(
             make_session_factory(running), instance=config.gateway.instance, instructions=await preflight(running)
         )
         app = build_http_app(config, front, running.state, running.clock)
+        if running.approvals is not None and "dashboard" in config.approvals.channels:
+            dashboard = dashboard_app(running.approvals, Sessions(_holder(running)), LinkKey(home))
+            app = PathRouter({"/mcp": app}, dashboard)
         server = uvicorn.Server(
             uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", access_log=False)
         )
         async with anyio.create_task_group() as tasks:
             await tasks.start(front.run)
-            logger.warning("bastion serving MCP at http://%s:%d/mcp", host, port)
+            logger.warning("bastion serving MCP at http://%s:%d/mcp (dashboard at /)", host, port)
             await server.serve()
             tasks.cancel_scope.cancel()
+
+
+def _holder(running: Gateway) -> Callable[[str], tuple[str, str] | None]:
+    def lookup(token: str) -> tuple[str, str] | None:
+        return running.state.holder_of_token(token, running.clock.now())
+
+    return lookup
+
+
+class PathRouter:
+    """/mcp to the MCP endpoint, everything else to the dashboard."""
+
+    def __init__(self, prefixes: dict[str, ASGIApp], default: ASGIApp) -> None:
+        self._prefixes = prefixes
+        self._default = default
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        for prefix, app in self._prefixes.items():
+            if path == prefix or path.startswith(prefix + "/") or scope["type"] == "lifespan":
+                await app(scope, receive, send)
+                return
+        await self._default(scope, receive, send)
 
 
 def _listen(config: BastionConfig) -> tuple[str, int]:

@@ -25,6 +25,7 @@ def register(app: typer.Typer) -> None:
     app.command(context_settings={"allow_interspersed_args": False})(wrap)
     app.command()(run)
     app.command()(serve)
+    app.command()(dashboard)
 
 
 def wrap(
@@ -156,3 +157,19 @@ def serve(
     from bastion.runtime_http import run_http
 
     anyio.run(run_http, loaded, dict(os.environ), home(), f"serve: {config}", None, config.parent / LOCK_NAME)
+
+
+def dashboard(
+    listen: Annotated[str, typer.Option(help="HOST:PORT for the dashboard (loopback by default).")] = "127.0.0.1:8766",
+    store: Annotated[
+        str | None, typer.Option("--store", envvar="BASTION_AUDIT_STORE", help="postgresql://… if gateways share one.")
+    ] = None,
+    log_level: LogLevel = "info",
+) -> None:
+    """Serve the dashboard on its own, next to stdio gateways (`run`, `wrap`) sharing this BASTION_HOME:
+    sign in with a token made by `bastion tokens create --client NAME --role approver`."""
+    setup_logging(log_level)
+    # The web stack loads only for this command.
+    from bastion.web.serve import serve_dashboard
+
+    anyio.run(serve_dashboard, home(), store, listen)

@@ -8,7 +8,7 @@ import click
 import typer
 
 from bastion import __version__
-from bastion.cli import audit, clients, gateway, inspect, pins, policy, secrets, tokens
+from bastion.cli import approvals, audit, clients, gateway, inspect, pins, policy, secrets, tokens
 from bastion.cli._common import err_console
 from bastion.errors import BastionError, ClientConfigError, ConfigError, NotYetSupported
 
@@ -49,6 +49,7 @@ inspect.register(app)
 pins.register(app)
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(audit.app, name="audit")
+app.add_typer(approvals.app, name="approvals")
 app.add_typer(policy.app, name="policy")
 app.add_typer(secrets.app, name="secrets")
 app.add_typer(secrets.identity_app, name="identity")

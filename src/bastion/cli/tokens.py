@@ -39,13 +39,21 @@ def create(
         str | None, typer.Option("--servers", help="Comma-separated servers this client may use (default: all).")
     ] = None,
     expires: Annotated[str | None, typer.Option(help="Lifetime, e.g. 90d; default: no expiry.")] = None,
+    role: Annotated[
+        str, typer.Option(help="agent (an MCP client), or a dashboard role: admin, approver, auditor.")
+    ] = "agent",
 ) -> None:
     """Create a token for a client and print it once; only its hash is kept."""
+    if role not in ("agent", "admin", "approver", "auditor"):
+        raise ConfigError(
+            None, [ConfigProblem("--role", f"{role!r} is not a role", "use agent, admin, approver or auditor")]
+        )
     now = time.time()
     expiry = now + parse_duration(expires) if expires else None
     limited = tuple(name.strip() for name in servers.split(",") if name.strip()) if servers is not None else None
-    token = open_store().create_token(client, now, expiry, limited)
-    _record("token.created", client, {"servers": list(limited) if limited is not None else None, "expires": expiry})
+    token = open_store().create_token(client, now, expiry, limited, role)
+    listed = list(limited) if limited is not None else None
+    _record("token.created", client, {"servers": listed, "expires": expiry, "role": role})
     console.print(token, markup=False)
     typer.echo(
         f"Token for client {client!r} created; it is shown only now. Send it as 'Authorization: Bearer …'.", err=True
@@ -59,12 +67,13 @@ def list_tokens(as_json: Annotated[bool, typer.Option("--json", help="Print JSON
     if as_json:
         typer.echo(json.dumps([_row(row) for row in rows], indent=2))
         return
-    table = Table("client", "servers", "created", "expires", "state")
+    table = Table("client", "role", "servers", "created", "expires", "state")
     now = time.time()
     for row in rows:
         state = "revoked" if row.revoked else ("expired" if row.expires and row.expires <= now else "active")
         servers = ", ".join(row.servers) if row.servers is not None else "all"
-        table.add_row(row.client, servers, _when(row.created), _when(row.expires) if row.expires else "never", state)
+        expiry = _when(row.expires) if row.expires else "never"
+        table.add_row(row.client, row.role, servers, _when(row.created), expiry, state)
     console.print(table)
 
 
@@ -80,7 +89,7 @@ def revoke(client: Annotated[str, typer.Argument(help="The client whose token to
 
 
 def _row(row: object) -> dict[str, object]:
-    return {name: getattr(row, name) for name in ("client", "servers", "created", "expires", "revoked")}
+    return {name: getattr(row, name) for name in ("client", "role", "servers", "created", "expires", "revoked")}
 
 
 def _record(change: str, client: str, extra: dict[str, object]) -> None:

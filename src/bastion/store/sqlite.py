@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS kills (
 );
 CREATE TABLE IF NOT EXISTS tokens (
     client TEXT PRIMARY KEY, token_sha256 TEXT NOT NULL UNIQUE, created REAL NOT NULL,
-    expires REAL, revoked REAL, servers TEXT
+    expires REAL, revoked REAL, servers TEXT, role TEXT NOT NULL DEFAULT 'agent'
 );
 """
 TOKEN_PREFIX = "bst_"  # noqa: S105 (a prefix, not a secret)
@@ -80,6 +80,8 @@ class TokenRow:
     revoked: float | None
     servers: tuple[str, ...] | None = None
     """The only servers this client may use (None: every server its policy allows)."""
+    role: str = "agent"
+    """agent (an MCP client), or a dashboard role: admin, approver, auditor."""
 
 
 def hash_token(token: str) -> str:
@@ -98,6 +100,8 @@ class StateStore:
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(tokens)")}
             if "servers" not in columns:  # a store from before tokens could be limited to servers
                 self._db.execute("ALTER TABLE tokens ADD COLUMN servers TEXT")
+            if "role" not in columns:  # … or had dashboard roles
+                self._db.execute("ALTER TABLE tokens ADD COLUMN role TEXT NOT NULL DEFAULT 'agent'")
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open the state store {path}: {exc}") from exc
         if path.exists():
@@ -177,7 +181,12 @@ class StateStore:
     # -- HTTP client tokens ------------------------------------------------------------------------------------
 
     def create_token(
-        self, client: str, now: float, expires: float | None, servers: tuple[str, ...] | None = None
+        self,
+        client: str,
+        now: float,
+        expires: float | None,
+        servers: tuple[str, ...] | None = None,
+        role: str = "agent",
     ) -> str:
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with self._tx() as db:
@@ -186,9 +195,11 @@ class StateStore:
                 raise StoreError(
                     f"client {client!r} already has a token; revoke it first: bastion tokens revoke {client}"
                 )
+            listed = json.dumps(list(servers)) if servers is not None else None
             db.execute(
-                "INSERT OR REPLACE INTO tokens VALUES (?, ?, ?, ?, NULL, ?)",
-                (client, hash_token(token), now, expires, json.dumps(list(servers)) if servers is not None else None),
+                "INSERT OR REPLACE INTO tokens (client, token_sha256, created, expires, revoked, servers, role)"
+                " VALUES (?, ?, ?, ?, NULL, ?, ?)",
+                (client, hash_token(token), now, expires, listed, role),
             )
         return token
 
@@ -198,9 +209,9 @@ class StateStore:
             return cursor.rowcount > 0
 
     def tokens(self) -> list[TokenRow]:
-        rows = self._db.execute("SELECT client, created, expires, revoked, servers FROM tokens ORDER BY client")
+        rows = self._db.execute("SELECT client, created, expires, revoked, servers, role FROM tokens ORDER BY client")
         return [
-            TokenRow(row[0], row[1], row[2], row[3], tuple(json.loads(row[4])) if row[4] else None)
+            TokenRow(row[0], row[1], row[2], row[3], tuple(json.loads(row[4])) if row[4] else None, row[5])
             for row in rows.fetchall()
         ]
 
@@ -210,13 +221,18 @@ class StateStore:
         return tuple(json.loads(row[0])) if row is not None and row[0] else None
 
     def client_for_token(self, token: str, now: float) -> str | None:
-        """The client a presented bearer token belongs to, if it is valid now."""
+        """The MCP client a presented bearer token belongs to, if it is valid now (dashboard tokens are not)."""
+        found = self.holder_of_token(token, now)
+        return found[0] if found is not None and found[1] == "agent" else None
+
+    def holder_of_token(self, token: str, now: float) -> tuple[str, str] | None:
+        """(client, role) of a presented token, if it is valid now."""
         digest = hash_token(token)
         row = self._db.execute(
-            "SELECT client, token_sha256, expires, revoked FROM tokens WHERE token_sha256 = ?", (digest,)
+            "SELECT client, token_sha256, expires, revoked, role FROM tokens WHERE token_sha256 = ?", (digest,)
         ).fetchone()
         if row is None or not hmac.compare_digest(row[1], digest):
             return None
         if row[3] is not None or (row[2] is not None and row[2] <= now):
             return None
-        return str(row[0])
+        return str(row[0]), str(row[4])

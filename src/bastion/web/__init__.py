@@ -1,0 +1,1 @@
+"""The dashboard: approvals (and, later, inventory, calls, alerts, integrity), server-rendered."""
