@@ -196,7 +196,7 @@ async def test_the_webhook_links_approve_once_and_are_signed(home: Path, tmp_pat
 
                 tasks.start_soon(call)
                 with anyio.fail_after(20):
-                    while not _Receiver.payloads:
+                    while not _Receiver.payloads:  # noqa: ASYNC110 (a plain HTTP server thread fills it)
                         await anyio.sleep(0.05)
                 payload = _Receiver.payloads[0]
                 assert "notes.echo" in payload["text"]

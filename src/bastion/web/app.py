@@ -36,7 +36,7 @@ HEADERS = {
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # not no-referrer: that makes browsers send "Origin: null" on POSTs
     "Cache-Control": "no-store",
 }
 WINDOWS = {"10m": 600.0, "1h": 3600.0, "8h": 28800.0}
