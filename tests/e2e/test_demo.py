@@ -27,6 +27,8 @@ async def test_the_demo_session_runs_and_its_audit_log_verifies(tmp_path: Path) 
     assert "echo" not in seen["rug_pull"]["tools"]
     assert "read_note" in seen["rug_pull"]["tools"]
     assert "~/.ssh/id_rsa" in seen["rug_pull"]["review"]
+    assert seen["approval"]["written"][0].startswith("wrote 7 characters")
+    assert (tmp_path / "notes" / "todo.txt").read_text(encoding="utf-8") == "ship it"
     assert len(seen["progress"]) == 5
     assert seen["audit"]["ok"] is True
     assert seen["audit"]["entries"] >= 10

@@ -6,6 +6,7 @@ Everything here is real: the demo server is a subprocess, Bastion is a subproces
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -85,6 +86,7 @@ async def run_demo(workdir: Path, home: Path, say: Say) -> dict[str, Any]:
     say("Session closed; Bastion stopped the server (it ran inside a bubblewrap sandbox: only the notes")
     say("  directory and its own runtime were visible, no network, no home directory, no other secrets).")
     seen["rug_pull"] = await rug_pull(workdir, notes, env, say)
+    seen["approval"] = await approval(workdir, notes, env, say)
     seen["audit"] = show_audit(home, say)
     return seen
 
@@ -113,6 +115,42 @@ async def rug_pull(workdir: Path, notes: Path, env: dict[str, str], say: Say) ->
         if line.startswith(("server ", "+", "-")) and not line.startswith(("+++", "---")):
             say(f"    {line}")
     return {"tools": names, "review": review}
+
+
+async def approval(workdir: Path, notes: Path, env: dict[str, str], say: Say) -> dict[str, Any]:
+    """A write that waits for a person, approved from "another terminal" (the CLI, run here)."""
+    config = workdir / "approvals.toml"
+    config.write_text(
+        f'[approvals]\nchannels = ["cli", "dashboard"]\ntimeout = 60\n'
+        f'[servers.notes]\ncommand = "{sys.executable}"\nargs = ["-m", "bastion.demo.server", "{notes}"]\n'
+        f'fs_write = ["{notes}"]\ngrants = ["write"]\n[servers.notes.tools]\napprove = ["write_note"]\n',
+        encoding="utf-8",
+    )
+    say("")
+    say("Approval: write_note is granted but must wait for a person (tools.approve).")
+    run = ["-m", "bastion", "run", "--config", str(config), "--log-level", "error"]
+    written: list[str] = []
+    async with Client(StdioServerParameters(command=sys.executable, args=run, env=env), mode="legacy") as client:
+        async with anyio.create_task_group() as tasks:
+
+            async def write() -> None:
+                result = await client.call_tool("write_note", {"path": "todo.txt", "content": "ship it"})
+                written.append(_text(result))
+
+            tasks.start_soon(write)
+            pending: list[dict[str, Any]] = []
+            with anyio.fail_after(30):
+                while not pending:
+                    await anyio.sleep(0.2)
+                    pending = json.loads(await _bastion(env, "approvals", "list", "--json") or "[]")
+            approval_id = str(pending[0]["id"])
+            say(f"  the call waits; `bastion approvals list` shows {approval_id}: {pending[0]['why']}")
+            say(f"  from another terminal: bastion approvals approve {approval_id} --reason 'planned change'")
+            say("  (or sign in to the dashboard: bastion dashboard, with a token from")
+            say("   bastion tokens create --client NAME --role approver)")
+            await _bastion(env, "approvals", "approve", approval_id, "--reason", "planned change")
+    say(f"tools/call write_note -> {written[0]!r} once approved")
+    return {"written": written, "id": approval_id}
 
 
 async def _bastion(env: dict[str, str], *args: str) -> str:

@@ -105,9 +105,9 @@ class Alert:
     severity: Severity
     summary: str
     details: Mapping[str, Any]
-    state: AlertState
-    opened_at: float
-    last_seen: float
+    state: AlertState = AlertState.OPEN
+    opened_at: float = 0.0
+    last_seen: float = 0.0
     count: int = 1
     notified_at: float | None = None
     next_reminder: float | None = None
@@ -116,7 +116,7 @@ class Alert:
     flapping: bool = False
     flap_noticed: bool = False
     last_change: float = 0.0
-    opens: deque[float] = field(default_factory=lambda: deque[float]())
+    opens: deque[float] = field(default_factory=deque[float])
 
 
 class Alerts:
@@ -147,6 +147,7 @@ class Alerts:
         self._alerts: dict[str, Alert] = {}
         self._open_parents: dict[str, set[str]] = {}
         self._outbox: list[Notification] = []
+        self._latest = float("-inf")  # the latest moment any call was given
 
     def add_maintenance(self, start: float, end: float) -> None:
         if end <= start:
@@ -198,6 +199,7 @@ class Alerts:
         return self.raise_(signal, now)
 
     def raise_(self, signal: Signal, now: float) -> AlertChange | None:
+        self._latest = max(self._latest, now)
         alert = self._alerts.get(signal.key)
         if alert is not None and alert.state is not AlertState.RESOLVED:
             alert.count += 1
@@ -209,15 +211,8 @@ class Alerts:
                     alert.next_reminder = now
             return None
         old = None if alert is None else alert.state
-        fresh = Alert(
-            signal.key,
-            signal.detector,
-            signal.server,
-            signal.severity,
-            signal.summary,
-            signal.details,
-            *(AlertState.OPEN, now, now),
-        )
+        fresh = Alert(signal.key, signal.detector, signal.server, signal.severity, signal.summary, signal.details)
+        fresh.opened_at = fresh.last_seen = now
         fresh.opens = deque([] if alert is None else alert.opens, maxlen=self.flap_count + 1)
         fresh.flapping, fresh.flap_noticed = (False, False) if alert is None else (alert.flapping, alert.flap_noticed)
         alert = self._alerts[signal.key] = fresh
@@ -236,6 +231,7 @@ class Alerts:
         return self._change(alert, old, now, self.system, "", signal.summary, self._held(alert, now))
 
     def ack(self, key: str, by: str, note: str, now: float) -> AlertChange | None:
+        self._latest = max(self._latest, now)
         alert = self._alerts.get(key)
         if alert is None or alert.state not in (AlertState.OPEN, AlertState.SNOOZED):
             return None
@@ -243,6 +239,7 @@ class Alerts:
         return self._change(alert, old, now, by, note, f"acknowledged by {by}")
 
     def snooze(self, key: str, until: float, by: str, note: str, now: float) -> AlertChange | None:
+        self._latest = max(self._latest, now)
         alert = self._alerts.get(key)
         if alert is None or until <= now or alert.state not in (AlertState.OPEN, AlertState.ACKNOWLEDGED):
             return None
@@ -258,6 +255,7 @@ class Alerts:
         return self._resolve(key, now, self.system, "", reason)
 
     def _resolve(self, key: str, now: float, by: str, note: str, reason: str) -> AlertChange | None:
+        self._latest = max(self._latest, now)
         alert = self._alerts.get(key)
         if alert is None or alert.state is AlertState.RESOLVED:
             return None
@@ -276,6 +274,7 @@ class Alerts:
 
     def tick(self, now: float) -> list[AlertChange]:
         """End snoozes that are over; forget resolved alerts that can no longer flap."""
+        self._latest = max(self._latest, now)
         changes: list[AlertChange] = []
         for key, alert in list(self._alerts.items()):
             if alert.state is AlertState.SNOOZED and alert.snoozed_until is not None and alert.snoozed_until <= now:
@@ -294,12 +293,13 @@ class Alerts:
 
     def due(self, now: float) -> list[Notification]:
         """Notifications due by `now`, each returned once."""
+        self._latest = max(self._latest, now)
         for alert in self._alerts.values():
             if alert.flapping and alert.last_change + self.flap_window <= now:
-                alert.flapping = False
-                alert.opens.clear()
                 if alert.state is AlertState.RESOLVED and alert.flap_noticed:
                     self._send(NotificationKind.RESOLVED, alert, Channel.PRIMARY, "stable again: resolved", now)
+                alert.flapping = alert.flap_noticed = False
+                alert.opens.clear()
             if alert.state in (AlertState.RESOLVED, AlertState.ACKNOWLEDGED) or self._held(alert, now):
                 continue
             if alert.snoozed_until is not None and now < alert.snoozed_until:
@@ -350,5 +350,5 @@ class Alerts:
             if at is not None:
                 if alert.snoozed_until is not None:
                     at = max(at, alert.snoozed_until)
-                deadlines.append(self._after_maintenance(at))
+                deadlines.append(self._after_maintenance(max(at, self._latest)))
         return min(deadlines, default=None)

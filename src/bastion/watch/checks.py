@@ -36,6 +36,7 @@ run go DOWN exactly `grace` seconds after it was due.
 from __future__ import annotations
 
 import heapq
+import itertools
 import statistics
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -139,8 +140,7 @@ class Check:
         """The learned interval between runs (median), once `min_pings` runs have ended."""
         if len(self._history) < self.min_pings:
             return None
-        history = list(self._history)
-        return statistics.median(b - a for a, b in zip(history, history[1:], strict=False))
+        return statistics.median(b - a for a, b in itertools.pairwise(self._history))
 
     def _due_after(self, at: float) -> float | None:
         if self.period is not None:

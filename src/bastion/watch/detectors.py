@@ -28,23 +28,27 @@ since the epoch) and returns `Signal`s; none reads a clock. A signal is returned
     reached the server and are not counted.
 
 `Health(restart_limit=3, restart_window=300.0, latency_factor=5.0, latency_min_samples=20,
-latency_floor_ms=50.0, baseline_alpha=0.02, recent_alpha=0.3)`
+latency_floor_ms=50.0, latency_window=11, baseline_alpha=0.02)`
     Per server: `down` (CRITICAL), `start_failed` (CRITICAL) and a restart loop (`restarted`:
     `restart_limit` restarts within `restart_window` seconds, CRITICAL) share one alert key,
-    `health:server=S`. It recovers on `restarted` after a plain outage, and, after a loop, on the
-    first call `restart_window` seconds after the last restart; a successful call also clears a
-    plain outage. Latency (`observe`, `latency:server=S`, WARNING): a slow EWMA is the server's
-    own baseline, a fast EWMA the recent level; it signals when, after `latency_min_samples`
-    calls, the recent level exceeds `latency_factor` x baseline and `latency_floor_ms`, and
-    recovers below half that factor. The baseline stops learning while the server is slow.
+    `health:server=S`; each problem is signalled once. It recovers on `restarted` after an outage
+    or a failed start, and from a loop on the first call, or the next restart, at least
+    `restart_window` seconds after the last restart; a successful call (`observe`) also ends an
+    outage. Latency (`observe`, `latency:server=S`, WARNING, against the server's own baseline):
+    the recent level is the median of the last `latency_window` calls (one slow call is not a
+    trend), the baseline an EWMA of that median (`baseline_alpha`, so a slow drift over days is
+    learned). It signals when, after `latency_min_samples` calls, the recent level exceeds
+    `latency_factor` x baseline and `latency_floor_ms`, and recovers below half that factor. The
+    baseline stops learning while the server is slow.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from collections import deque
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from bastion.watch.events import CallEvent, Severity, Signal, severity_for_risk, signal_key
 
@@ -68,7 +72,7 @@ class FirstUse:
     @classmethod
     def from_seen(
         cls,
-        seen: Iterable[Sequence[str]],
+        seen: Iterable[Sequence[object]],
         *,
         learn_until: float | None = None,
         expected: Mapping[str, Collection[str]] | None = None,
@@ -76,9 +80,9 @@ class FirstUse:
         """Restore from `seen()`; a malformed entry raises ValueError rather than being dropped."""
         detector = cls(learn_until=learn_until, expected=expected)
         for item in seen:
-            entry = tuple(item)
-            if not entry or _SEEN_KINDS.get(entry[0]) != len(entry) or not all(isinstance(p, str) for p in entry):
-                raise ValueError(f"not a first-use entry: {entry!r}")
+            entry = tuple(part for part in item if isinstance(part, str))
+            if not entry or len(entry) != len(item) or _SEEN_KINDS.get(entry[0]) != len(entry):
+                raise ValueError(f"not a first-use entry: {item!r}")
             detector._seen.add(entry)
         return detector
 
@@ -97,10 +101,8 @@ class FirstUse:
         seen.add(tool)
         seen.add(client_server)
         seen.add(client_tool)
-        if (self.learn_until is not None and event.at < self.learn_until) or (
-            event.server,
-            event.tool,
-        ) in self._expected:
+        learning = self.learn_until is not None and event.at < self.learn_until
+        if learning or (event.server, event.tool) in self._expected:
             return None
         severity = severity_for_risk(event.risk)
         details = {"client": event.client, "server": event.server, "tool": event.tool, "risk": event.risk}
@@ -217,12 +219,13 @@ class ErrorRate:
 @dataclass(slots=True)
 class _Server:
     restarts: deque[float]
+    latencies: deque[float]
     problem: str = ""  # "", "down", "start_failed", "restart_loop"
     baseline: float = 0.0
     recent: float = 0.0
     samples: int = 0
     slow: bool = False
-    last_restart: float = field(default=-math.inf)
+    last_restart: float = -math.inf
 
 
 class Health:
@@ -238,8 +241,8 @@ class Health:
         latency_factor: float = 5.0,
         latency_min_samples: int = 20,
         latency_floor_ms: float = 50.0,
+        latency_window: int = 11,
         baseline_alpha: float = 0.02,
-        recent_alpha: float = 0.3,
     ) -> None:
         self.restart_limit = restart_limit
         self.restart_window = restart_window
@@ -247,13 +250,13 @@ class Health:
         self.latency_min_samples = latency_min_samples
         self.latency_floor_ms = latency_floor_ms
         self.baseline_alpha = baseline_alpha
-        self.recent_alpha = recent_alpha
+        self.latency_window = latency_window
         self._servers: dict[str, _Server] = {}
 
     def _server(self, server: str) -> _Server:
         state = self._servers.get(server)
         if state is None:
-            state = self._servers[server] = _Server(deque(maxlen=self.restart_limit))
+            state = self._servers[server] = _Server(deque(maxlen=self.restart_limit), deque(maxlen=self.latency_window))
         return state
 
     def problem(self, server: str) -> str:
@@ -307,12 +310,12 @@ class Health:
 
     def _latency(self, server: str, state: _Server, latency_ms: float, at: float) -> Signal | None:
         state.samples += 1
+        state.latencies.append(latency_ms)
+        state.recent = statistics.median(state.latencies)
         if state.samples == 1:
-            state.baseline = state.recent = latency_ms
-            return None
-        state.recent += self.recent_alpha * (latency_ms - state.recent)
-        if not state.slow:
-            state.baseline += self.baseline_alpha * (latency_ms - state.baseline)
+            state.baseline = latency_ms
+        elif not state.slow:
+            state.baseline += self.baseline_alpha * (state.recent - state.baseline)
         if state.samples < self.latency_min_samples:
             return None
         ratio = state.recent / state.baseline if state.baseline > 0 else math.inf

@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from types import MappingProxyType
 from typing import Any
 
 __all__ = [
@@ -37,8 +36,6 @@ RISKS = ("read", "write", "network", "destructive", "exec")
 
 OUTCOMES = ("ok", "tool_error", "error", "denied")
 """How a call ended: answered, answered with `isError`, failed (transport/protocol), refused."""
-
-_EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +92,6 @@ class Signal:
     severity: Severity
     summary: str
     at: float
-    details: Mapping[str, Any] = field(default=_EMPTY)
+    details: Mapping[str, Any] = field(default_factory=dict[str, Any])
     server: str = ""
     recovery: bool = False

@@ -13,14 +13,16 @@ min_samples=6, tz="UTC", max_series=100_000, forget_after=35 days, max_catch_up=
     count is at least `min_calls` (the floor: small numbers never alert, however unusual), at
     least `ratio` x the mean and at least the mean plus `sigmas` standard deviations. After
     `for_windows` breaching windows in a row it signals once (WARNING, `volume:<series key>`), and
-    after as many normal windows in a row it recovers. Breaching windows teach the baseline at a
-    tenth of `alpha`, so a burst does not become next week's normal within the hour.
+    after as many normal windows in a row it recovers. A breaching window moves the mean at a
+    tenth of `alpha` and leaves the variance alone, so a burst neither silences itself within the
+    hour nor becomes next week's normal; a lasting new level is learned over weeks.
     A series with no calls is learned as zero. A gap of more than `max_catch_up` windows (the
     gateway was off) is skipped, not learned as silence. Calls for a window already closed are
     counted in `late` and dropped.
     Memory is bounded: a series holds 168 (mean, variance) float32 pairs and 168 sample counts
     (about 1.7 KB); at most `max_series` series are kept (new ones beyond are counted in
-    `dropped_series`), and a series with no calls for `forget_after` seconds is forgotten.
+    `dropped_series`), and a series with no calls for `forget_after` seconds is forgotten (with a
+    recovery signal if it was alerting).
 
 `TooFrequent()`
     For series with a schedule, `expect(key, period, max_runs=2)`: `observe(key, at)` signals
@@ -195,6 +197,9 @@ class VolumeDetector:
                 series.last_window = index
             elif index - series.last_window > forget:
                 stale.append(key)
+                if series.alerting:  # an alert about a series that went away must not stay open
+                    gone = f"{key}: no calls for {self.forget_after:g} s; the series is forgotten"
+                    signals.append(self._signal(key, index, 0, 0.0, breach=False, summary=gone))
                 continue
             samples = series.samples
             learned = samples[bucket]
@@ -210,9 +215,12 @@ class VolumeDetector:
                 stats[mean_at], stats[var_at] = calls, max(calls, 1.0)
             else:
                 diff = calls - mean
-                step = (slow_alpha if breach else alpha) * diff
-                stats[mean_at] = mean + step
-                stats[var_at] = (1 - (slow_alpha if breach else alpha)) * (var + diff * step)
+                if breach:  # a burst moves the mean slowly and leaves the spread alone
+                    stats[mean_at] = mean + slow_alpha * diff
+                else:
+                    step = alpha * diff
+                    stats[mean_at] = mean + step
+                    stats[var_at] = (1 - alpha) * (var + diff * step)
             if learned < 255:
                 samples[bucket] = learned + 1
             if breach != series.alerting:
@@ -226,14 +234,14 @@ class VolumeDetector:
             del self._series[key]
         return signals
 
-    def _signal(self, key: str, index: int, calls: int, mean: float, breach: bool) -> Signal:
+    def _signal(self, key: str, index: int, calls: int, mean: float, breach: bool, summary: str = "") -> Signal:
         minutes = self.window / 60
         end = (index + 1) * self.window
         if breach:
             summary = (
                 f"{key}: {calls} calls in {minutes:g} min, usually {mean:.1f} ({self.for_windows} windows in a row)"
             )
-        else:
+        elif not summary:
             summary = f"{key}: volume is back to normal ({calls} calls in {minutes:g} min, usually {mean:.1f})"
         details = {"series": key, "calls": calls, "expected": round(mean, 3), "window_start": end - self.window}
         severity = Severity.WARNING if breach else Severity.INFO
