@@ -6,7 +6,7 @@ import functools
 import logging
 import os
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,10 @@ from bastion.sandbox.prepare import Launcher, ServerFacts, secrets_of
 from bastion.store.sqlite import StateStore
 from bastion.transport.connect import make_connector
 from bastion.transport.lines import FdStream, FramedStream
+from bastion.watch.service import Watcher, beacon
+from bastion.watch.sinks import make_sink
+from bastion.watch.stage import MetricsHook, WatchStage
+from bastion.watch.store import WatchStore, open_watch
 
 __all__ = [
     "Gateway",
@@ -60,13 +64,13 @@ def default_stages(
     facts: ServerFacts,
     admit: PinGuard | None = None,
     approval: ApprovalStage | None = None,
+    watch: WatchStage | None = None,
 ) -> list[Stage]:
-    """Every stage in its place; those that later releases fill in pass calls through for now."""
+    """Every stage in its place; a stage that is not configured passes calls through."""
     built: dict[str, Stage] = {"audit": AuditStage(audit, facts.of), "policy": policy}
-    if admit is not None:
-        built["admit"] = admit
-    if approval is not None:
-        built["approval"] = approval
+    for name, stage in (("admit", admit), ("approval", approval), ("watch", watch)):
+        if stage is not None:
+            built[name] = stage
     return [built.get(name) or PassThrough(name) for name in STAGE_ORDER]
 
 
@@ -117,10 +121,14 @@ class KillSwitches:
                 logger.exception("kill switches could not be re-read; keeping the last ones known")
 
 
-def status_listener(store: StateStore | None, clock: Clock, facts: ServerFacts | None = None) -> StateListener:
+def status_listener(
+    store: StateStore | None, clock: Clock, facts: ServerFacts | None = None, watcher: Watcher | None = None
+) -> StateListener:
     pid = os.getpid()
 
     def record(change: StateChange) -> None:
+        if watcher is not None:
+            watcher.server_state(change.server, change.state.value, change.detail)
         detail = change.detail
         sandbox = facts.of(change.server).get("sandbox") if facts is not None else None
         if sandbox is not None and change.state.value == "up":
@@ -148,6 +156,9 @@ class Gateway:
     approval: ApprovalStage | None = None
     """The approval gate (None: no channel configured, so calls that need approval are refused)."""
     approvals: ApprovalStore | None = None
+    watcher: Watcher | None = None
+    watch: WatchStage | None = None
+    metrics: MetricsHook | None = None
 
 
 @asynccontextmanager
@@ -165,52 +176,77 @@ async def gateway(
     check_enforceable(config)
     policy = compile_policy(config, environ)
     lock = pins_in_force(config, lock_path)
-    state = StateStore.open(home)
-    kills = KillSwitches(state)
-    kills.refresh()
-    audit = open_audit(config, home, environ, clock)
-    secrets = SecretStore.open(home, environ)
-    identities = ServerIdentities(home)
-    facts = ServerFacts({name: identities.identity(name).id for name in config.enabled_servers()})
-    gate = bool(config.approvals.channels)
-    stage = PolicyStage(policy, Limits(config), clock, AuditEvents(audit, facts.of), kills.current, approval_gate=gate)
-    approvals = open_approvals(home, config.audit.store) if gate else None
-    pid = os.getpid()
-    state.gateway_started(pid, config.gateway.instance, mode, label, clock.now())
-    try:
+    with ExitStack() as closing:
+        state = StateStore.open(home)
+        closing.callback(state.close)
+        kills = KillSwitches(state)
+        kills.refresh()
+        audit = open_audit(config, home, environ, clock)
+        secrets = SecretStore.open(home, environ)
+        closing.callback(secrets.close)
+        identities = ServerIdentities(home)
+        facts = ServerFacts({name: identities.identity(name).id for name in config.enabled_servers()})
+        hook = MetricsHook()
+        events = AuditEvents(audit, facts.of, hook.denied)
+        gate = bool(config.approvals.channels)
+        stage = PolicyStage(policy, Limits(config), clock, events, kills.current, approval_gate=gate)
+        approvals = open_approvals(home, config.audit.store) if gate else None
+        if approvals is not None:
+            closing.callback(approvals.close)
+        watch_store = open_watch(home, config.audit.store) if config.watch.enabled else None
+        if watch_store is not None:
+            closing.callback(watch_store.close)
+        pid = os.getpid()
+        state.gateway_started(pid, config.gateway.instance, mode, label, clock.now())
+        closing.callback(state.gateway_stopped, pid)
         async with anyio.create_task_group() as tasks:
             await tasks.start(audit.run)
             tasks.start_soon(kills.watch)
-            await audit.append(
-                Record(
-                    Kind.GATEWAY_START,
-                    {"mode": mode, "pid": pid, "label": label, "config_sha256": config_digest(config)},
-                )
-            )
+            start = {"mode": mode, "pid": pid, "label": label, "config_sha256": config_digest(config)}
+            await audit.append(Record(Kind.GATEWAY_START, start))
             launcher = Launcher(environ, facts, secrets_of(secrets))
             tasks.start_soon(launcher.watch, functools.partial(_sandbox_finding, audit))
             for name, server in config.enabled_servers().items():
                 if server.transport == "stdio" and server.sandbox == "off":
                     await _sandbox_finding(audit, name, {"finding": 'runs unsandboxed (sandbox = "off")'})
+            watcher = await _start_watcher(config, environ, audit, clock, watch_store, tasks)
+            approval = _approval_stage(config, home, approvals, audit, clock)
             try:
-                approval = (
-                    ApprovalStage(
-                        approvals, config.approvals, config.gateway.instance, audit, clock, _notifiers(config, home)
-                    )
-                    if approvals is not None
-                    else None
-                )
-                yield Gateway(config, environ, state, audit, clock, stage, facts, launcher, lock, approval, approvals)
+                yield Gateway(
+                    config, environ, state, audit, clock, stage, facts, launcher,
+                    lock, approval, approvals, watcher, WatchStage(watcher, hook), hook,
+                )  # fmt: skip
             finally:
                 with anyio.CancelScope(shield=True):
                     await audit.append(Record(Kind.GATEWAY_STOP, {"pid": pid}))
                     tasks.cancel_scope.cancel()
-    finally:
-        state.gateway_stopped(pid)
-        state.close()
-        secrets.close()
-        if approvals is not None:
-            approvals.close()
+
+
+async def _start_watcher(
+    config: BastionConfig,
+    environ: Mapping[str, str],
+    audit: AuditLog,
+    clock: Clock,
+    store: WatchStore | None,
+    tasks: anyio.abc.TaskGroup,
+) -> Watcher | None:
+    if store is None:
+        return None
+    sinks = [make_sink(sink, environ) for sink in config.watch.sinks]
+    watcher = Watcher(config.watch, audit, clock, store, sinks)
+    watcher.save_checks()
+    await tasks.start(watcher.run)
+    if config.watch.heartbeat_url:
+        tasks.start_soon(beacon, config.watch.heartbeat_url, config.watch.heartbeat_every)
+    return watcher
+
+
+def _approval_stage(
+    config: BastionConfig, home: Path, store: ApprovalStore | None, audit: AuditLog, clock: Clock
+) -> ApprovalStage | None:
+    if store is None:
+        return None
+    return ApprovalStage(store, config.approvals, config.gateway.instance, audit, clock, _notifiers(config, home))
 
 
 def _notifiers(config: BastionConfig, home: Path) -> list[Notifier]:
@@ -238,7 +274,9 @@ def _either(first: Hide, second: Hide) -> Hide:
     return hide
 
 
-async def _drift(audit: AuditLog, drift: Drift) -> None:
+async def _drift(audit: AuditLog, watcher: Watcher | None, drift: Drift) -> None:
+    if watcher is not None:
+        watcher.drift(drift.server, drift.describe(), drift.blocks_server)
     fields = {
         "server": {"name": drift.server},
         "findings": drift.describe(),
@@ -266,7 +304,7 @@ def make_session_factory(running: Gateway) -> SessionFactory:
         max_depth=config.gateway.max_depth,
         prepare=running.launcher,
     )
-    on_state = status_listener(running.state, running.clock, running.facts)
+    on_state = status_listener(running.state, running.clock, running.facts, running.watcher)
 
     def make(client: ClientInfo, peer: ClientPeer, capabilities: dict[str, Any]) -> Session:
         allowed = running.policy.policy.clients.get(client.client_id)
@@ -277,11 +315,11 @@ def make_session_factory(running: Gateway) -> SessionFactory:
             if (allowed is None or allowed.servers is None or name in allowed.servers)
             and (token_servers is None or name in token_servers)
         }
-        events = AuditEvents(running.audit, running.facts.of)
+        events = AuditEvents(running.audit, running.facts.of, running.metrics.denied if running.metrics else None)
         policy_hide = functools.partial(running.policy.hide, client.client_id)
         guard = None
         if running.lock is not None:
-            guard = PinGuard(running.lock, servers, functools.partial(_drift, running.audit), events)
+            guard = PinGuard(running.lock, servers, functools.partial(_drift, running.audit, running.watcher), events)
         return Session(
             servers,
             config.gateway,
@@ -289,7 +327,7 @@ def make_session_factory(running: Gateway) -> SessionFactory:
             peer,
             connector,
             client_capabilities=capabilities,
-            stages=default_stages(running.audit, running.policy, running.facts, guard, running.approval),
+            stages=default_stages(running.audit, running.policy, running.facts, guard, running.approval, running.watch),
             on_state=on_state,
             events=events,
             hide=_either(guard.hide, policy_hide) if guard is not None else policy_hide,

@@ -6,15 +6,22 @@ config) never load the web stack and the SDK's server.
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import anyio
 import uvicorn
 from mcp.server.transport_security import TransportSecuritySettings
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from bastion.approvals.model import Status
 from bastion.approvals.webhook import LinkKey
 from bastion.clock import Clock
 from bastion.config.model import BastionConfig
@@ -25,6 +32,8 @@ from bastion.proxy.session import NoClient
 from bastion.runtime import Gateway, gateway, make_session_factory
 from bastion.store.sqlite import StateStore
 from bastion.transport.http_front_app import BearerAuth, is_loopback, split_listen
+from bastion.watch.checks import PingKind
+from bastion.watch.metrics import Metrics
 from bastion.web.app import dashboard_app
 from bastion.web.auth import Sessions
 
@@ -73,10 +82,7 @@ async def run_http(
         front = HttpFront(
             make_session_factory(running), instance=config.gateway.instance, instructions=await preflight(running)
         )
-        app = build_http_app(config, front, running.state, running.clock)
-        if running.approvals is not None and "dashboard" in config.approvals.channels:
-            dashboard = dashboard_app(running.approvals, Sessions(_holder(running)), LinkKey(home))
-            app = PathRouter({"/mcp": app}, dashboard)
+        app = _routes(config, front, running, home)
         server = uvicorn.Server(
             uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", access_log=False)
         )
@@ -85,6 +91,49 @@ async def run_http(
             logger.warning("bastion serving MCP at http://%s:%d/mcp (dashboard at /)", host, port)
             await server.serve()
             tasks.cancel_scope.cancel()
+
+
+def _routes(config: BastionConfig, front: HttpFront, running: Gateway, home: Path) -> ASGIApp:
+    """/mcp (MCP, bearer tokens), /hb (heartbeats, bearer tokens), /metrics, and the dashboard at /."""
+    mcp = build_http_app(config, front, running.state, running.clock)
+
+    def lookup(token: str) -> str | None:
+        return running.state.client_for_token(token, running.clock.now())
+
+    metrics = Metrics(
+        lambda: len(running.approvals.list(Status.PENDING)) if running.approvals is not None else 0,
+        lambda: Counter(a.state.value for a in running.watcher.alerts.active()) if running.watcher else {},
+        lambda: running.audit.size,
+        lambda: running.clock.now() - (running.audit.last_checkpoint_at or running.clock.now()),
+    )
+    if running.metrics is not None:
+        running.metrics.metrics = metrics
+    extra = Starlette(
+        routes=[
+            Route("/metrics", metrics.endpoint),
+            Route("/hb/{check}", functools.partial(_heartbeat, running), methods=["POST", "GET"]),
+            Route("/hb/{check}/{kind}", functools.partial(_heartbeat, running), methods=["POST", "GET"]),
+        ]
+    )
+    guarded = BearerAuth(extra, lookup, open_access=config.http.open, path="/")
+    routes: dict[str, ASGIApp] = {"/mcp": mcp, "/hb": guarded, "/metrics": guarded}
+    dashboard: ASGIApp = Starlette()
+    if running.approvals is not None and "dashboard" in config.approvals.channels:
+        dashboard = dashboard_app(running.approvals, Sessions(_holder(running)), LinkKey(home))
+    return PathRouter(routes, dashboard)
+
+
+async def _heartbeat(running: Gateway, request: Request) -> Response:
+    """`POST /hb/CHECK`, `/hb/CHECK/start`, `/hb/CHECK/fail` (`?rid=RUN`): an agent's run, recorded."""
+    kinds = {"start": PingKind.START, "fail": PingKind.FAIL, None: PingKind.SUCCESS}
+    kind = kinds.get(request.path_params.get("kind"))
+    if running.watcher is None or kind is None:
+        return JSONResponse({"error": "unknown check or ping kind"}, status_code=404)
+    try:
+        answer = await running.watcher.heartbeat(request.path_params["check"], kind, request.query_params.get("rid"))
+    except KeyError:
+        return JSONResponse({"error": "unknown check; configure it under [watch.checks]"}, status_code=404)
+    return JSONResponse(answer)
 
 
 def _holder(running: Gateway) -> Callable[[str], tuple[str, str] | None]:

@@ -10,7 +10,6 @@ it in a worker thread.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -21,6 +20,7 @@ import psycopg
 
 from bastion.approvals.model import Approval, Grant, Scope, Status, Verdict, grant_for
 from bastion.errors import StoreError
+from bastion.store.shared import SharedDb, shared_url
 
 __all__ = ["ApprovalStore", "open_approvals"]
 
@@ -36,32 +36,18 @@ POLL = 0.1
 
 
 class ApprovalStore:
-    """Approvals on SQLite or PostgreSQL (one class: the SQL is the same but for placeholders)."""
+    """Approvals on SQLite or PostgreSQL (see `SharedDb`)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._pg = url.startswith(("postgresql://", "postgres://"))
-        try:
-            if self._pg:
-                self._db: Any = psycopg.connect(url, autocommit=True)
-            else:
-                path = url.removeprefix("sqlite:")
-                self._db = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
-                self._db.execute("PRAGMA journal_mode=WAL")
-                Path(path).chmod(0o600)
-            for statement in SCHEMA:
-                self._exec(statement)
-        except (sqlite3.Error, psycopg.Error, OSError) as exc:
-            raise StoreError(f"cannot open the approval store: {exc}") from exc
+        self._db = SharedDb(url, SCHEMA, "approval")
+        self._pg = self._db.postgres
 
     def close(self) -> None:
         self._db.close()
 
     def _exec(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
-        try:
-            return self._db.execute(sql.replace("?", "%s") if self._pg else sql, args)
-        except (sqlite3.Error, psycopg.Error) as exc:
-            raise StoreError(f"approval store: {exc}") from exc
+        return self._db.execute(sql, args)
 
     # -- requests and decisions --------------------------------------------------------------------------------
 
@@ -150,15 +136,12 @@ class ApprovalStore:
             return current
 
     def _notify(self, approval_id: str) -> None:
-        if self._pg:
-            self._exec("SELECT pg_notify(?, ?)", (CHANNEL, approval_id))
+        self._db.notify(CHANNEL, approval_id)
 
 
 def open_approvals(home: Path, audit_store: str | None) -> ApprovalStore:
     """The approval store next to the audit log: the same PostgreSQL database, or BASTION_HOME/approvals.db."""
-    if audit_store and audit_store.startswith(("postgresql://", "postgres://")):
-        return ApprovalStore(audit_store)
-    return ApprovalStore("sqlite:" + str(home / "approvals.db"))
+    return ApprovalStore(shared_url(home, audit_store, "approvals"))
 
 
 def _dump(approval: Approval) -> str:

@@ -47,6 +47,11 @@ class Kind(StrEnum):
     CLIENT_CHANGE = "client.change"
     APPROVAL_REQUESTED = "approval.requested"
     APPROVAL_DECIDED = "approval.decided"
+    HEARTBEAT = "heartbeat"
+    CHECK_FLIP = "check.flip"
+    ALERT_CHANGE = "alert.change"
+    ALERT_SENT = "alert.sent"
+    ALERT_TRIAGE = "alert.triage"
     SECRET_CHANGE = "secret.change"  # noqa: S105 (an entry kind, not a secret)
     IDENTITY_CHANGE = "identity.change"
 

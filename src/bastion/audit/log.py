@@ -194,6 +194,9 @@ class AuditLog:
 
     # -- checkpoints -------------------------------------------------------------------------------------------
 
+    last_checkpoint_at: float | None = None
+    """When this process last signed a checkpoint (for the metrics)."""
+
     @property
     def size(self) -> int:
         return self._edge.size
@@ -216,6 +219,7 @@ class AuditLog:
         path = witness_dir(self.home, self.store) / f"{self.log_id}.checkpoint"
         await anyio.to_thread.run_sync(write_private, path, note.encode("utf-8"))
         self._signed = size
+        self.last_checkpoint_at = self.clock.now()
         return note
 
     async def _flush_and_sign(self) -> None:

@@ -98,12 +98,17 @@ def _is_tool_error(reply: Reply) -> bool:
 class AuditEvents:
     """Session events as entries: refusals that never reached the pipeline, and tool listings."""
 
-    def __init__(self, log: AuditLog, facts: ServerFactsOf = _no_facts) -> None:
+    def __init__(
+        self, log: AuditLog, facts: ServerFactsOf = _no_facts, on_refused: Callable[[str], None] | None = None
+    ) -> None:
         self._log = log
         self._facts = facts
+        self._on_refused = on_refused
 
     async def refused(self, call: Call, reply: Reply) -> None:
         fields = call_fields(call, self._facts)
+        if self._on_refused is not None:
+            self._on_refused(str((fields.get("decision") or {}).get("rule", "unknown")))
         if isinstance(reply, RpcError):
             fields["error"] = {"code": reply.code, "message": reply.message}
         try:

@@ -22,6 +22,7 @@ from bastion.inventory.pins import LOCK_NAME, load_lock
 from bastion.inventory.report import inventory_data, to_json, to_markdown
 from bastion.sandbox.launcher import find_bwrap
 from bastion.store.home import bastion_home, ensure_home
+from bastion.watch.store import open_watch
 
 __all__ = ["register"]
 
@@ -90,6 +91,23 @@ class _nothing:
         return None
 
 
+def _watch_status() -> None:
+    """Checks and open alerts at a glance (from the shared watch store)."""
+    store = open_watch(bastion_home(os.environ), os.environ.get("BASTION_AUDIT_STORE"))
+    try:
+        checks, alerts = store.checks(), store.alerts()
+    finally:
+        store.close()
+    if checks:
+        console.print("checks: " + ", ".join(f"{c.name} {c.status}" for c in checks), markup=False)
+    if alerts:
+        console.print(f"[bold red]{len(alerts)} open alert(s):[/]")
+        for alert in alerts[:10]:
+            console.print(f"  [{alert.severity}] {alert.summary} ({alert.state})", markup=False)
+    else:
+        console.print("no open alerts")
+
+
 def _sandbox_status() -> str:
     """Which bubblewrap sandboxes servers here (the distribution's is preferred), or why none can."""
     try:
@@ -117,6 +135,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
         return
     console.print(f"state: {bastion_home(os.environ)}", markup=False)
     console.print(f"sandbox: {sandbox}", markup=False)
+    _watch_status()
     if not gateways:
         console.print("no gateway is running")
         return

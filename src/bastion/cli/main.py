@@ -8,7 +8,7 @@ import click
 import typer
 
 from bastion import __version__
-from bastion.cli import approvals, audit, clients, gateway, inspect, pins, policy, secrets, tokens
+from bastion.cli import alerts, approvals, audit, clients, gateway, inspect, pins, policy, secrets, tokens
 from bastion.cli._common import err_console
 from bastion.errors import BastionError, ClientConfigError, ConfigError, NotYetSupported
 
@@ -50,6 +50,7 @@ pins.register(app)
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(audit.app, name="audit")
 app.add_typer(approvals.app, name="approvals")
+app.add_typer(alerts.app, name="alerts")
 app.add_typer(policy.app, name="policy")
 app.add_typer(secrets.app, name="secrets")
 app.add_typer(secrets.identity_app, name="identity")

@@ -7,7 +7,8 @@ wrapped server and a configured one are the same thing inside Bastion.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -23,6 +24,7 @@ __all__ = [
     "AuditConfig",
     "BastionConfig",
     "Capability",
+    "CheckConfig",
     "ClientConfig",
     "CommandConfig",
     "GatewayConfig",
@@ -30,9 +32,11 @@ __all__ = [
     "LimitsConfig",
     "ServerApproval",
     "ServerConfig",
+    "SinkConfig",
     "SqlConfig",
     "ToolRules",
     "UrlConfig",
+    "WatchConfig",
     "parse_rate",
 ]
 
@@ -353,6 +357,92 @@ class ClientConfig(_Model):
         return _rate(value)
 
 
+class CheckConfig(_Model):
+    """A silence check (`[watch.checks.NAME]`): an agent or job that should ping on a cadence."""
+
+    period: Annotated[float, Field(gt=0)] | None = None
+    cron: str | None = None
+    tz: str = "UTC"
+    grace: Annotated[float, Field(ge=0)] = 60.0
+    server: str | None = None
+    """Pinged by every call to this server (besides explicit heartbeats to /hb/NAME)."""
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> CheckConfig:
+        if self.period is not None and self.cron is not None:
+            raise ValueError("give `period` or `cron`, not both (neither: the cadence is learned from the pings)")
+        return self
+
+
+SinkKind = Literal["webhook", "slack", "email", "pagerduty", "command"]
+
+
+class SinkConfig(_Model):
+    """Where alerts go (`[[watch.sinks]]`)."""
+
+    kind: SinkKind
+    channel: Literal["primary", "secondary"] = "primary"
+    url: str | None = None
+    """webhook, slack: where to POST; pagerduty: the Events v2 endpoint (default PagerDuty's)."""
+    template: dict[str, Any] | None = None
+    """webhook: the JSON body, with $key, $summary, $severity, $kind, $state, $server, $at substituted in strings."""
+    routing_key_env: str | None = None
+    """pagerduty: the environment variable holding the integration's routing key."""
+    smtp: str | None = None
+    """email: HOST:PORT of the SMTP server."""
+    sender: str | None = None
+    to: tuple[str, ...] = ()
+    command: tuple[str, ...] = ()
+    """command: argv run with ALERT_KEY, ALERT_SUMMARY, ALERT_SEVERITY, ALERT_KIND in its environment."""
+
+    @model_validator(mode="after")
+    def _complete(self) -> SinkConfig:
+        needs = {
+            "webhook": ("url",),
+            "slack": ("url",),
+            "email": ("smtp", "sender", "to"),
+            "pagerduty": ("routing_key_env",),
+            "command": ("command",),
+        }[self.kind]
+        missing = [name for name in needs if not getattr(self, name)]
+        if missing:
+            raise ValueError(f"a {self.kind} sink needs {', '.join(missing)}")
+        if self.url is not None and not re.match(r"^https?://", self.url):
+            raise ValueError(f"{self.url!r} must start with http:// or https://")
+        return self
+
+
+class WatchConfig(_Model):
+    """Detectors, silence checks, alert lifecycle and sinks (`[watch]`; docs/watch.md)."""
+
+    enabled: bool = True
+    learn_until: str | None = None
+    """ISO 8601 moment until which first uses are learned silently (a new deployment stays quiet)."""
+    expected: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    """Tools expected per server: their first use never alerts."""
+    volume_window: Annotated[float, Field(ge=10, le=86400)] = 300.0
+    volume_min_calls: Annotated[int, Field(ge=1)] = 20
+    error_window: Annotated[int, Field(ge=2, le=10000)] = 20
+    error_threshold: Annotated[int, Field(ge=1, le=10000)] = 5
+    remind_every: Annotated[float, Field(gt=0)] | None = 3600.0
+    escalate_after: Annotated[float, Field(gt=0)] | None = 1800.0
+    heartbeat_url: str | None = None
+    """An external dead-man's switch Bastion itself pings, so a gateway that stops is noticed."""
+    heartbeat_every: Annotated[float, Field(ge=5, le=86400)] = 60.0
+    checks: dict[str, CheckConfig] = Field(default_factory=dict)
+    sinks: tuple[SinkConfig, ...] = ()
+
+    @field_validator("learn_until")
+    @classmethod
+    def _iso(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                datetime.fromisoformat(value)
+            except ValueError:
+                raise ValueError(f"{value!r} is not an ISO 8601 time, e.g. 2026-12-01T00:00:00+00:00") from None
+        return value
+
+
 ApprovalChannel = Literal["cli", "dashboard", "webhook", "elicitation"]
 
 
@@ -383,6 +473,7 @@ class ApprovalConfig(_Model):
 class BastionConfig(_Model):
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
     approvals: ApprovalConfig = Field(default_factory=ApprovalConfig)
+    watch: WatchConfig = Field(default_factory=WatchConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
     servers: dict[str, ServerConfig] = Field(default_factory=dict)

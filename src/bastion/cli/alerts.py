@@ -1,0 +1,85 @@
+"""`bastion alerts`: what the watcher raised, and triage with who and why (SOC 2 CC7.3)."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import secrets
+import time
+from dataclasses import asdict
+from typing import Annotated
+
+import anyio
+import typer
+from rich.table import Table
+
+from bastion.audit.entry import Kind, Record
+from bastion.cli._common import console, home
+from bastion.cli.audit import StoreOption, record_entry
+from bastion.config.model import AuditConfig, BastionConfig
+from bastion.errors import ConfigError, ConfigProblem
+from bastion.watch.store import Triage, WatchStore, open_watch
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Alerts from the watcher: list, show, acknowledge, resolve.", no_args_is_help=True)
+KeyArgument = Annotated[str, typer.Argument(help="The alert's key, from `bastion alerts list`.")]
+NoteOption = Annotated[str, typer.Option("--note", help="What was found or done (recorded in the audit log).")]
+
+
+def _store(url: str | None) -> WatchStore:
+    return open_watch(home(), url)
+
+
+@app.command("list")
+def list_alerts(
+    show_all: Annotated[bool, typer.Option("--all", help="Resolved ones too.")] = False,
+    store: StoreOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Open (and acknowledged, snoozed) alerts, newest first."""
+    rows = _store(store).alerts(include_resolved=show_all)
+    if as_json:
+        typer.echo(json.dumps([asdict(row) for row in rows], indent=2))
+        return
+    if not rows:
+        console.print("no alerts")
+        return
+    table = Table("key", "state", "severity", "summary", "count", "last seen")
+    for row in rows:
+        last = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row.last_seen))
+        table.add_row(row.key, row.state, row.severity, row.summary, str(row.count), last)
+    console.print(table)
+
+
+@app.command()
+def show(key: KeyArgument, store: StoreOption = None) -> None:
+    """One alert, with its details."""
+    row = _store(store).alert(key)
+    if row is None:
+        raise ConfigError(None, [ConfigProblem(key, "no such alert", "see `bastion alerts list --all`")])
+    typer.echo(json.dumps(asdict(row), indent=2))
+
+
+@app.command()
+def ack(key: KeyArgument, note: NoteOption = "", store: StoreOption = None) -> None:
+    """Acknowledge: someone is on it (no more reminders or escalation)."""
+    _triage(key, "ack", note, store)
+
+
+@app.command()
+def resolve(key: KeyArgument, note: NoteOption = "", store: StoreOption = None) -> None:
+    """Resolve with a note of what was found or done."""
+    _triage(key, "resolve", note, store)
+
+
+def _triage(key: str, action: str, note: str, store_url: str | None) -> None:
+    store = _store(store_url)
+    if store.alert(key) is None:
+        raise ConfigError(None, [ConfigProblem(key, "no such alert", "see `bastion alerts list --all`")])
+    by = f"{getpass.getuser()} (cli)"
+    store.request_triage(Triage("tri_" + secrets.token_hex(6), key, action, by, note, time.time()))
+    fields = {"alert": key, "triage": action, "by": by, "note": note}
+    config = BastionConfig(audit=AuditConfig(store=store_url))
+    anyio.run(record_entry, config, store_url, Record(Kind.ALERT_TRIAGE, fields))
+    console.print(f"{key}: {action} recorded; the gateway applies it within a second")

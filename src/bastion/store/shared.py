@@ -1,0 +1,60 @@
+"""The state several gateways share (approvals, alerts, checks): one small SQL layer over SQLite
+or PostgreSQL.
+
+The embedded default is a SQLite file in BASTION_HOME; with `[audit] store = "postgresql://…"`
+the same database holds it, so gateway instances, the CLI and the dashboard see one state.
+Statements use `?` placeholders; `notify` wakes PostgreSQL listeners (a no-op on SQLite,
+whose waiters poll).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from bastion.errors import StoreError
+
+__all__ = ["SharedDb", "shared_url"]
+
+
+def shared_url(home: Path, audit_store: str | None, name: str) -> str:
+    """PostgreSQL when the audit log is there, else `BASTION_HOME/NAME.db`."""
+    if audit_store and audit_store.startswith(("postgresql://", "postgres://")):
+        return audit_store
+    return "sqlite:" + str(home / f"{name}.db")
+
+
+class SharedDb:
+    def __init__(self, url: str, schema: Sequence[str], what: str) -> None:
+        self.url = url
+        self.postgres = url.startswith(("postgresql://", "postgres://"))
+        self._what = what
+        try:
+            if self.postgres:
+                self._db: Any = psycopg.connect(url, autocommit=True)
+            else:
+                path = url.removeprefix("sqlite:")
+                self._db = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                Path(path).chmod(0o600)
+            for statement in schema:
+                self.execute(statement)
+        except (sqlite3.Error, psycopg.Error, OSError) as exc:
+            raise StoreError(f"cannot open the {what} store: {exc}") from exc
+
+    def execute(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
+        try:
+            return self._db.execute(sql.replace("?", "%s") if self.postgres else sql, args)
+        except (sqlite3.Error, psycopg.Error) as exc:
+            raise StoreError(f"{self._what} store: {exc}") from exc
+
+    def notify(self, channel: str, payload: str) -> None:
+        if self.postgres:
+            self.execute("SELECT pg_notify(?, ?)", (channel, payload))
+
+    def close(self) -> None:
+        self._db.close()

@@ -1,0 +1,64 @@
+"""The watch stage: every tool call that policy let through is timed and reported to the watcher
+(and wrapped in an OpenTelemetry span, a no-op unless an SDK and exporter are configured)."""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+from opentelemetry import trace
+
+from bastion.proxy.pipeline import Call, CallNext
+from bastion.types import Reply, RpcError
+from bastion.watch.events import CallEvent
+from bastion.watch.service import Watcher
+
+__all__ = ["CallMetrics", "MetricsHook", "WatchStage"]
+
+tracer = trace.get_tracer("bastion")
+
+
+class CallMetrics(Protocol):
+    def call(self, server: str, tool: str, outcome: str, seconds: float, action: str, rule: str) -> None: ...
+
+    def denied(self, rule: str) -> None: ...
+
+
+class MetricsHook:
+    """Where call metrics go, once the HTTP front has set up `/metrics` (stdio gateways have none)."""
+
+    metrics: CallMetrics | None = None
+
+    def denied(self, rule: str) -> None:
+        if self.metrics is not None:
+            self.metrics.denied(rule)
+
+
+class WatchStage:
+    name = "watch"
+
+    def __init__(self, watcher: Watcher | None, hook: MetricsHook) -> None:
+        self._watcher = watcher
+        self._hook = hook
+
+    async def __call__(self, call: Call, call_next: CallNext) -> Reply:
+        if call.method != "tools/call" or call.tool is None:
+            return await call_next(call)
+        with tracer.start_as_current_span(
+            "tools/call",
+            attributes={"mcp.server": call.server, "mcp.tool": call.tool, "mcp.client": call.client.client_id},
+        ) as span:
+            started = time.perf_counter()
+            reply = await call_next(call)
+            latency = (time.perf_counter() - started) * 1000
+            outcome = "error" if isinstance(reply, RpcError) else ("tool_error" if reply.get("isError") else "ok")
+            span.set_attribute("mcp.outcome", outcome)
+        decision = call.notes.get("decision") or {}
+        if self._watcher is not None:
+            risk = str(decision.get("risk") or "write")
+            event = CallEvent(time.time(), call.client.client_id, call.server, call.tool, risk, outcome, latency)
+            self._watcher.observe_call(event)
+        if self._hook.metrics is not None:
+            action, rule = str(decision.get("action", "allow")), str(decision.get("rule", "default"))
+            self._hook.metrics.call(call.server, call.tool, outcome, latency / 1000, action, rule)
+        return reply
