@@ -29,6 +29,8 @@ async def test_the_demo_session_runs_and_its_audit_log_verifies(tmp_path: Path) 
     assert "~/.ssh/id_rsa" in seen["rug_pull"]["review"]
     assert seen["approval"]["written"][0].startswith("wrote 7 characters")
     assert (tmp_path / "notes" / "todo.txt").read_text(encoding="utf-8") == "ship it"
+    alerts = [alert["alert"].split(":")[0] for alert in seen["alerts"]]
+    assert alerts[:2] == ["first_use", "silence"]
     assert len(seen["progress"]) == 5
     assert seen["audit"]["ok"] is True
     assert seen["audit"]["entries"] >= 10

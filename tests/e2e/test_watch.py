@@ -118,6 +118,10 @@ async def test_a_first_use_alert_reaches_a_webhook_and_a_mailbox_within_a_second
     )
     [entry] = [json.loads(line) for line in triage.stdout.splitlines()]
     assert entry["note"] == "expected: the demo's echo"
+    exported = await anyio.run_process([*BASTION, "audit", "export", "--format", "ocsf"], env=child_env(home))
+    findings = [e for e in map(json.loads, exported.stdout.splitlines()) if e["class_uid"] == 2004]
+    assert findings[0]["finding_info"]["uid"] == alert["key"]
+    assert findings[0]["status"] == "open"
 
 
 def test_a_heartbeat_check_that_stops_alerts_and_then_recovers(home: Path, tmp_path: Path, hook: str) -> None:

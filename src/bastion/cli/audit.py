@@ -441,7 +441,7 @@ def export(
     out: Annotated[Path | None, typer.Option(help="Write here instead of standard output.")] = None,
     store: StoreOption = None,
 ) -> None:
-    """Export entries as JSONL, or tool calls as OCSF API Activity (6003) events, with log index and hash."""
+    """Export entries as JSONL, or as OCSF: tool calls as API Activity (6003), alerts as Detection Finding (2004)."""
     if format not in ("jsonl", "ocsf"):
         raise ConfigError(None, [ConfigProblem("--format", f"{format!r} is not a format", "use jsonl or ocsf")])
     opened = _store(store)

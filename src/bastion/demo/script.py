@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +89,7 @@ async def run_demo(workdir: Path, home: Path, say: Say) -> dict[str, Any]:
     say("  directory and its own runtime were visible, no network, no home directory, no other secrets).")
     seen["rug_pull"] = await rug_pull(workdir, notes, env, say)
     seen["approval"] = await approval(workdir, notes, env, say)
+    seen["alerts"] = await watching(workdir, notes, env, say)
     seen["audit"] = show_audit(home, say)
     return seen
 
@@ -151,6 +154,53 @@ async def approval(workdir: Path, notes: Path, env: dict[str, str], say: Say) ->
             await _bastion(env, "approvals", "approve", approval_id, "--reason", "planned change")
     say(f"tools/call write_note -> {written[0]!r} once approved")
     return {"written": written, "id": approval_id}
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    """The demo's stand-in for Slack or a pager: it prints what arrives."""
+
+    received: list[dict[str, Any]] = []  # noqa: RUF012 (one receiver per demo run)
+
+    def do_POST(self) -> None:
+        _Receiver.received.append(json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0")))))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+async def watching(workdir: Path, notes: Path, env: dict[str, str], say: Say) -> list[dict[str, Any]]:
+    """A first-use alert, then a silence alert, arriving at a local webhook the demo starts."""
+    _Receiver.received = []
+    receiver = HTTPServer(("127.0.0.1", 0), _Receiver)
+    thread = threading.Thread(target=receiver.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{receiver.server_address[1]}/alerts"
+    config = workdir / "watch.toml"
+    config.write_text(
+        f'[servers.notes]\ncommand = "{sys.executable}"\nargs = ["-m", "bastion.demo.server", "{notes}"]\n'
+        '[watch.checks.notes-agent]\nperiod = 2\ngrace = 1\nserver = "notes"\n'
+        f'[[watch.sinks]]\nkind = "webhook"\nurl = "{url}"\n',
+        encoding="utf-8",
+    )
+    say("")
+    say(f"Watch: alerts go to a webhook the demo listens on ({url}); the agent is expected every 2 s.")
+    run = ["-m", "bastion", "run", "--config", str(config), "--log-level", "error"]
+    try:
+        async with Client(StdioServerParameters(command=sys.executable, args=run, env=env), mode="legacy") as client:
+            await client.call_tool("add", {"a": 2, "b": 3})
+            with anyio.fail_after(30):
+                while len(_Receiver.received) < 2:  # noqa: ASYNC110 (the receiver runs in its own thread)
+                    await anyio.sleep(0.1)
+    finally:
+        receiver.shutdown()
+        thread.join(timeout=5)
+        receiver.server_close()
+    for alert in _Receiver.received[:2]:
+        say(f"  webhook <- [{alert['severity']}] {alert['summary']}")
+    say("  (see them with `bastion alerts list`; triage with `bastion alerts ack KEY --note …`)")
+    return _Receiver.received
 
 
 async def _bastion(env: dict[str, str], *args: str) -> str:
