@@ -11,6 +11,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import anyio
 import uvicorn
@@ -23,6 +24,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bastion.approvals.model import Status
 from bastion.approvals.webhook import LinkKey
+from bastion.audit.entry import Kind, Record
+from bastion.audit.service import open_store
 from bastion.clock import Clock
 from bastion.config.model import BastionConfig
 from bastion.errors import ConfigError, ConfigProblem
@@ -36,6 +39,8 @@ from bastion.watch.checks import PingKind
 from bastion.watch.metrics import Metrics
 from bastion.web.app import dashboard_app
 from bastion.web.auth import Sessions
+from bastion.web.data import AuditView
+from bastion.web.pages import Sources
 
 __all__ = ["PathRouter", "build_http_app", "preflight", "run_http"]
 
@@ -82,7 +87,7 @@ async def run_http(
         front = HttpFront(
             make_session_factory(running), instance=config.gateway.instance, instructions=await preflight(running)
         )
-        app = _routes(config, front, running, home)
+        app = _routes(config, front, running, home, lock_path)
         server = uvicorn.Server(
             uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", access_log=False)
         )
@@ -93,7 +98,7 @@ async def run_http(
             tasks.cancel_scope.cancel()
 
 
-def _routes(config: BastionConfig, front: HttpFront, running: Gateway, home: Path) -> ASGIApp:
+def _routes(config: BastionConfig, front: HttpFront, running: Gateway, home: Path, lock_path: Path | None) -> ASGIApp:
     """/mcp (MCP, bearer tokens), /hb (heartbeats, bearer tokens), /metrics, and the dashboard at /."""
     mcp = build_http_app(config, front, running.state, running.clock)
 
@@ -117,9 +122,22 @@ def _routes(config: BastionConfig, front: HttpFront, running: Gateway, home: Pat
     )
     guarded = BearerAuth(extra, lookup, open_access=config.http.open, path="/")
     routes: dict[str, ASGIApp] = {"/mcp": mcp, "/hb": guarded, "/metrics": guarded}
-    dashboard: ASGIApp = Starlette()
-    if running.approvals is not None and "dashboard" in config.approvals.channels:
-        dashboard = dashboard_app(running.approvals, Sessions(_holder(running)), LinkKey(home))
+
+    async def record(kind: str, fields: dict[str, Any]) -> None:
+        await running.audit.append(Record(Kind(kind), fields))
+
+    sources = Sources(
+        AuditView(open_store(home, config.audit.store), home),  # its own connection: readers in worker threads
+        running.state,
+        running.watcher.store if running.watcher is not None else None,
+        running.approvals,
+        config,
+        lock_path,
+        record,
+        config.dashboard.payload_roles,
+    )
+    approvals = running.approvals if "dashboard" in config.approvals.channels else None
+    dashboard = dashboard_app(approvals, Sessions(_holder(running)), LinkKey(home), sources=sources)
     return PathRouter(routes, dashboard)
 
 

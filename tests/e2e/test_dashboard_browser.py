@@ -95,6 +95,8 @@ def test_a_pending_call_is_approved_by_clicking_and_the_call_completes(
         expect(page.get_by_role("alert")).to_contain_text("not valid for the dashboard")
         page.fill("#token", approver)
         page.click("button[type=submit]")
+        expect(page.locator("h1")).to_have_text("Overview")
+        page.click("nav >> text=Approvals")
         expect(page.locator("h1")).to_have_text("Approvals")
         expect(page.locator(".empty")).to_have_text("Nothing is waiting.")
         shot(page, "approvals-empty")
@@ -154,3 +156,93 @@ def test_the_dashboard_refuses_a_forged_form_and_sends_strict_headers(
         assert headers["x-frame-options"] == "DENY"
         forged = page.request.post(f"http://127.0.0.1:{port}/approvals/apr_x/decide", form={"action": "approve"})
         assert forged.url.endswith("/login")  # no session: sent to sign in, nothing decided
+
+
+def test_every_page_renders_real_data_filters_work_and_an_alert_is_acknowledged_by_clicking(
+    browser: Browser, home: Path, tmp_path: Path
+) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    (tmp_path / "n.txt").write_text("note", encoding="utf-8")
+    config = tmp_path / "bastion.toml"
+    config.write_text(
+        f'[http]\nlisten = "127.0.0.1:{port}"\n'
+        f'[servers.notes]\ncommand = "{PYTHON}"\nargs = ["-m", "bastion.demo.server", "{tmp_path}"]\n'
+        f'fs_read = ["{tmp_path}"]\n',
+        encoding="utf-8",
+    )
+    with gateway(home, config, port) as agent_token:
+        store = StateStore.open(home)
+        admin = store.create_token("root-admin", 0.0, None, role="admin")
+        store.close()
+
+        async def session() -> None:
+            async with through_http(f"{base}/mcp", agent_token) as client:
+                await client.call_tool("echo", {"text": "secret-looking payload"})
+                await client.call_tool("read_note", {"path": "n.txt"})
+                result = await client.call_tool("add", {"a": 1, "b": 2})
+                assert not result.is_error
+                try:
+                    await client.call_tool("read_note", {"path": "../../etc/passwd"})
+                except Exception:
+                    pass
+
+        with anyio.from_thread.start_blocking_portal() as portal:
+            portal.call(session)
+        page = browser.new_page()
+        page.goto(f"{base}/login")
+        page.fill("#token", admin)
+        page.click("button[type=submit]")
+        expect(page.locator("h1")).to_have_text("Overview")
+        expect(page.locator("#calls-24h")).to_have_text("3")
+        expect(page.locator("#denials-24h")).to_have_text("1")
+        expect(page.locator("svg.chart rect.bar-ok")).not_to_have_count(0)
+        shot(page, "overview")
+
+        page.click("nav >> text=Inventory")
+        expect(page.locator("section.server h2")).to_contain_text("notes")
+        expect(page.locator(".finding")).to_contain_text(["not pinned"])
+        shot(page, "inventory")
+
+        page.click("nav >> text=Calls")
+        expect(page.locator("tr.call")).to_have_count(4)
+        page.select_option("#f-decision", "deny")
+        page.click("form.filters button")
+        expect(page.locator("tr.call")).to_have_count(1)
+        expect(page.locator("tr.call")).to_contain_text("paths.outside_roots")
+        shot(page, "calls-filtered")
+        page.goto(f"{base}/calls?tool=echo")
+        expect(page.locator("tr.call")).to_have_count(1)
+        page.click("tr.call a")
+        expect(page.locator("#payload")).to_contain_text("secret-looking payload")
+        expect(page.locator("#decision")).to_contain_text("read")
+        expect(page.locator("#proof")).to_contain_text("checkpoint", timeout=10_000)
+        shot(page, "call-detail")
+
+        page.click("nav >> text=Alerts")
+        row = page.locator("tr.alert", has_text="echo")
+        expect(row).to_have_count(1)
+        row.locator("input[name=note]").fill("expected: demo traffic")
+        row.locator("button[value=ack]").click()
+        for _ in range(50):
+            if page.locator("tr.alert", has_text="echo").locator(".alert-state").inner_text() == "acknowledged":
+                break
+            time.sleep(0.2)
+            page.reload()
+        expect(page.locator("tr.alert", has_text="echo").locator(".alert-state")).to_have_text("acknowledged")
+        shot(page, "alerts")
+
+        page.click("nav >> text=Integrity")
+        page.click("#verify-now")
+        expect(page.locator("#verify-state")).to_contain_text("every log verifies", timeout=30_000)
+        shot(page, "integrity")
+    triage = subprocess.run(
+        [*BASTION, "audit", "search", "--kind", "alert.triage", "--json"],
+        capture_output=True,
+        text=True,
+        env=child_env(home),
+        check=True,
+    )
+    [entry] = [json.loads(line) for line in triage.stdout.splitlines()]
+    assert entry["by"] == "root-admin (dashboard)"
+    assert entry["note"] == "expected: demo traffic"

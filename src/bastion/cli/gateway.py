@@ -164,12 +164,16 @@ def dashboard(
     store: Annotated[
         str | None, typer.Option("--store", envvar="BASTION_AUDIT_STORE", help="postgresql://… if gateways share one.")
     ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="bastion.toml, for the inventory page (optional).")
+    ] = None,
     log_level: LogLevel = "info",
 ) -> None:
     """Serve the dashboard on its own, next to stdio gateways (`run`, `wrap`) sharing this BASTION_HOME:
     sign in with a token made by `bastion tokens create --client NAME --role approver`."""
     setup_logging(log_level)
+    loaded = read_config(config) if config is not None else None
     # The web stack loads only for this command.
     from bastion.web.serve import serve_dashboard
 
-    anyio.run(serve_dashboard, home(), store, listen)
+    anyio.run(serve_dashboard, home(), store, listen, loaded, config)

@@ -27,6 +27,7 @@ __all__ = [
     "CheckConfig",
     "ClientConfig",
     "CommandConfig",
+    "DashboardConfig",
     "GatewayConfig",
     "HttpConfig",
     "LimitsConfig",
@@ -330,6 +331,9 @@ class AuditConfig(_Model):
     store: str | None = None
     """Where the audit log lives: unset for the embedded SQLite file in BASTION_HOME, or
     `postgresql://…` to share one database between gateways (each keeps its own log)."""
+    retention: Literal["none", "soc2", "hipaa"] | Annotated[int, Field(ge=1)] = "none"
+    """How long payloads (arguments, results) are kept: `soc2` one year, `hipaa` six years
+    (2190 days), or a number of days; entries themselves are never pruned (docs/compliance.md)."""
 
     @field_validator("store")
     @classmethod
@@ -470,8 +474,14 @@ class ApprovalConfig(_Model):
         return self
 
 
+class DashboardConfig(_Model):
+    payload_roles: tuple[Literal["admin", "approver", "auditor"], ...] = ("admin",)
+    """Dashboard roles that see decrypted arguments and results (auditors see commitments only by default)."""
+
+
 class BastionConfig(_Model):
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
+    dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
     approvals: ApprovalConfig = Field(default_factory=ApprovalConfig)
     watch: WatchConfig = Field(default_factory=WatchConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)

@@ -61,6 +61,10 @@ class Watcher:
         self._wake = anyio.Event()
         self._pings: dict[str, float] = {}
 
+    @property
+    def store(self) -> WatchStore:
+        return self._store
+
     # -- what the gateway reports ------------------------------------------------------------------------------
 
     def observe_call(self, event: CallEvent) -> None:

@@ -1,9 +1,9 @@
 """The dashboard (Starlette + Jinja2): server-rendered pages, a little hand-written JavaScript
 for live updates over server-sent events, no third-party scripts, works offline.
 
-Pages: sign-in, approvals (pending and recent, live), one approval with everything needed to
-decide, and the landing page of a webhook's signed link. Every action is a POST with a CSRF
-token from a signed-in viewer whose role may act; responses carry strict security headers.
+This module is the shell (sign-in, sessions, CSRF, security headers) and the approval pages;
+`pages.py` has the overview, inventory, calls, alerts and integrity pages. Every action is a
+POST with a CSRF token from a signed-in viewer whose role may act.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from bastion.approvals.store import ApprovalStore
 from bastion.approvals.webhook import LinkKey, SignedLink
 from bastion.errors import StoreError
 from bastion.web.auth import COOKIE, Sessions, Viewer
+from bastion.web.pages import Pages, Sources
 
 __all__ = ["dashboard_app"]
 
@@ -44,20 +45,29 @@ Page = Callable[[Request], Awaitable[Response]]
 
 
 def dashboard_app(
-    approvals: ApprovalStore,
+    approvals: ApprovalStore | None,
     sessions: Sessions,
     links: LinkKey | None,
     *,
     secure_cookies: bool = False,
+    sources: Sources | None = None,
 ) -> ASGIApp:
-    return SecurityHeaders(Dashboard(approvals, sessions, links, secure_cookies).app())
+    return SecurityHeaders(Dashboard(approvals, sessions, links, secure_cookies, sources).app())
 
 
 class Dashboard:
     """The pages, each a method; `signed_in` guards those that need a viewer (and a CSRF token on POST)."""
 
-    def __init__(self, approvals: ApprovalStore, sessions: Sessions, links: LinkKey | None, secure: bool) -> None:
+    def __init__(
+        self,
+        approvals: ApprovalStore | None,
+        sessions: Sessions,
+        links: LinkKey | None,
+        secure: bool,
+        sources: Sources | None = None,
+    ) -> None:
         self._approvals = approvals
+        self._sources = sources
         self._sessions = sessions
         self._links = links
         self._secure = secure
@@ -65,7 +75,9 @@ class Dashboard:
         self._templates.filters["when"] = _when
 
     def app(self) -> Starlette:
+        pages = Pages(self, self._sources).routes() if self._sources is not None else []
         routes = [
+            *pages,
             Route("/", self.home),
             Route("/login", self.login, methods=["GET", "POST"]),
             Route("/logout", self.signed_in(self.logout), methods=["POST"]),
@@ -98,7 +110,7 @@ class Dashboard:
         return guarded
 
     async def home(self, request: Request) -> Response:
-        return RedirectResponse("/approvals", status_code=303)
+        return RedirectResponse("/overview" if self._sources is not None else "/approvals", status_code=303)
 
     async def login(self, request: Request) -> Response:
         if request.method == "GET":
@@ -107,7 +119,7 @@ class Dashboard:
         found = self._sessions.sign_in(_text(form.get("token")) or "")
         if found is None:
             return self.render("login.html", 401, error="That token is not valid for the dashboard.")
-        response = RedirectResponse("/approvals", status_code=303)
+        response = RedirectResponse("/", status_code=303)
         response.set_cookie(COOKIE, found[0], httponly=True, samesite="strict", secure=self._secure)
         return response
 
@@ -118,6 +130,10 @@ class Dashboard:
         return response
 
     async def approval_list(self, request: Request, viewer: Viewer) -> Response:
+        if self._approvals is None:
+            return self.render(
+                "message.html", viewer=viewer, title="Approvals", message="No approval channel is configured."
+            )
         pending = await anyio.to_thread.run_sync(self._approvals.list, Status.PENDING)
         everything = await anyio.to_thread.run_sync(self._approvals.list)
         recent = [a for a in everything if a.status is not Status.PENDING][:20]
@@ -125,13 +141,15 @@ class Dashboard:
         return self.render(template, viewer=viewer, pending=pending, recent=recent, now=time.time())
 
     async def approval_detail(self, request: Request, viewer: Viewer) -> Response:
+        if self._approvals is None:
+            return self.refuse(404, "Not found", "No approval channel is configured.")
         approval = await anyio.to_thread.run_sync(self._approvals.get, request.path_params["id"])
         if approval is None:
             return self.refuse(404, "Not found", "No such approval.")
         return self.render("approval.html", viewer=viewer, a=approval, now=time.time())
 
     async def decide(self, request: Request, viewer: Viewer) -> Response:
-        if not viewer.may_decide:
+        if not viewer.may_decide or self._approvals is None:
             return self.refuse(403, "Refused", "Your role may look, not decide.")
         form = await request.form()
         now = time.time()
@@ -147,11 +165,15 @@ class Dashboard:
     async def events(self, request: Request, viewer: Viewer) -> Response:
         """Server-sent events: a `changed` event whenever the set of pending approvals changes."""
 
+        approvals = self._approvals
+        if approvals is None:
+            return self.refuse(404, "Not found", "No approval channel is configured.")
+
         async def stream() -> AsyncIterator[bytes]:
             seen: tuple[str, ...] | None = None
             yield b"retry: 2000\n\n"
             while not await request.is_disconnected():
-                pending = await anyio.to_thread.run_sync(self._approvals.list, Status.PENDING)
+                pending = await anyio.to_thread.run_sync(approvals.list, Status.PENDING)
                 current = tuple(a.id for a in pending)
                 if current != seen:
                     seen = current
@@ -164,7 +186,7 @@ class Dashboard:
         """A webhook's signed link: GET shows what it will do, POST (one click) does it, once."""
         source = request.query_params if request.method == "GET" else await request.form()
         signed = _link(source)
-        if self._links is None or signed is None:
+        if self._links is None or signed is None or self._approvals is None:
             return self.refuse(400, "Broken link", "This link is incomplete.")
         problem = self._links.check(signed, time.time())
         approval = await anyio.to_thread.run_sync(self._approvals.get, signed.approval)

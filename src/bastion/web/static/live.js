@@ -10,3 +10,18 @@
     });
   });
 })();
+// Verification progress: follow the server's events, then reload to show the result.
+(function () {
+  "use strict";
+  var box = document.querySelector("[data-progress]");
+  var bar = document.getElementById("verify-progress");
+  if (!box || !bar || box.textContent.indexOf("verifying") === -1) { return; }
+  var source = new EventSource(box.getAttribute("data-progress"));
+  source.addEventListener("progress", function (event) {
+    var data = JSON.parse(event.data);
+    bar.max = data.total || 1;
+    bar.value = data.done;
+    box.textContent = "verifying… " + data.done + " of " + data.total + " entries";
+  });
+  source.addEventListener("done", function () { source.close(); window.location.reload(); });
+})();
