@@ -5,7 +5,8 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,9 +37,13 @@ from bastion.proxy.session import ClientPeer, Session
 from bastion.proxy.stdio_front import SessionFactory, StdioFront
 from bastion.proxy.supervisor import StateChange, StateListener
 from bastion.sandbox.prepare import Launcher, ServerFacts, secrets_of
+from bastion.screen.gate import ListingScreen, ResultScreen, finding_fields
+from bastion.screen.text import Finding
 from bastion.store.sqlite import StateStore
 from bastion.transport.connect import make_connector
 from bastion.transport.lines import FdStream, FramedStream
+from bastion.watch.events import Severity as WatchSeverity
+from bastion.watch.events import Signal, signal_key
 from bastion.watch.service import Watcher, beacon
 from bastion.watch.sinks import make_sink
 from bastion.watch.stage import MetricsHook, WatchStage
@@ -65,10 +70,11 @@ def default_stages(
     admit: PinGuard | None = None,
     approval: ApprovalStage | None = None,
     watch: WatchStage | None = None,
+    screen: ResultScreen | None = None,
 ) -> list[Stage]:
     """Every stage in its place; a stage that is not configured passes calls through."""
     built: dict[str, Stage] = {"audit": AuditStage(audit, facts.of), "policy": policy}
-    for name, stage in (("admit", admit), ("approval", approval), ("watch", watch)):
+    for name, stage in (("admit", admit), ("approval", approval), ("watch", watch), ("screen", screen)):
         if stage is not None:
             built[name] = stage
     return [built.get(name) or PassThrough(name) for name in STAGE_ORDER]
@@ -289,6 +295,23 @@ async def _drift(audit: AuditLog, watcher: Watcher | None, drift: Drift) -> None
         logger.exception("a pin drift of %s could not be recorded", drift.server)
 
 
+async def _screen_finding(
+    audit: AuditLog, watcher: Watcher | None, server: str, what: str, name: str, findings: Sequence[Finding]
+) -> None:
+    """Screening findings: an audit entry (rules and places, never raw text) and, above low, an alert."""
+    fields = finding_fields(server, what, name, findings)
+    try:
+        await audit.append(Record(Kind.SCREEN_FINDING, fields))
+    except StoreError:
+        logger.exception("screening findings about %s could not be recorded", server)
+    severity = {"high": WatchSeverity.CRITICAL, "medium": WatchSeverity.WARNING}.get(fields["severity"])
+    if watcher is not None and severity is not None:
+        rules = ", ".join(sorted({f.rule for f in findings}))
+        summary = f"screening: {what} {name!r} of server {server!r}: {rules}"
+        key = signal_key("screen", server=server, what=what, name=name)
+        watcher.signal(Signal("screen", key, severity, summary, time.time(), {"rules": rules}, server=server))
+
+
 async def _sandbox_finding(audit: AuditLog, server: str, fields: dict[str, Any]) -> None:
     try:
         await audit.append(Record(Kind.SANDBOX_FINDING, {"server": {"name": server}, **fields}))
@@ -316,6 +339,8 @@ def make_session_factory(running: Gateway) -> SessionFactory:
             and (token_servers is None or name in token_servers)
         }
         events = AuditEvents(running.audit, running.facts.of, running.metrics.denied if running.metrics else None)
+        report = functools.partial(_screen_finding, running.audit, running.watcher)
+        results = ResultScreen(servers, report)
         policy_hide = functools.partial(running.policy.hide, client.client_id)
         guard = None
         if running.lock is not None:
@@ -327,11 +352,14 @@ def make_session_factory(running: Gateway) -> SessionFactory:
             peer,
             connector,
             client_capabilities=capabilities,
-            stages=default_stages(running.audit, running.policy, running.facts, guard, running.approval, running.watch),
+            stages=default_stages(
+                running.audit, running.policy, running.facts, guard, running.approval, running.watch, results
+            ),
             on_state=on_state,
             events=events,
             hide=_either(guard.hide, policy_hide) if guard is not None else policy_hide,
             observe=guard.observe if guard is not None else None,
+            screen=ListingScreen(servers, report),
         )
 
     return make

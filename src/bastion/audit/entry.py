@@ -52,6 +52,7 @@ class Kind(StrEnum):
     ALERT_CHANGE = "alert.change"
     ALERT_SENT = "alert.sent"
     ALERT_TRIAGE = "alert.triage"
+    SCREEN_FINDING = "screen.finding"
     SECRET_CHANGE = "secret.change"  # noqa: S105 (an entry kind, not a secret)
     IDENTITY_CHANGE = "identity.change"
 

@@ -31,6 +31,7 @@ __all__ = [
     "GatewayConfig",
     "HttpConfig",
     "LimitsConfig",
+    "ScreenConfig",
     "ServerApproval",
     "ServerConfig",
     "SinkConfig",
@@ -202,6 +203,21 @@ class ApprovalWhen(_Model):
         return self
 
 
+ScreenAction = Literal["flag", "strip", "block"]
+
+
+class ScreenConfig(_Model):
+    """What to do with what a server says (`[servers.NAME.screen]`; docs/screening.md)."""
+
+    listing: ScreenAction = "strip"
+    """Tool definitions, prompts and instructions: flag (record only), strip (remove the hidden
+    part, keep the tool), or block (the tool is not listed; instructions: the server is silent)."""
+    injections: ScreenAction = "flag"
+    exfiltration: ScreenAction = "strip"
+    secrets: ScreenAction = "strip"
+    invisible: Literal["strip", "flag"] = "strip"
+
+
 class ServerApproval(_Model):
     classes: tuple[RiskClass, ...] = ()
     """Every tool of these risk classes waits for a person, e.g. ["destructive"]."""
@@ -249,6 +265,7 @@ class ServerConfig(_Model):
     rate: str | None = None
     """Calls per client to this server, e.g. "120/minute"."""
     approval: ServerApproval = Field(default_factory=ServerApproval)
+    screen: ScreenConfig = Field(default_factory=ScreenConfig)
     sandbox: Literal["on", "off"] = "on"
     """Run a stdio server inside bubblewrap (default); "off" is recorded and reported as a finding."""
     limits: LimitsConfig = Field(default_factory=LimitsConfig)

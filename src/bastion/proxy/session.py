@@ -22,6 +22,7 @@ from bastion.proxy.catalog import Catalog, Hide, InvalidCursor, Listing, Namer, 
 from bastion.proxy.pipeline import Call, CallNext, ClientInfo, NoEvents, SessionEvents, Stage, compose
 from bastion.proxy.supervisor import Connector, StateListener, Supervisor
 from bastion.proxy.upstream import Upstream
+from bastion.screen.gate import ListingScreen
 from bastion.transport.jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, SERVER_UNAVAILABLE
 from bastion.types import Era, Reply, RpcError
 
@@ -89,7 +90,10 @@ class Session:
         events: SessionEvents | None = None,
         hide: Hide = lambda _server, _tool: None,
         observe: Observe | None = None,
+        screen: ListingScreen | None = None,
     ) -> None:
+        self._screen = screen
+        self._instructions: dict[str, str | None] = {}
         self._events: SessionEvents = events or NoEvents()
         self._client_capabilities = client_capabilities
         self._hide = hide
@@ -99,6 +103,9 @@ class Session:
         self.servers = dict(servers)
         self._namer = Namer(gateway.namespace, transparent=len(servers) == 1 and not gateway.namespace_single)
         self._listings: dict[str, dict[str, list[dict[str, Any]]]] = {kind: {} for kind in LISTINGS.values()}
+        """What each server listed, as screened: what clients are shown (through policy and pins)."""
+        self._raw: dict[str, dict[str, list[dict[str, Any]]]] = {kind: {} for kind in LISTINGS.values()}
+        """What each server listed, as it said it: what pins and the inventory judge."""
         self.catalog = self._build()
         self._supervisors = {
             name: Supervisor(
@@ -154,8 +161,8 @@ class Session:
         return self._supervisors
 
     def listing(self, server: str, kind: str) -> list[dict[str, Any]]:
-        """What one server itself listed (before namespacing and filtering): tools, prompts, resources…"""
-        return list(self._listings[kind].get(server, []))
+        """What one server itself listed (before screening, namespacing and filtering): tools, prompts…"""
+        return list(self._raw[kind].get(server, []))
 
     def capabilities(self) -> dict[str, Any]:
         """What the aggregate offers the client: the union of what the servers offer."""
@@ -178,11 +185,13 @@ class Session:
         return merged
 
     def instructions(self) -> str | None:
-        parts = [
-            f"[{name}] {sup.upstream.instructions}" if len(self._supervisors) > 1 else sup.upstream.instructions
+        """Every server's instructions (as screened), labelled by server when there are several."""
+        texts = {
+            name: self._instructions.get(name, sup.upstream.instructions)
             for name, sup in self._supervisors.items()
-            if sup.upstream is not None and sup.upstream.instructions
-        ]
+            if sup.upstream is not None
+        }
+        parts = [f"[{name}] {text}" if len(self._supervisors) > 1 else text for name, text in texts.items() if text]
         return "\n\n".join(parts) or None
 
     # -- requests from the client ------------------------------------------------------------------------------
@@ -239,7 +248,7 @@ class Session:
             (
                 (server, item)
                 for server in self.servers
-                for item in self._listings["tools"].get(server, [])
+                for item in self._raw["tools"].get(server, [])
                 if name in (item.get("name"), self._namer.expose(server, str(item.get("name"))))
             ),
             ("", None),
@@ -431,13 +440,16 @@ class Session:
                 await self._refresh(upstream, kind, announce=False)
             else:
                 self._listings[kind].pop(upstream.name, None)
+                self._raw[kind].pop(upstream.name, None)
+        if self._screen is not None:
+            self._instructions[upstream.name] = await self._screen.instructions(upstream.name, upstream.instructions)
         await self._admit(upstream)
         self.catalog = self._build()
 
     async def _admit(self, upstream: Upstream) -> None:
         """Let the admit stage judge what the server offers now (pins), before anyone sees it."""
         if self._observe is not None:
-            listings = {kind: self._listings[kind].get(upstream.name, []) for kind in self._listings}
+            listings = {kind: self._raw[kind].get(upstream.name, []) for kind in self._raw}
             version = str(upstream.server_info.get("version", ""))
             await self._observe(upstream.name, version, upstream.instructions, listings)
 
@@ -456,6 +468,15 @@ class Session:
             cursor = reply.get("nextCursor")
             if not isinstance(cursor, str) or not cursor:
                 break
+        self._raw[kind][upstream.name] = items
+        if self._screen is not None:
+            others = frozenset(
+                str(item.get("name"))
+                for server, listed in self._listings["tools"].items()
+                if server != upstream.name
+                for item in listed
+            )
+            items = await self._screen(upstream.name, kind, items, others)
         self._listings[kind][upstream.name] = items
         if kind == "tools":
             await self._events.listed(self.client, upstream.name, kind, items)
