@@ -31,13 +31,13 @@ TOOLS: list[dict[str, Any]] = [
         "description": "Read a web page we fetched earlier.",
         "inputSchema": STRING,
         "annotations": {"readOnlyHint": True},
-    },  # fmt: skip
+    },
     {
         "name": "read_article",
         "description": "Read a security article.",
         "inputSchema": STRING,
         "annotations": {"readOnlyHint": True},
-    },  # fmt: skip
+    },
 ]
 RESULTS = {
     "get_forecast": "Sunny, 21°C, light wind from the west.",
