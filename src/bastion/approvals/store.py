@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import psycopg
 
 from bastion.approvals.model import Approval, Grant, Scope, Status, Verdict, grant_for
 from bastion.errors import StoreError
@@ -125,6 +124,8 @@ class ApprovalStore:
                     return current
                 time.sleep(POLL)
             return self.get(approval_id)
+        import psycopg  # only here, on PostgreSQL (see SharedDb)
+
         with psycopg.connect(self.url, autocommit=True) as listener:
             listener.execute(f"LISTEN {CHANNEL}")
             current = self.get(approval_id)

@@ -14,8 +14,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
 from bastion.errors import StoreError
 
 __all__ = ["SharedDb", "shared_url"]
@@ -33,8 +31,13 @@ class SharedDb:
         self.url = url
         self.postgres = url.startswith(("postgresql://", "postgres://"))
         self._what = what
+        self._errors: tuple[type[Exception], ...] = (sqlite3.Error,)
         try:
             if self.postgres:
+                # psycopg costs ~24 MB; only gateways that share PostgreSQL load it.
+                import psycopg
+
+                self._errors = (sqlite3.Error, psycopg.Error)
                 self._db: Any = psycopg.connect(url, autocommit=True)
             else:
                 path = url.removeprefix("sqlite:")
@@ -43,13 +46,13 @@ class SharedDb:
                 Path(path).chmod(0o600)
             for statement in schema:
                 self.execute(statement)
-        except (sqlite3.Error, psycopg.Error, OSError) as exc:
+        except (*self._errors, OSError) as exc:
             raise StoreError(f"cannot open the {what} store: {exc}") from exc
 
     def execute(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
         try:
             return self._db.execute(sql.replace("?", "%s") if self.postgres else sql, args)
-        except (sqlite3.Error, psycopg.Error) as exc:
+        except self._errors as exc:
             raise StoreError(f"{self._what} store: {exc}") from exc
 
     def notify(self, channel: str, payload: str) -> None:

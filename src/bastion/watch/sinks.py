@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import smtplib
 import string
 import subprocess
 import time
@@ -20,7 +19,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from email.message import EmailMessage
 from typing import Any, Protocol
 
 import anyio
@@ -141,6 +139,10 @@ class EmailSink:
         self._sender, self._to, self.channel = sender, list(to), channel
 
     def send(self, note: Notification, fields: Mapping[str, str]) -> Delivery:
+        # The mail modules cost ~9 MB: loaded by the first e-mail, not by every gateway.
+        import smtplib
+        from email.message import EmailMessage
+
         values = _fields(note, fields)
         message = EmailMessage()
         message["Subject"] = f"[bastion {values['severity']}] {values['kind']}: {values['summary'][:120]}"
