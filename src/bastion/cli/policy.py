@@ -264,40 +264,37 @@ def _recorded_calls(store: AuditStore, since: float) -> Iterator[dict[str, Any]]
             }
 
 
+ServerArgument = Annotated[str, typer.Argument(help="Server name as configured.")]
+ToolArgument = Annotated[str, typer.Argument(help="The server's own tool name.")]
+ReasonOption = Annotated[str, typer.Option("--reason", help="Why (recorded in the audit log).")]
+
+
 @app.command()
 def kill(
-    server: Annotated[str, typer.Argument(help="Server name as configured.")],
-    tool: Annotated[str, typer.Argument(help="The server's own tool name.")],
-    reason: Annotated[str, typer.Option("--reason", help="Why (recorded in the audit log).")],
-    config: ConfigOption = Path("bastion.toml"),
+    server: ServerArgument, tool: ToolArgument, reason: ReasonOption, config: ConfigOption = Path("bastion.toml")
 ) -> None:
     """Switch a tool off now, on every gateway sharing this BASTION_HOME (within a second)."""
-    loaded = _config_naming(config, server)
-    state = open_store()
-    try:
-        changed = state.kill(server, tool, reason, who(), SystemClock().now())
-    finally:
-        state.close()
-    _record_change(loaded, "kill", server, tool, reason)
-    console.print(f"{server}.{tool} is switched off" if changed else f"{server}.{tool} was already switched off")
+    _switch(server, tool, reason, config, off=True)
 
 
 @app.command()
 def unkill(
-    server: Annotated[str, typer.Argument(help="Server name as configured.")],
-    tool: Annotated[str, typer.Argument(help="The server's own tool name.")],
-    reason: Annotated[str, typer.Option("--reason", help="Why (recorded in the audit log).")],
-    config: ConfigOption = Path("bastion.toml"),
+    server: ServerArgument, tool: ToolArgument, reason: ReasonOption, config: ConfigOption = Path("bastion.toml")
 ) -> None:
     """Switch a tool back on (policy still decides its calls)."""
+    _switch(server, tool, reason, config, off=False)
+
+
+def _switch(server: str, tool: str, reason: str, config: Path, *, off: bool) -> None:
     loaded = _config_naming(config, server)
     state = open_store()
     try:
-        changed = state.unkill(server, tool)
+        changed = state.kill(server, tool, reason, who(), SystemClock().now()) if off else state.unkill(server, tool)
     finally:
         state.close()
-    _record_change(loaded, "unkill", server, tool, reason)
-    console.print(f"{server}.{tool} is switched on again" if changed else f"{server}.{tool} was not switched off")
+    _record_change(loaded, "kill" if off else "unkill", server, tool, reason)
+    now = "switched off" if off else "switched on again"
+    console.print(f"{server}.{tool} is {now}" if changed else f"{server}.{tool} was already {'off' if off else 'on'}")
 
 
 @app.command()
