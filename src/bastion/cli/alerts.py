@@ -1,4 +1,4 @@
-"""`bastion alerts`: what the watcher raised, and triage with who and why (SOC 2 CC7.3)."""
+"""`bastion alerts`: what the watcher raised, and triage (ack, snooze, resolve) with who and why (SOC 2 CC7.3)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from rich.table import Table
 from bastion.audit.entry import Kind, Record
 from bastion.cli._common import console, home
 from bastion.cli.audit import StoreOption, record_entry
+from bastion.cli.tokens import parse_duration
 from bastion.config.model import AuditConfig, BastionConfig
 from bastion.errors import ConfigError, ConfigProblem
 from bastion.watch.store import Triage, WatchStore, open_watch
@@ -71,6 +72,17 @@ def ack(key: KeyArgument, note: NoteOption = "", store: StoreOption = None) -> N
 def resolve(key: KeyArgument, note: NoteOption = "", store: StoreOption = None) -> None:
     """Resolve with a note of what was found or done."""
     _triage(key, "resolve", note, store)
+
+
+@app.command()
+def snooze(
+    key: KeyArgument,
+    for_: Annotated[str, typer.Option("--for", help="How long, e.g. 30m, 4h.")],
+    note: NoteOption = "",
+    store: StoreOption = None,
+) -> None:
+    """Silence an alert's notifications for a while; it is still recorded."""
+    _triage(key, f"snooze:{parse_duration(for_):g}", note, store)
 
 
 def _triage(key: str, action: str, note: str, store_url: str | None) -> None:

@@ -452,6 +452,19 @@ class WatchConfig(_Model):
     heartbeat_every: Annotated[float, Field(ge=5, le=86400)] = 60.0
     checks: dict[str, CheckConfig] = Field(default_factory=dict)
     sinks: tuple[SinkConfig, ...] = ()
+    maintenance: tuple[tuple[str, str], ...] = ()
+    """Windows (ISO 8601 start, end) in which alerts are recorded but nobody is notified."""
+
+    @field_validator("maintenance")
+    @classmethod
+    def _windows(cls, windows: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+        for start, end in windows:
+            try:
+                if datetime.fromisoformat(end) <= datetime.fromisoformat(start):
+                    raise ValueError(f"maintenance window {start} .. {end} ends before it starts")
+            except TypeError:
+                raise ValueError("maintenance times need a time zone, e.g. 2026-12-01T02:00:00+00:00") from None
+        return windows
 
     @field_validator("learn_until")
     @classmethod

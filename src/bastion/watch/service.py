@@ -30,7 +30,7 @@ from bastion.watch.detectors import ErrorRate, FirstUse, Health, definition_drif
 from bastion.watch.events import CallEvent, Signal
 from bastion.watch.sinks import Delivery, Outbox, Sink
 from bastion.watch.store import AlertRow, CheckRow, WatchStore
-from bastion.watch.volume import VolumeDetector
+from bastion.watch.volume import TooFrequent, VolumeDetector
 
 __all__ = ["Watcher"]
 
@@ -50,7 +50,18 @@ class Watcher:
         self.errors = ErrorRate(window=config.error_window, threshold=config.error_threshold)
         self.volume = VolumeDetector(window=config.volume_window, min_calls=config.volume_min_calls)
         self.health = Health()
-        self.alerts = Alerts(remind_every=config.remind_every, escalate_after=config.escalate_after)
+        self.alerts = Alerts(
+            remind_every=config.remind_every,
+            escalate_after=config.escalate_after,
+            maintenance=[
+                (datetime.fromisoformat(start).timestamp(), datetime.fromisoformat(end).timestamp())
+                for start, end in config.maintenance
+            ],
+        )
+        self.too_frequent = TooFrequent()
+        for name, check in config.checks.items():
+            if check.period is not None:
+                self.too_frequent.expect(name, check.period)
         self.checks = Checks(
             Check(name, period=c.period, cron=c.cron, tz=c.tz, grace=c.grace) for name, c in config.checks.items()
         )
@@ -105,6 +116,8 @@ class Watcher:
             raise KeyError(check)
         now = self._clock.now()
         flip = self.checks.ping(check, kind, now, run_id)
+        if kind is PingKind.SUCCESS:
+            self.signal(self.too_frequent.observe(check, now))
         duration = self.checks[check].last_duration if kind is not PingKind.START else None
         fields = {"check": check, "ping": kind.value, "run": run_id or "", "duration_s": duration}
         await self._audit.append(Record(Kind.HEARTBEAT, fields))
@@ -155,8 +168,12 @@ class Watcher:
     def _triage(self, now: float) -> list[AlertChange]:
         changes: list[AlertChange] = []
         for triage in self._store.pending_triage():
-            action = self.alerts.ack if triage.action == "ack" else self.alerts.resolve
-            change = action(triage.key, triage.by, triage.note, now)
+            if triage.action.startswith("snooze:"):
+                until = now + float(triage.action.removeprefix("snooze:"))
+                change = self.alerts.snooze(triage.key, until, triage.by, triage.note, now)
+            else:
+                action = self.alerts.ack if triage.action == "ack" else self.alerts.resolve
+                change = action(triage.key, triage.by, triage.note, now)
             if change is not None:
                 changes.append(change)
             self._store.triage_applied(triage.id, now)
