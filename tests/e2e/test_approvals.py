@@ -83,9 +83,9 @@ async def test_a_call_waits_until_approved_from_another_terminal(home: Path, tmp
 
 
 async def test_a_denial_reaches_the_client_as_an_error_naming_who(home: Path, tmp_path: Path) -> None:
+    errors: list[MCPError] = []
     async with through_stdio(home, ["run", "--config", str(config(tmp_path))]) as client:
         async with anyio.create_task_group() as tasks:
-            errors: list[MCPError] = []
 
             async def call() -> None:
                 try:
@@ -122,6 +122,7 @@ async def test_a_session_scoped_approval_lets_later_calls_through(home: Path, tm
 
 
 async def test_two_channels_racing_make_one_decision(home: Path, tmp_path: Path) -> None:
+    codes: list[int] = []
     async with through_stdio(home, ["run", "--config", str(config(tmp_path))]) as client:
         outcome: list[object] = []
         async with anyio.create_task_group() as tasks:
@@ -138,7 +139,6 @@ async def test_two_channels_racing_make_one_decision(home: Path, tmp_path: Path)
                 [*BASTION, "approvals", "approve", approval],
                 [*BASTION, "approvals", "deny", approval],
             ]
-            codes: list[int] = []
 
             async def run(argv: list[str]) -> None:
                 codes.append((await anyio.run_process(argv, env=child_env(home), check=False)).returncode)

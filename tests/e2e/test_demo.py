@@ -31,6 +31,8 @@ async def test_the_demo_session_runs_and_its_audit_log_verifies(tmp_path: Path) 
     assert (tmp_path / "notes" / "todo.txt").read_text(encoding="utf-8") == "ship it"
     alerts = [alert["alert"].split(":")[0] for alert in seen["alerts"]]
     assert alerts[:2] == ["first_use", "silence"]
+    assert (seen["evidence"] / "index.html").exists()
+    assert (seen["evidence"] / "manifest.sig").exists()
     assert len(seen["progress"]) == 5
     assert seen["audit"]["ok"] is True
     assert seen["audit"]["entries"] >= 10

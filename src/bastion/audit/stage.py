@@ -84,6 +84,8 @@ class AuditStage:
         }
         if isinstance(reply, RpcError):
             outcome["error"] = {"code": reply.code, "message": reply.message}
+        if call.notes.get("screening"):
+            outcome["screening"] = call.notes["screening"]
         secret = {} if isinstance(reply, RpcError) else {"result": reply}
         # The reply need not wait for the outcome's fsync: the intent is durable already, and the
         # outcome shares the next batch's commit. A failure there is logged by the writer.

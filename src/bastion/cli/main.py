@@ -8,7 +8,7 @@ import click
 import typer
 
 from bastion import __version__
-from bastion.cli import alerts, approvals, audit, clients, gateway, inspect, pins, policy, secrets, tokens
+from bastion.cli import alerts, approvals, audit, clients, gateway, inspect, pins, policy, report, secrets, tokens
 from bastion.cli._common import err_console
 from bastion.errors import BastionError, ClientConfigError, ConfigError, NotYetSupported
 
@@ -54,6 +54,7 @@ app.add_typer(alerts.app, name="alerts")
 app.add_typer(policy.app, name="policy")
 app.add_typer(secrets.app, name="secrets")
 app.add_typer(secrets.identity_app, name="identity")
+app.add_typer(report.app, name="report")
 
 EXIT_CONFIG = 2
 EXIT_FAILURE = 1

@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -87,11 +88,32 @@ async def run_demo(workdir: Path, home: Path, say: Say) -> dict[str, Any]:
         say(f"prompts/get summarize_note -> {len(prompt.messages)} message(s)")
     say("Session closed; Bastion stopped the server (it ran inside a bubblewrap sandbox: only the notes")
     say("  directory and its own runtime were visible, no network, no home directory, no other secrets).")
-    seen["rug_pull"] = await rug_pull(workdir, notes, env, say)
-    seen["approval"] = await approval(workdir, notes, env, say)
-    seen["alerts"] = await watching(workdir, notes, env, say)
-    seen["audit"] = show_audit(home, say)
+    seen |= await _governance(workdir, notes, home, env, say)
     return seen
+
+
+async def _governance(workdir: Path, notes: Path, home: Path, env: dict[str, str], say: Say) -> dict[str, Any]:
+    """Pins, approvals and alerts, then the record: the log verified and the evidence pack built."""
+    return {
+        "rug_pull": await rug_pull(workdir, notes, env, say),
+        "approval": await approval(workdir, notes, env, say),
+        "alerts": await watching(workdir, notes, env, say),
+        "audit": show_audit(home, say),
+        "evidence": await evidence(workdir, home, env, say),
+    }
+
+
+async def evidence(workdir: Path, home: Path, env: dict[str, str], say: Say) -> Path:
+    """The evidence pack for today's activity: what an auditor receives and can re-verify offline."""
+    today = time.strftime("%Y-%m-%d", time.gmtime())
+    out = workdir / "evidence"
+    await _bastion(env, "report", "--period", f"{today}..{today}", "--framework", "all", "--out", str(out))
+    say("")
+    say(f"Evidence pack (SOC 2 and HIPAA) for {today}: {out / 'index.html'}")
+    if (out / "report.pdf").exists():
+        say(f"  and its PDF: {out / 'report.pdf'}")
+    say(f'  an auditor re-checks it offline: bastion report verify {out} --key "$(cat keys/audit-verifiers.txt)"')
+    return out
 
 
 async def rug_pull(workdir: Path, notes: Path, env: dict[str, str], say: Say) -> dict[str, Any]:
@@ -133,6 +155,7 @@ async def approval(workdir: Path, notes: Path, env: dict[str, str], say: Say) ->
     say("Approval: write_note is granted but must wait for a person (tools.approve).")
     run = ["-m", "bastion", "run", "--config", str(config), "--log-level", "error"]
     written: list[str] = []
+    approval_id = ""
     async with Client(StdioServerParameters(command=sys.executable, args=run, env=env), mode="legacy") as client:
         async with anyio.create_task_group() as tasks:
 
