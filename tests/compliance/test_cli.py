@@ -4,6 +4,8 @@ real CLI turns its audit log into a pack, and an auditor's machine (no keys of i
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -70,3 +72,31 @@ async def test_a_real_session_becomes_a_pack_an_auditor_verifies_offline(home: P
     code, _, stderr = await bastion(auditor, "report", "verify", str(pack), "--key", str(trusted))
     assert code == 1
     assert "FAILED: evidence/denied.jsonl" in stderr
+
+
+def test_prune_applies_the_retention_profile_as_a_recorded_shred(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    config = tmp_path / "bastion.toml"
+    config.write_text('[audit]\nretention = "hipaa"\n', encoding="utf-8")
+    env = {**os.environ, "BASTION_HOME": str(home)}
+    done = subprocess.run(
+        [*BASTION, "audit", "prune", "--config", str(config)], capture_output=True, text=True, env=env, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "retention hipaa" in done.stdout
+    found = subprocess.run(
+        [*BASTION, "audit", "search", "--kind", "payload.shredded", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    [entry] = [json.loads(line) for line in found.stdout.splitlines()]
+    assert entry["reason"] == "retention hipaa (2190 days)"
+    config.write_text("", encoding="utf-8")
+    refused = subprocess.run(
+        [*BASTION, "audit", "prune", "--config", str(config)], capture_output=True, text=True, env=env, check=False
+    )
+    assert refused.returncode == 2
+    assert "audit.retention" in refused.stderr

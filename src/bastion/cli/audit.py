@@ -434,6 +434,42 @@ def shred(
     typer.echo(f"destroyed the data keys of {len(days)} day(s): {', '.join(days) or 'none'}")
 
 
+RETENTION_DAYS = {"soc2": 365, "hipaa": 2190}
+"""Days payloads are kept under each profile: SOC 2 one year, HIPAA six (45 CFR 164.316(b)(2)(i))."""
+
+
+@app.command()
+def prune(
+    config: Annotated[Path, typer.Option("--config", "-c", help="bastion.toml with [audit] retention.")] = Path(
+        "bastion.toml"
+    ),
+    store: StoreOption = None,
+) -> None:
+    """Apply `[audit] retention`: crypto-shred the payloads of days older than the profile keeps.
+
+    Entries, their commitments and every proof stay; only the encrypted arguments and results of
+    those days become unreadable, and the pruning is itself an entry (never a silent delete).
+    """
+    loaded = load_config(config)
+    retention = loaded.audit.retention
+    if retention == "none":
+        raise ConfigError(
+            config,
+            [
+                ConfigProblem(
+                    "audit.retention", "no retention profile is set", 'set retention = "hipaa", "soc2" or days'
+                )
+            ],
+        )
+    days = retention if isinstance(retention, int) else RETENTION_DAYS[retention]
+    before = time.strftime("%Y-%m-%d", time.gmtime(time.time() - days * 86400))
+    store_url = store or loaded.audit.store
+    shredded = _store(store_url).shred_before(before, time.time())
+    fields = {"days": shredded, "before": before, "reason": f"retention {retention} ({days} days)", "by": who()}
+    anyio.run(record_entry, loaded, store_url, Record(Kind.PAYLOADS_SHREDDED, fields))
+    typer.echo(f"retention {retention}: destroyed the data keys of {len(shredded)} day(s) before {before}")
+
+
 @app.command()
 def export(
     format: Annotated[str, typer.Option("--format", help="jsonl or ocsf.")] = "jsonl",
