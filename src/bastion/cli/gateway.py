@@ -66,7 +66,7 @@ def wrap(
     """Wrap one stdio MCP server: Bastion speaks MCP on stdio and runs the server as its child.
 
     Put this in a client's config in place of the server's command, e.g.\n
-    bastion wrap --name fs -- npx -y @modelcontextprotocol/server-filesystem@2026.8.31 /srv/data
+    bastion wrap --name fs --fs-read /srv/data -- npx -y @modelcontextprotocol/server-filesystem@2026.8.31 /srv/data
     """
     setup_logging(log_level)
     config = wrap_config(
