@@ -185,3 +185,21 @@ def test_the_import_command_writes_a_loadable_config(tmp_path: Path) -> None:
 
 def _now() -> datetime:
     return datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+def test_directories_a_server_was_given_become_its_read_grants(tmp_path: Path) -> None:
+    data = {
+        "mcpServers": {
+            "fs": {
+                "command": "npx",
+                "args": ["-y", "@modelcontextprotocol/server-filesystem", str(tmp_path), "/no/such/dir"],
+            }
+        }
+    }
+    imported = import_servers(data, None, tmp_path / "c.json")
+    assert imported.config.servers["fs"].fs_read == (str(tmp_path),)
+    wrapped, changed, _skipped = wrap_entries(data, None, ["bastion"])
+    assert changed == ["fs"]
+    args = wrapped["mcpServers"]["fs"]["args"]
+    assert args[args.index("--fs-read") + 1] == str(tmp_path)
+    assert args.count("--fs-read") == 1

@@ -12,7 +12,7 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -153,7 +153,23 @@ def _server(name: str, entry: dict[str, Any], warnings: list[str]) -> ServerConf
             env[str(variable)] = text
     args = tuple(str(arg) for arg in entry.get("args") or ())
     cwd = entry.get("cwd")
-    return ServerConfig(command=command, args=args, env=env, env_pass=tuple(env_pass), cwd=str(cwd) if cwd else None)
+    roots = given_directories(args)
+    if roots:
+        warnings.append(f"{name}: may read {', '.join(roots)} (directories on its command line); grant writes yourself")
+    return ServerConfig(
+        command=command,
+        args=args,
+        env=env,
+        env_pass=tuple(env_pass),
+        cwd=str(cwd) if cwd else None,
+        fs_read=roots,
+    )
+
+
+def given_directories(args: Sequence[str]) -> tuple[str, ...]:
+    """Absolute paths of existing directories among a server's arguments (a filesystem server's
+    roots): the user already gave it those, so policy and the sandbox let it read them, no more."""
+    return tuple(dict.fromkeys(arg for arg in args if os.path.isabs(arg) and os.path.isdir(arg)))
 
 
 def _secret(name: str, value: str) -> bool:
@@ -188,7 +204,9 @@ def wrap_entries(
         if not isinstance(entry.get("command"), str):
             continue
         label = _NAME.sub("-", name).strip("-_")[:64] or "server"
-        argv = [*bastion_argv[1:], "wrap", "--name", label, "--", entry["command"], *map(str, entry.get("args") or [])]
+        args = [str(arg) for arg in entry.get("args") or []]
+        grants = [flag for root in given_directories(args) for flag in ("--fs-read", root)]
+        argv = [*bastion_argv[1:], "wrap", "--name", label, *grants, "--", entry["command"], *args]
         servers[name] = {**entry, "command": bastion_argv[0], "args": argv}
         changed.append(name)
     return {**data, key: servers}, changed, skipped
