@@ -22,7 +22,7 @@ from bastion.inventory.pins import LOCK_NAME, load_lock
 from bastion.inventory.report import inventory_data, to_json, to_markdown
 from bastion.sandbox.launcher import find_bwrap
 from bastion.store.home import bastion_home, ensure_home
-from bastion.watch.store import open_watch
+from bastion.watch.store import AlertRow, CheckRow, open_watch
 
 __all__ = ["register"]
 
@@ -91,13 +91,17 @@ class _nothing:
         return None
 
 
-def _watch_status() -> None:
-    """Checks and open alerts at a glance (from the shared watch store)."""
+def _watch_rows() -> tuple[list[CheckRow], list[AlertRow]]:
     store = open_watch(bastion_home(os.environ), os.environ.get("BASTION_AUDIT_STORE"))
     try:
-        checks, alerts = store.checks(), store.alerts()
+        return store.checks(), store.alerts()
     finally:
         store.close()
+
+
+def _watch_status() -> None:
+    """Checks and open alerts at a glance (from the shared watch store)."""
+    checks, alerts = _watch_rows()
     if checks:
         console.print("checks: " + ", ".join(f"{c.name} {c.status}" for c in checks), markup=False)
     if alerts:
@@ -125,11 +129,14 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
     sandbox = _sandbox_status()
     if as_json:
         home = str(bastion_home(os.environ))
+        checks, alerts = _watch_rows()
         report = {
             "home": home,
             "sandbox": sandbox,
             "gateways": [asdict(g) for g in gateways],
             "servers": [asdict(s) for s in servers],
+            "checks": [asdict(c) for c in checks],
+            "alerts": [asdict(a) for a in alerts],
         }
         typer.echo(json.dumps(report, indent=2))
         return
