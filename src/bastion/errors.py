@@ -10,8 +10,7 @@
     ├── AuditIntegrityError    the audit log does not verify (tampered, truncated, rolled back)
     ├── SandboxError           a server cannot be sandboxed as configured (no working bwrap …)
     ├── SecretError            a server's secret is missing, revoked or does not decrypt
-    ├── PinError               bastion.lock cannot be read, or a server drifted from it
-    └── NotYetSupported        a setting that a later release gives meaning to
+    └── PinError               bastion.lock cannot be read, or a server drifted from it
 
 Exceptions carry fields; the CLI turns them into exit codes in one place and the
 proxy turns them into JSON-RPC errors in one place.
@@ -28,7 +27,6 @@ __all__ = [
     "ClientConfigError",
     "ConfigError",
     "ConfigProblem",
-    "NotYetSupported",
     "PinError",
     "ProtocolError",
     "SandboxError",
@@ -145,12 +143,3 @@ class PinError(BastionError):
         self.detail = detail
         self.fix = fix
         super().__init__(f"{path}: {detail}" + (f"\n  fix: {fix}" if fix else ""))
-
-
-class NotYetSupported(BastionError):
-    """A setting was given that this release cannot enforce yet; refusing rather than ignoring it."""
-
-    def __init__(self, setting: str, detail: str) -> None:
-        self.setting = setting
-        self.detail = detail
-        super().__init__(f"{setting}: {detail}")

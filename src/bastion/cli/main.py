@@ -10,7 +10,7 @@ import typer
 from bastion import __version__
 from bastion.cli import alerts, approvals, audit, clients, gateway, inspect, pins, policy, report, secrets, tokens
 from bastion.cli._common import err_console
-from bastion.errors import BastionError, ClientConfigError, ConfigError, NotYetSupported
+from bastion.errors import BastionError, ClientConfigError, ConfigError
 
 __all__ = ["app", "main"]
 
@@ -67,7 +67,7 @@ def main() -> None:
     except ConfigError as exc:
         err_console.print(f"bastion: invalid configuration\n{exc}", markup=False)
         sys.exit(EXIT_CONFIG)
-    except (NotYetSupported, ClientConfigError) as exc:
+    except ClientConfigError as exc:
         err_console.print(f"bastion: {exc}", markup=False)
         sys.exit(EXIT_CONFIG)
     except BastionError as exc:
