@@ -289,10 +289,7 @@ async def _drift(audit: AuditLog, watcher: Watcher | None, drift: Drift) -> None
         "blocked_tools": sorted(drift.blocked_tools()),
         "server_blocked": drift.blocks_server,
     }
-    try:
-        await audit.append(Record(Kind.PIN_DRIFT, fields))
-    except StoreError:
-        logger.exception("a pin drift of %s could not be recorded", drift.server)
+    await _record(audit, Record(Kind.PIN_DRIFT, fields))
 
 
 async def _screen_finding(
@@ -300,10 +297,7 @@ async def _screen_finding(
 ) -> None:
     """Screening findings: an audit entry (rules and places, never raw text) and, above low, an alert."""
     fields = finding_fields(server, what, name, findings)
-    try:
-        await audit.append(Record(Kind.SCREEN_FINDING, fields))
-    except StoreError:
-        logger.exception("screening findings about %s could not be recorded", server)
+    await _record(audit, Record(Kind.SCREEN_FINDING, fields))
     severity = {"high": WatchSeverity.CRITICAL, "medium": WatchSeverity.WARNING}.get(fields["severity"])
     if watcher is not None and severity is not None:
         rules = ", ".join(sorted({f.rule for f in findings}))
@@ -313,10 +307,15 @@ async def _screen_finding(
 
 
 async def _sandbox_finding(audit: AuditLog, server: str, fields: dict[str, Any]) -> None:
+    await _record(audit, Record(Kind.SANDBOX_FINDING, {"server": {"name": server}, **fields}))
+
+
+async def _record(audit: AuditLog, record: Record) -> None:
+    """A finding's entry: a store that fails is logged, and the finding's other effects still happen."""
     try:
-        await audit.append(Record(Kind.SANDBOX_FINDING, {"server": {"name": server}, **fields}))
+        await audit.append(record)
     except StoreError:
-        logger.exception("a sandbox finding about %s could not be recorded", server)
+        logger.exception("a %s entry could not be recorded", record.kind.value)
 
 
 def make_session_factory(running: Gateway) -> SessionFactory:

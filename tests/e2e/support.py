@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
+import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +22,16 @@ from mcp.client.streamable_http import streamable_http_client
 from bastion.store.sqlite import StateStore
 from tests.conftest import BASTION, child_env
 
-__all__ = ["NPM_BIN", "free_port", "serving", "through_http", "through_stdio", "wait_for_port"]
+__all__ = [
+    "NPM_BIN",
+    "JsonPosts",
+    "free_port",
+    "json_receiver",
+    "serving",
+    "through_http",
+    "through_stdio",
+    "wait_for_port",
+]
 
 NPM_BIN = Path(__file__).parent / "npm" / "node_modules" / ".bin"
 
@@ -68,3 +82,42 @@ async def through_http(url: str, token: str, mode: str = "legacy", **client: Any
     async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60) as http:
         async with Client(streamable_http_client(url, http_client=http), mode=mode, **client) as session:
             yield session
+
+
+@dataclass
+class JsonPosts:
+    """A local HTTP receiver (a webhook's stand-in): every JSON body POSTed to it, with when it arrived."""
+
+    url: str
+    received: list[tuple[float, Any]] = field(default_factory=list[tuple[float, Any]])
+
+    @property
+    def bodies(self) -> list[Any]:
+        return [body for _at, body in self.received]
+
+
+@contextmanager
+def json_receiver(path: str = "/hook") -> Iterator[JsonPosts]:
+    posts = JsonPosts("")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+            posts.received.append((time.time(), body))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    posts.url = f"http://127.0.0.1:{server.server_address[1]}{path}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield posts
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+        server.server_close()

@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import urllib.parse
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any
 
 import anyio
 import httpx2
@@ -22,7 +19,7 @@ from mcp.shared.exceptions import MCPError
 from bastion.approvals.store import open_approvals
 from bastion.transport.jsonrpc import DENIED
 from tests.conftest import BASTION, PYTHON, child_env
-from tests.e2e.support import free_port, through_stdio, wait_for_port
+from tests.e2e.support import JsonPosts, free_port, json_receiver, through_stdio, wait_for_port
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
@@ -150,39 +147,17 @@ async def test_two_channels_racing_make_one_decision(home: Path, tmp_path: Path)
     assert outcome in (["race"], [DENIED])
 
 
-class _Receiver(BaseHTTPRequestHandler):
-    payloads: list[dict[str, Any]] = []  # noqa: RUF012 (shared with the test by design)
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length", "0"))
-        _Receiver.payloads.append(json.loads(self.rfile.read(length)))
-        self.send_response(200)
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, format: str, *args: object) -> None:
-        return
-
-
 @pytest.fixture
-def receiver() -> Iterator[str]:
-    _Receiver.payloads = []
-    server = HTTPServer(("127.0.0.1", 0), _Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hook"
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
-        server.server_close()
+def receiver() -> Iterator[JsonPosts]:
+    with json_receiver() as posts:
+        yield posts
 
 
-async def test_the_webhook_links_approve_once_and_are_signed(home: Path, tmp_path: Path, receiver: str) -> None:
+async def test_the_webhook_links_approve_once_and_are_signed(home: Path, tmp_path: Path, receiver: JsonPosts) -> None:
     port = free_port()
     public = f"http://127.0.0.1:{port}"
     path = config(
-        tmp_path, f'channels = ["webhook"]\ntimeout = 30\nwebhook_url = "{receiver}"\npublic_url = "{public}"\n'
+        tmp_path, f'channels = ["webhook"]\ntimeout = 30\nwebhook_url = "{receiver.url}"\npublic_url = "{public}"\n'
     )
     dashboard = await anyio.open_process([*BASTION, "dashboard", "--listen", f"127.0.0.1:{port}"], env=child_env(home))
     try:
@@ -196,9 +171,9 @@ async def test_the_webhook_links_approve_once_and_are_signed(home: Path, tmp_pat
 
                 tasks.start_soon(call)
                 with anyio.fail_after(20):
-                    while not _Receiver.payloads:  # noqa: ASYNC110 (a plain HTTP server thread fills it)
+                    while not receiver.received:  # noqa: ASYNC110 (a plain HTTP server thread fills it)
                         await anyio.sleep(0.05)
-                payload = _Receiver.payloads[0]
+                payload = receiver.bodies[0]
                 assert "notes.echo" in payload["text"]
                 buttons = payload["blocks"][2]["elements"]
                 approve_url = buttons[0]["url"]

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import json
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from email import message_from_bytes
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -20,36 +18,15 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from tests.conftest import BASTION, PYTHON, child_env
-from tests.e2e.support import free_port, serving, through_stdio
+from tests.e2e.support import JsonPosts, free_port, json_receiver, serving, through_stdio
 
 pytestmark = [pytest.mark.e2e]
 
 
-class _Hook(BaseHTTPRequestHandler):
-    received: list[tuple[float, dict[str, Any]]] = []  # noqa: RUF012 (shared with the test by design)
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
-        _Hook.received.append((time.time(), body))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:
-        return
-
-
 @pytest.fixture
-def hook() -> Iterator[str]:
-    _Hook.received = []
-    server = HTTPServer(("127.0.0.1", 0), _Hook)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/alerts"
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
-        server.server_close()
+def hook() -> Iterator[JsonPosts]:
+    with json_receiver("/alerts") as posts:
+        yield posts
 
 
 class _Mailbox:
@@ -82,13 +59,13 @@ def wait_for(predicate: Any, seconds: float) -> None:
 
 @pytest.mark.anyio
 async def test_a_first_use_alert_reaches_a_webhook_and_a_mailbox_within_a_second(
-    home: Path, tmp_path: Path, hook: str, smtp: tuple[int, _Mailbox]
+    home: Path, tmp_path: Path, hook: JsonPosts, smtp: tuple[int, _Mailbox]
 ) -> None:
     port, mailbox = smtp
     config = tmp_path / "bastion.toml"
     config.write_text(
         f'[servers.notes]\ncommand = "{PYTHON}"\nargs = ["-m", "bastion.demo.server", "{tmp_path}"]\n'
-        f'[[watch.sinks]]\nkind = "webhook"\nurl = "{hook}"\n'
+        f'[[watch.sinks]]\nkind = "webhook"\nurl = "{hook.url}"\n'
         f'[[watch.sinks]]\nkind = "email"\nsmtp = "127.0.0.1:{port}"\nsender = "bastion@example.com"\n'
         'to = ["oncall@example.com"]\n',
         encoding="utf-8",
@@ -97,9 +74,9 @@ async def test_a_first_use_alert_reaches_a_webhook_and_a_mailbox_within_a_second
         await client.call_tool("echo", {"text": "hello"})
         called = time.time()
         with anyio.fail_after(10):
-            while not _Hook.received or not mailbox.messages:  # noqa: ASYNC110 (filled by other threads)
+            while not hook.received or not mailbox.messages:  # noqa: ASYNC110 (filled by other threads)
                 await anyio.sleep(0.02)
-    arrived, body = _Hook.received[0]
+    arrived, body = hook.received[0]
     assert body["alert"].startswith("first_use:")
     assert "echo" in body["summary"]
     assert arrived - called < 1.0
@@ -124,14 +101,14 @@ async def test_a_first_use_alert_reaches_a_webhook_and_a_mailbox_within_a_second
     assert findings[0]["status"] == "open"
 
 
-def test_a_heartbeat_check_that_stops_alerts_and_then_recovers(home: Path, tmp_path: Path, hook: str) -> None:
+def test_a_heartbeat_check_that_stops_alerts_and_then_recovers(home: Path, tmp_path: Path, hook: JsonPosts) -> None:
     port = free_port()
     config = tmp_path / "bastion.toml"
     config.write_text(
         f'[http]\nlisten = "127.0.0.1:{port}"\n'
         f'[servers.notes]\ncommand = "{PYTHON}"\nargs = ["-m", "bastion.demo.server", "{tmp_path}"]\n'
         "[watch.checks.nightly]\nperiod = 2\ngrace = 1\n"
-        f'[[watch.sinks]]\nkind = "webhook"\nurl = "{hook}"\n',
+        f'[[watch.sinks]]\nkind = "webhook"\nurl = "{hook.url}"\n',
         encoding="utf-8",
     )
     with serving(home, config, port) as token:
@@ -145,11 +122,11 @@ def test_a_heartbeat_check_that_stops_alerts_and_then_recovers(home: Path, tmp_p
         assert done["status"] == "up"
         assert done["duration_s"] is not None
         last_ping = time.time()
-        wait_for(lambda: any(b["alert"].startswith("silence") for _, b in _Hook.received), 15)
-        alerted = next(t for t, b in _Hook.received if b["alert"].startswith("silence"))
+        wait_for(lambda: any(b["alert"].startswith("silence") for _, b in hook.received), 15)
+        alerted = next(t for t, b in hook.received if b["alert"].startswith("silence"))
         assert alerted - last_ping < 2 + 1 + 5  # period + grace + 5 s
         httpx2.post(f"{base}/hb/nightly", headers=auth)
-        wait_for(lambda: any(b["kind"] == "resolved" for _, b in _Hook.received), 10)
+        wait_for(lambda: any(b["kind"] == "resolved" for _, b in hook.received), 10)
         metrics = httpx2.get(f"{base}/metrics", headers=auth).text
         assert "bastion_audit_entries" in metrics
     found = subprocess.run(

@@ -14,20 +14,22 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+import anyio
 import orjson
 
 from bastion.audit.checkpoint import Checkpoint, CheckpointError, Signer, Verifier, sign_checkpoint, verify_note
+from bastion.audit.entry import Record
 from bastion.audit.keys import Keyring, write_private
 from bastion.audit.log import AuditLog, witness_dir
 from bastion.audit.merkle import CompactRange, range_root
 from bastion.audit.payload import PayloadCipher, load_master_key
-from bastion.clock import Clock
+from bastion.clock import Clock, SystemClock
 from bastion.config.model import BastionConfig
 from bastion.errors import AuditIntegrityError, StoreError
 from bastion.store.audit import AuditStore, CheckpointRow, LogRow
 from bastion.store.audit_sqlite import SqliteAuditStore
 
-__all__ = ["config_digest", "open_audit", "open_store", "pid_alive", "read_witnesses", "recover"]
+__all__ = ["append_once", "config_digest", "open_audit", "open_store", "pid_alive", "read_witnesses", "recover"]
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +78,17 @@ def open_audit(
     master = load_master_key(home, environ, create=True)
     cipher = PayloadCipher(master) if master is not None else None
     return AuditLog(store, signer, cipher, clock, home, instance=config.gateway.instance)
+
+
+async def append_once(
+    config: BastionConfig, home: Path, environ: Mapping[str, str], store_url: str | None, record: Record
+) -> None:
+    """Record one entry from a process that has no gateway running (a CLI command, the dashboard)."""
+    log = open_audit(config, home, environ, SystemClock(), store_url)
+    async with anyio.create_task_group() as tasks:
+        await tasks.start(log.run)
+        await log.append(record)
+        tasks.cancel_scope.cancel()
 
 
 def recover(

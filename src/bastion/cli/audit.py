@@ -25,7 +25,7 @@ from bastion.audit.keys import Keyring
 from bastion.audit.parallel import checked_runs
 from bastion.audit.payload import PayloadCipher, load_master_key
 from bastion.audit.proofs import BundleError, check_bundle, make_bundle, make_consistency_bundle
-from bastion.audit.service import open_audit, open_store, pid_alive, read_witnesses, recover
+from bastion.audit.service import append_once, open_store, pid_alive, read_witnesses, recover
 from bastion.audit.verify import LogReport, Problem, verify_log
 from bastion.cli._common import console, err_console, home
 from bastion.clock import SystemClock
@@ -513,8 +513,4 @@ def _config(path: Path) -> BastionConfig:
 
 
 async def record_entry(config: BastionConfig, store_url: str | None, record: Record) -> None:
-    log = open_audit(config, home(), os.environ, SystemClock(), store_url)
-    async with anyio.create_task_group() as tasks:
-        await tasks.start(log.run)
-        await log.append(record)
-        tasks.cancel_scope.cancel()
+    await append_once(config, home(), os.environ, store_url, record)

@@ -118,19 +118,7 @@ def _with_findings(inventory: ServerInventory, lock: Lock | None) -> ServerInven
 def server_findings(inventory: ServerInventory, lock: Lock | None) -> list[str]:
     """Findings about one server for a report: how it is confined, pinned and granted."""
     config = inventory.config
-    found: list[str] = []
-    if config.transport == "stdio" and config.sandbox == "off":
-        found.append('runs unsandboxed (sandbox = "off")')
-    if not config.read_only:
-        found.append("read_only = false: every capability is granted")
-    ref = package_ref(launch_command(config))
-    if ref is not None:
-        unpinned = unpinned_finding(ref)
-        if unpinned:
-            found.append(unpinned)
-        squat = typosquat(ref.name, ref.launcher)
-        if squat:
-            found.append(f"package {ref.name!r} is one edit away from the well-known {squat!r}: a typosquat?")
+    found = config_findings(config)
     if lock is None:
         found.append("not pinned: no bastion.lock (run `bastion pin`)")
     elif inventory.state == "up":
@@ -145,4 +133,22 @@ def server_findings(inventory: ServerInventory, lock: Lock | None) -> list[str]:
             list(inventory.resource_templates),
         )
         found += drift.describe()
+    return found
+
+
+def config_findings(config: ServerConfig) -> list[str]:
+    """What the configuration alone says is risky: unsandboxed, every capability, an unpinned package."""
+    found: list[str] = []
+    if config.transport == "stdio" and config.sandbox == "off":
+        found.append('runs unsandboxed (sandbox = "off")')
+    if not config.read_only:
+        found.append("read_only = false: every capability is granted")
+    ref = package_ref(launch_command(config))
+    if ref is not None:
+        unpinned = unpinned_finding(ref)
+        if unpinned:
+            found.append(unpinned)
+        squat = typosquat(ref.name, ref.launcher)
+        if squat:
+            found.append(f"package {ref.name!r} is one edit away from the well-known {squat!r}: a typosquat?")
     return found

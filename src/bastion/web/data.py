@@ -19,8 +19,7 @@ from bastion.audit.proofs import make_bundle
 from bastion.audit.service import pid_alive, read_witnesses
 from bastion.audit.verify import LogReport, verify_log
 from bastion.config.model import BastionConfig
-from bastion.inventory.admit import launch_command
-from bastion.inventory.packages import package_ref, unpinned_finding
+from bastion.inventory.collect import config_findings
 from bastion.inventory.pins import Lock
 from bastion.inventory.risk import classify
 from bastion.policy.compile import compile_policy
@@ -211,14 +210,7 @@ def inventory(config: BastionConfig | None, lock: Lock | None) -> list[dict[str,
     servers: list[dict[str, Any]] = []
     for name, server in config.servers.items():
         pin = lock.servers.get(name) if lock is not None else None
-        findings: list[str] = []
-        if server.transport == "stdio" and server.sandbox == "off":
-            findings.append("runs unsandboxed")
-        if not server.read_only:
-            findings.append("every capability granted (read_only = false)")
-        ref = package_ref(launch_command(server))
-        if ref is not None and (unpinned := unpinned_finding(ref)):
-            findings.append(unpinned)
+        findings = config_findings(server)
         if pin is None:
             findings.append("not pinned (bastion pin)")
         tools: list[dict[str, Any]] = []

@@ -9,14 +9,12 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-import anyio
 import uvicorn
 
 from bastion.approvals.store import open_approvals
 from bastion.approvals.webhook import LinkKey
 from bastion.audit.entry import Kind, Record
-from bastion.audit.service import open_audit, open_store
-from bastion.clock import SystemClock
+from bastion.audit.service import append_once, open_store
 from bastion.config.model import BastionConfig
 from bastion.errors import ConfigError, ConfigProblem
 from bastion.inventory.pins import LOCK_NAME
@@ -56,11 +54,7 @@ async def serve_dashboard(
             return state.holder_of_token(token, time.time())
 
         async def record(kind: str, fields: dict[str, Any]) -> None:
-            log = open_audit(settings, home, os.environ, SystemClock(), store_url)
-            async with anyio.create_task_group() as tasks:
-                await tasks.start(log.run)
-                await log.append(Record(Kind(kind), fields))
-                tasks.cancel_scope.cancel()
+            await append_once(settings, home, os.environ, store_url, Record(Kind(kind), fields))
 
         lock = config_path.parent / LOCK_NAME if config_path is not None else None
         sources = Sources(
