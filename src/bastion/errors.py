@@ -4,7 +4,8 @@
     ├── ConfigError            invalid bastion.toml or flags (file, line, field, fix)
     ├── ClientConfigError      an MCP client's config file that cannot be read or rewritten
     ├── TransportError         a connection to a server or client failed
-    │   └── ServerUnavailable  a configured server is down, crashed or did not start
+    │   ├── ServerUnavailable  a configured server is down, crashed or did not start
+    │   └── NoServerStarted    a stdio gateway whose every server failed its first start
     ├── ProtocolError          a peer spoke MCP/JSON-RPC wrongly (carries a JSON-RPC code)
     ├── StoreError             the state store cannot be opened or written
     ├── AuditIntegrityError    the audit log does not verify (tampered, truncated, rolled back)
@@ -27,6 +28,7 @@ __all__ = [
     "ClientConfigError",
     "ConfigError",
     "ConfigProblem",
+    "NoServerStarted",
     "PinError",
     "ProtocolError",
     "SandboxError",
@@ -88,6 +90,14 @@ class ServerUnavailable(TransportError):
         self.server = server
         self.reason = reason
         super().__init__(f"server {server!r} is unavailable: {reason}")
+
+
+class NoServerStarted(TransportError):
+    """Not one of a gateway's servers started: there is nothing to serve (the client got the reasons)."""
+
+    def __init__(self, reasons: dict[str, str]) -> None:
+        self.reasons = reasons
+        super().__init__("no server could be started: " + "; ".join(f"{k}: {v}" for k, v in reasons.items()))
 
 
 class ProtocolError(BastionError):

@@ -280,6 +280,26 @@ def _either(first: Hide, second: Hide) -> Hide:
     return hide
 
 
+def _told(hide: Hide, told: set[tuple[str, str]]) -> Hide:
+    """`hide`, and the person running the gateway is told once on stderr of each tool a missing
+    grant hides, with the grant that would show it (the client is told nothing: invariant 5)."""
+
+    def tell(server: str, item: Mapping[str, Any]) -> Mapping[str, str] | None:
+        why = hide(server, item)
+        rule = why.get("rule", "") if why is not None else ""
+        name = str(item.get("name"))
+        if why is not None and rule.startswith("capability.") and (server, name) not in told:
+            told.add((server, name))
+            capability = rule.removeprefix("capability.")
+            logger.warning(
+                "server %s: tool %r is hidden: %s (with `bastion wrap`: --grant %s, or --grant-tool %s)",
+                server, name, why.get("reason", ""), capability, name,
+            )  # fmt: skip
+        return why
+
+    return tell
+
+
 async def _drift(audit: AuditLog, watcher: Watcher | None, drift: Drift) -> None:
     if watcher is not None:
         watcher.drift(drift.server, drift.describe(), drift.blocks_server)
@@ -327,6 +347,7 @@ def make_session_factory(running: Gateway) -> SessionFactory:
         prepare=running.launcher,
     )
     on_state = status_listener(running.state, running.clock, running.facts, running.watcher)
+    told: set[tuple[str, str]] = set()
 
     def make(client: ClientInfo, peer: ClientPeer, capabilities: dict[str, Any]) -> Session:
         allowed = running.policy.policy.clients.get(client.client_id)
@@ -340,7 +361,7 @@ def make_session_factory(running: Gateway) -> SessionFactory:
         events = AuditEvents(running.audit, running.facts.of, running.metrics.denied if running.metrics else None)
         report = functools.partial(_screen_finding, running.audit, running.watcher)
         results = ResultScreen(servers, report)
-        policy_hide = functools.partial(running.policy.hide, client.client_id)
+        policy_hide = _told(functools.partial(running.policy.hide, client.client_id), told)
         guard = None
         if running.lock is not None:
             guard = PinGuard(running.lock, servers, functools.partial(_drift, running.audit, running.watcher), events)
@@ -379,3 +400,5 @@ async def run_stdio(
         )
         front = StdioFront(channel, make_session_factory(running), instance=config.gateway.instance)
         await front.serve()
+    if front.failed is not None:
+        raise front.failed

@@ -19,7 +19,7 @@ from bastion.store.sqlite import StateStore
 __all__ = ["ConfigOption", "console", "err_console", "home", "open_store", "read_config", "setup_logging"]
 
 console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 ConfigOption = Annotated[
     Path,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
 from bastion import __version__
@@ -23,7 +22,6 @@ app = typer.Typer(
         "with `bastion wrap -- COMMAND ARGS…`. Try `bastion demo`."
     ),
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -61,9 +59,11 @@ EXIT_FAILURE = 1
 
 
 def main() -> None:
+    """Run the CLI. Usage errors are Typer's (a short message, exit 2); Bastion's errors become exit codes here."""
     try:
-        # Outside standalone mode click returns (not raises) the code of a typer.Exit.
-        code = app(standalone_mode=False)
+        # Standalone mode: Typer turns usage errors into its short message and exit 2, and exits with
+        # the command's code; only exceptions it does not own reach the handlers below.
+        app(prog_name="bastion")
     except ConfigError as exc:
         err_console.print(f"bastion: invalid configuration\n{exc}", markup=False)
         sys.exit(EXIT_CONFIG)
@@ -73,15 +73,3 @@ def main() -> None:
     except BastionError as exc:
         err_console.print(f"bastion: {exc}", markup=False)
         sys.exit(EXIT_FAILURE)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        err_console.print("bastion: aborted")
-        sys.exit(EXIT_FAILURE)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    if isinstance(code, int) and code:
-        sys.exit(code)

@@ -160,6 +160,10 @@ class Session:
     def supervisors(self) -> Mapping[str, Supervisor]:
         return self._supervisors
 
+    def start_failures(self) -> dict[str, str]:
+        """Why each server that is not up after its first try is not (call once `run` has started)."""
+        return {name: sup.detail for name, sup in self._supervisors.items() if sup.upstream is None}
+
     def listing(self, server: str, kind: str) -> list[dict[str, Any]]:
         """What one server itself listed (before screening, namespacing and filtering): tools, prompts…"""
         return list(self._raw[kind].get(server, []))

@@ -16,6 +16,7 @@ from typing import Any
 import anyio
 import anyio.abc
 
+from bastion.errors import NoServerStarted
 from bastion.proxy.handshake import (
     Envelope,
     as_modern_result,
@@ -115,9 +116,17 @@ class StdioFront:
         self._in_flight = 0
         self._idle = anyio.Event()
         self._tasks: anyio.abc.TaskGroup | None = None
+        self._failed: NoServerStarted | None = None
+
+    @property
+    def failed(self) -> NoServerStarted | None:
+        return self._failed
 
     async def serve(self) -> None:
-        """Serve until the client closes its side; then stop every server."""
+        """Serve until the client closes its side; then stop every server.
+
+        Ends early when not one server came up on its first try: the client has been answered
+        with the reasons, and `failed` holds them for the caller to raise outside its task groups."""
         async with anyio.create_task_group() as tasks:
             self._tasks = tasks
             while True:
@@ -137,6 +146,8 @@ class StdioFront:
                     await self._send(error_frame(received.request_id, received.code, received.message))
                     continue
                 await self._dispatch(received)
+                if self._failed is not None:
+                    break
             # The client closed its side: answer what is still in flight (bounded), then stop.
             with anyio.move_on_after(DRAIN_SECONDS):
                 while self._in_flight:
@@ -171,6 +182,13 @@ class StdioFront:
             await self._send(error_frame(request_id, envelope.code, envelope.message, envelope.data))
             return
         session = await self._start(envelope, Era.MODERN if modern else Era.HANDSHAKE)
+        failures = session.start_failures()
+        if failures and len(failures) == len(session.supervisors()):
+            # Nothing to serve: say why to the client, and end (the CLI exits non-zero).
+            reasons = "; ".join(f"{name}: {detail}" for name, detail in failures.items())
+            await self._send(error_frame(request_id, SERVER_UNAVAILABLE, f"No server could be started: {reasons}"))
+            self._failed = NoServerStarted(failures)
+            return
         if method == "initialize":
             result = initialize_result(
                 envelope.protocol_version, session.capabilities(), session.instructions(), self._instance

@@ -22,10 +22,11 @@ import orjson
 
 from bastion.config.model import ServerConfig
 from bastion.errors import SandboxError
+from bastion.sandbox.npx import npx_request, resolve_npx
 from bastion.sandbox.spec import ETC_FILES, SYSTEM_DIRS, Limits, Mount, SandboxPlan, bwrap_argv
 from bastion.transport.stdio_back import Launch
 
-__all__ = ["Bwrap", "PidsCgroup", "find_bwrap", "runtime_paths", "sandboxed_launch"]
+__all__ = ["Bwrap", "PidsCgroup", "executable", "find_bwrap", "runtime_paths", "sandboxed_launch"]
 
 logger = logging.getLogger(__name__)
 
@@ -96,10 +97,15 @@ def _sandboxed(name: str, server: ServerConfig, env: dict[str, str], limits: Lim
     """`sandboxed_launch` in a worker thread: it probes, stats and asks the interpreter for its paths."""
     assert server.command is not None
     bwrap = find_bwrap()
-    command = shutil.which(server.command, path=env.get("PATH")) or server.command
-    if not os.path.exists(command):
-        raise SandboxError(name, f"command {server.command!r} is not found on PATH", "give an absolute path")
-    runtime = runtime_paths(command, server.args, env, home)
+    argv = [server.command, *server.args]
+    try:
+        request = npx_request(argv)
+        if request is not None:
+            argv = resolve_npx(request, env, home)
+    except SandboxError as exc:
+        raise SandboxError(name, exc.detail, exc.fix) from exc
+    command, args = executable(name, argv[0], env.get("PATH")), argv[1:]
+    runtime = runtime_paths(command, args, env, home)
     mounts = _system_mounts()
     mounts += [Mount("ro", path, path) for path in _outermost(runtime)]
     granted_ro = [os.path.realpath(os.path.expanduser(p)) for p in server.fs_read]
@@ -108,8 +114,8 @@ def _sandboxed(name: str, server: ServerConfig, env: dict[str, str], limits: Lim
     mounts += [Mount("rw", path, path) for path in granted_rw]
     cwd = _working_directory(name, server, [*granted_ro, *granted_rw], runtime)
     inner_env = {**env, "HOME": SANDBOX_TMP, "TMPDIR": SANDBOX_TMP}
-    inner_env.update(_cache_env(command, runtime, home))
-    plan = SandboxPlan((command, *server.args), tuple(mounts), "network" in server.capabilities, cwd, inner_env, limits)
+    inner_env.update(_cache_env(command, home))
+    plan = SandboxPlan((command, *args), tuple(mounts), "network" in server.capabilities, cwd, inner_env, limits)
     argv = bwrap_argv(bwrap.path, bwrap.prlimit, plan)
     cgroup = PidsCgroup.create(name, limits.processes)
     if cgroup is None:
@@ -119,6 +125,20 @@ def _sandboxed(name: str, server: ServerConfig, env: dict[str, str], limits: Lim
     wrapped = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', cgroup.procs, *argv]
     sandbox = f"bwrap ({bwrap.source}), pids ≤ {limits.processes}"
     return Launch(wrapped, inner_env, None, sandbox, cgroup.remove, cgroup.path)
+
+
+def executable(name: str, command: str, path: str | None) -> str:
+    """The file a command runs: itself when it names a path, else its match on PATH."""
+    if os.sep in command:
+        if not os.path.isfile(command):
+            raise SandboxError(name, f"command {command!r} does not exist", "check the path in the server's command")
+        if not os.access(command, os.X_OK):
+            raise SandboxError(name, f"command {command!r} is not executable", f"chmod +x {command}")
+        return command
+    found = shutil.which(command, path=path)
+    if found is None:
+        raise SandboxError(name, f"command {command!r} is not found on PATH", "give its absolute path")
+    return found
 
 
 def _system_mounts() -> list[Mount]:
@@ -148,8 +168,6 @@ def runtime_paths(command: str, args: Sequence[str], env: Mapping[str, str], hom
         paths.update({_package_root(real), _package_root(command)})
         paths.update({os.path.dirname(interpreter), os.path.dirname(os.path.realpath(interpreter))})
     name = os.path.basename(command)
-    if home and name in ("npx", "npm"):
-        paths.add(os.path.join(home, ".npm"))
     if home and name in ("uvx", "uv"):
         paths.update({os.path.join(home, ".cache", "uv"), os.path.join(home, ".local", "share", "uv")})
     return sorted(path for path in paths if path and os.path.exists(path) and not _is_system(path))
@@ -224,11 +242,9 @@ def _working_directory(name: str, server: ServerConfig, granted: list[str], runt
     )
 
 
-def _cache_env(command: str, runtime: list[str], home: str | None) -> dict[str, str]:
-    """Where `npx` and `uvx` find their (read-only) package caches inside the sandbox."""
+def _cache_env(command: str, home: str | None) -> dict[str, str]:
+    """Where `uvx` finds its (read-only) package cache inside the sandbox."""
     name = os.path.basename(command)
-    if home and name in ("npx", "npm"):
-        return {"npm_config_cache": os.path.join(home, ".npm"), "npm_config_prefer_offline": "true"}
     if home and name in ("uvx", "uv"):
         return {"UV_CACHE_DIR": os.path.join(home, ".cache", "uv"), "UV_OFFLINE": "1"}
     return {}

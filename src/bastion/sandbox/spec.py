@@ -8,7 +8,8 @@ exist, where the server's runtime and package live, what was granted) and turned
   list of `/etc` files programs need (the dynamic linker cache, name resolution, TLS roots, time
   zones) — never `/etc/shadow`, never a home directory;
 - the server's own runtime and package read-only (a Python interpreter's `sys.path`, a Node
-  package's `node_modules`, a binary's directory, the npm or uv cache for `npx` and `uvx`);
+  package's `node_modules`, a binary's directory, the tree `npx` installs a package into (resolved
+  outside the sandbox, see `npx.py`), the uv cache for `uvx`);
 - a private `/tmp` (also `HOME`), a private `/proc` and a minimal `/dev`;
 - the granted paths: `fs_read` read-only, `fs_write` writable, nothing else;
 - no network unless `network` is granted; a new user, PID, IPC, UTS and cgroup namespace;
