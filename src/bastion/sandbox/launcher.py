@@ -87,21 +87,25 @@ def _bundled_bwrap() -> str | None:
 
 
 async def sandboxed_launch(
-    name: str, server: ServerConfig, env: dict[str, str], *, limits: Limits, home: str | None
+    name: str, server: ServerConfig, env: dict[str, str], *, limits: Limits, host: Mapping[str, str]
 ) -> Launch:
-    """The server's command wrapped in bubblewrap with the default profile and its grants."""
-    return await anyio.to_thread.run_sync(_sandboxed, name, server, env, limits, home)
+    """The server's command wrapped in bubblewrap with the default profile and its grants.
+
+    `env` is the server's own environment; `host` is Bastion's, for what is done outside the
+    sandbox as the user (finding the home, installing what `npx` would install)."""
+    return await anyio.to_thread.run_sync(_sandboxed, name, server, env, limits, host)
 
 
-def _sandboxed(name: str, server: ServerConfig, env: dict[str, str], limits: Limits, home: str | None) -> Launch:
+def _sandboxed(name: str, server: ServerConfig, env: dict[str, str], limits: Limits, host: Mapping[str, str]) -> Launch:
     """`sandboxed_launch` in a worker thread: it probes, stats and asks the interpreter for its paths."""
     assert server.command is not None
     bwrap = find_bwrap()
+    home = host.get("HOME")
     argv = [server.command, *server.args]
     try:
         request = npx_request(argv)
         if request is not None:
-            argv = resolve_npx(request, env, home)
+            argv = resolve_npx(request, host)
     except SandboxError as exc:
         raise SandboxError(name, exc.detail, exc.fix) from exc
     command, args = executable(name, argv[0], env.get("PATH")), argv[1:]

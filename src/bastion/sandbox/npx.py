@@ -31,7 +31,7 @@ from pathlib import Path
 
 from bastion.errors import SandboxError
 
-__all__ = ["NpxRequest", "npx_directory", "npx_request", "resolve_npx"]
+__all__ = ["NpxRequest", "npm_cache", "npx_directory", "npx_request", "resolve_npx"]
 
 _FLAGS = frozenset({"-y", "--yes", "-q", "--quiet", "--no", "--prefer-offline", "--prefer-online", "--offline"})
 _NOT_REGISTRY = ("git+", "git:", "github:", "gitlab:", "bitbucket:", "gist:", "file:", "http:", "https:")
@@ -115,23 +115,25 @@ def _bin_of(tree: Path, spec: str) -> str:
     raise SandboxError("*", f"npx: cannot tell which executable of {name!r} to run", "name it: `npx -p PKG BIN ARGS`")
 
 
-def npm_cache(env: Mapping[str, str], home: str | None) -> str:
+def npm_cache(env: Mapping[str, str]) -> str:
     """npm's cache directory: `npm_config_cache` where set, else `~/.npm` (npm's default)."""
     for name in ("npm_config_cache", "NPM_CONFIG_CACHE"):
         if env.get(name):
             return env[name]
+    home = env.get("HOME")
     if not home:
         raise SandboxError("*", "npx: no HOME, so npm's cache cannot be found", "set HOME, or npm_config_cache")
     return os.path.join(home, ".npm")
 
 
-def resolve_npx(request: NpxRequest, env: Mapping[str, str], home: str | None) -> list[str]:
+def resolve_npx(request: NpxRequest, env: Mapping[str, str]) -> list[str]:
     """The argv that runs what npx would run: the bin in npx's own install tree, installed first
-    if missing (outside the sandbox, scripts off). Blocks; run it in a worker thread."""
+    if missing (outside the sandbox, as the user with `env`, scripts off). Blocks; run it in a
+    worker thread."""
     for spec in request.packages:
         if spec.startswith(_NOT_REGISTRY) or spec.startswith((".", "/", "~")):
             raise SandboxError("*", f"npx: {spec!r} is not a registry package", FIX_ABSOLUTE)
-    cache = npm_cache(env, home)
+    cache = npm_cache(env)
     tree = npx_directory(cache, request.packages)
     if not all((tree / "node_modules" / _package_name(p) / "package.json").is_file() for p in request.packages):
         _install(request.packages, env, cache)

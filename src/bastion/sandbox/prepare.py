@@ -96,7 +96,7 @@ class Launcher:
                 launch = plain_launch(server, env)
             else:
                 limits = Limits(**server.limits.model_dump())
-                launch = await sandboxed_launch(name, server, env, limits=limits, home=self._environ.get("HOME"))
+                launch = await sandboxed_launch(name, server, env, limits=limits, host=self._environ)
         except (SandboxError, SecretError) as exc:
             # Not started at all: the supervisor reports why and tries again with backoff.
             raise ServerUnavailable(name, f"not started: {exc.detail}" + (f" ({exc.fix})" if exc.fix else "")) from exc
