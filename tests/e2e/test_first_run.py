@@ -7,8 +7,8 @@ import json
 import re
 import shlex
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import mcp_types as mt
 import pytest
@@ -53,7 +53,7 @@ def text_of(result: mt.CallToolResult) -> str:
 @pytest.mark.anyio
 @pytest.mark.parametrize("source", [readme_wrap_command, quickstart_wrap_command])
 async def test_the_documented_npx_wrap_serves_the_official_filesystem_server_sandboxed(
-    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: object
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: Callable[[Path], list[str]]
 ) -> None:
     data = tmp_path / "data"
     data.mkdir()
@@ -61,7 +61,8 @@ async def test_the_documented_npx_wrap_serves_the_official_filesystem_server_san
     # A cold npm cache of its own: npx's package is installed outside the sandbox, then run inside it.
     monkeypatch.setenv("npm_config_cache", str(tmp_path / "npm-cache"))
     args: list[str] = source(data)
-    assert "npx" in args and "--fs-read" in args
+    assert "npx" in args
+    assert "--fs-read" in args
     async with through_stdio(home, args) as client:
         names = {tool.name for tool in (await client.list_tools()).tools}
         assert {"read_text_file", "list_directory"} <= names
@@ -93,7 +94,8 @@ def test_a_server_that_cannot_start_fails_initialize_and_wrap_exits_non_zero(
     reply = json.loads(done.stdout.splitlines()[0])
     assert reply["id"] == 1
     assert reply["error"]["code"] == SERVER_UNAVAILABLE
-    assert command in reply["error"]["message"] and reason in reply["error"]["message"]
+    assert command in reply["error"]["message"]
+    assert reason in reply["error"]["message"]
     assert reason in done.stderr
     assert "Traceback" not in done.stderr
 
