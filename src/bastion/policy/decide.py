@@ -10,8 +10,11 @@ Tool level (also decides what a client is shown in `tools/list`), first match wi
 
 Call level, for a tool that passed the above:
 
-    arguments.*           not an object, too large, or not declared by the tool's schema
-    paths.* urls.* sql.* commands.*   the argument constraints
+    arguments.*           not an object, too large, too deep, not declared by the tool's schema,
+                          or against it (`arguments.schema`; `schema.py`)
+    paths.* urls.* sql.* commands.*   the argument constraints, on every string at any depth:
+                          by the name it sits under, else by its content (`leaves.py`); the
+                          schema the server declares never decides that a string goes unchecked
     tools.approve         the call waits for a person (the approval gate)
 
 Anything that passes is allowed, and the decision says which grant allowed it. Every
@@ -29,8 +32,9 @@ from typing import Any
 from bastion.config.model import ArgumentKinds, Capability, SqlConfig, ToolRules
 from bastion.inventory.risk import RiskClass
 from bastion.policy.commands import CommandRules, check_command
-from bastion.policy.paths import PathRules, check_paths
-from bastion.policy.profile import ArgKind, ToolProfile, profile_tool
+from bastion.policy.leaves import MAX_DEPTH, Leaf, as_url, content_kind, string_leaves
+from bastion.policy.paths import PathRules, check_path, check_paths
+from bastion.policy.profile import ArgKind, ToolProfile, profile_tool, recognise
 from bastion.policy.refusal import Refusal
 from bastion.policy.urls import Resolver, UrlRules, check_url, check_url_resolved
 from bastion.types import Action, Decision
@@ -41,6 +45,8 @@ __all__ = [
     "Policy",
     "ServerPolicy",
     "SqlCheck",
+    "leaf_kind",
+    "needs_resolution",
     "profile_for",
     "unknown_profile",
     "write_access",
@@ -204,22 +210,70 @@ def _argument_refusal(
         if undeclared:
             names = ", ".join(repr(name[:40]) for name in undeclared[:5])
             return Refusal("arguments.undeclared", f"{profile.name!r} does not declare the argument(s) {names}")
-    argv = next((values[a] for a, k in profile.kinds.items() if k is ArgKind.ARGV and a in values), None)
-    for name, kind in profile.kinds.items():
-        if name not in values or values[name] is None:
-            continue
-        value = values[name]
-        refusal: Refusal | None = None
-        if kind is ArgKind.PATH:
-            refusal = check_paths(value, rules.paths, write=write_access(profile.risk))
-        elif kind is ArgKind.URL:
-            refusal = _check_urls(value, rules.urls, resolve)
-        elif kind is ArgKind.SQL:
-            refusal = sql_check(value, rules.sql) if sql_check is not None else _no_sql_check()
-        elif kind is ArgKind.COMMAND:
-            refusal = check_command(value, argv, rules.commands)
+    if profile.schema is not None:
+        refusal = profile.schema.refusal(values)
         if refusal is not None:
-            return Refusal(refusal.rule, f"argument {name!r}: {refusal.reason}")
+            return refusal
+    argv = next((values[a] for a, k in profile.kinds.items() if k is ArgKind.ARGV and a in values), None)
+    write = write_access(profile.risk)
+    for leaf in string_leaves(values):
+        if leaf is None:
+            return Refusal("arguments.too_deep", f"the arguments nest deeper than {MAX_DEPTH} levels")
+        if leaf.argument in profile.plain:
+            continue
+        refusal = _leaf_refusal(rules, profile, leaf, argv, write, sql_check, resolve)
+        if refusal is not None:
+            where = leaf.argument if leaf.key == leaf.argument else f"{leaf.argument}…{leaf.key}"
+            return Refusal(refusal.rule, f"argument {where!r}: {refusal.reason}")
+    return None
+
+
+def leaf_kind(profile: ToolProfile, leaf: Leaf) -> tuple[ArgKind | None, bool]:
+    """What a string is checked as, and whether its content (not a name) said so.
+
+    A name the server declared or config named decides first; an undeclared or nested key is
+    recognised by its name too; otherwise the content decides. Commands and SQL keep their own
+    parsers; every other string that looks like a path or URL is checked as one."""
+    if leaf.key == leaf.argument and leaf.key in profile.kinds:
+        named: ArgKind | None = profile.kinds[leaf.key]
+    else:
+        named = recognise(leaf.key, None, speaks_sql=profile.speaks_sql)
+    if named is not None and named is not ArgKind.ARGV:
+        return named, False
+    return content_kind(leaf.value), True
+
+
+def needs_resolution(profile: ToolProfile, arguments: object) -> bool:
+    """Whether deciding this call checks a URL, so DNS answers matter (the caller resolves in a worker thread)."""
+    if not isinstance(arguments, dict):
+        return False
+    values: dict[str, object] = {str(k): v for k, v in arguments.items()}  # pyright: ignore[reportUnknownVariableType]
+    return any(
+        leaf is not None and leaf.argument not in profile.plain and leaf_kind(profile, leaf)[0] is ArgKind.URL
+        for leaf in string_leaves(values)
+    )
+
+
+def _leaf_refusal(
+    rules: ServerPolicy,
+    profile: ToolProfile,
+    leaf: Leaf,
+    argv: object,
+    write: bool,
+    sql_check: SqlCheck | None,
+    resolve: Resolver | None,
+) -> Refusal | None:
+    kind, by_content = leaf_kind(profile, leaf)
+    if kind is ArgKind.PATH:
+        return check_path(leaf.value, rules.paths, write=write)
+    if kind is ArgKind.URL:
+        url = as_url(leaf.value) if by_content else leaf.value
+        return check_url(url, rules.urls) if resolve is None else check_url_resolved(url, rules.urls, resolve)
+    if kind is ArgKind.SQL:
+        return sql_check(leaf.value, rules.sql) if sql_check is not None else _no_sql_check()
+    if kind is ArgKind.COMMAND:
+        # A top-level command is judged with its argv list; one nested elsewhere on its own.
+        return check_command(leaf.value, argv if leaf.key == leaf.argument else None, rules.commands)
     return None
 
 
@@ -237,15 +291,6 @@ def _approval(rules: ServerPolicy, profile: ToolProfile, arguments: object) -> D
         if rule.applies(tool, values):
             reason = f"argument {rule.argument!r} meets servers.{rules.name}.approval.when[{rule.index}]"
             return Decision(Action.APPROVE, f"approval.when[{rule.index}]", reason, risk)
-    return None
-
-
-def _check_urls(value: object, rules: UrlRules, resolve: Resolver | None) -> Refusal | None:
-    items: list[object] = list(value) if isinstance(value, list) else [value]  # pyright: ignore[reportUnknownArgumentType]
-    for item in items:
-        refusal = check_url(item, rules) if resolve is None else check_url_resolved(item, rules, resolve)
-        if refusal is not None:
-            return refusal
     return None
 
 

@@ -2,7 +2,8 @@
 of them hold paths, URLs, SQL or commands.
 
 Argument kinds are recognised by name (and, for URLs, by the schema's `format`), extended and
-corrected per server in `[servers.NAME.arguments]`. Recognition is a heuristic that errs
+corrected per server in `[servers.NAME.arguments]`. Names only add checks: every string of a
+call is also judged by its content (`leaves.py`), declared or not. Recognition is a heuristic that errs
 towards checking: a `query` argument counts as SQL only when the tool speaks of SQL or the
 server has `[servers.NAME.sql]` configured, so a search box is not parsed as a statement.
 """
@@ -11,14 +12,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from bastion.config.model import ArgumentKinds
 from bastion.inventory.risk import RiskClass, classify
+from bastion.policy.schema import SchemaCheck, compile_schema
 
-__all__ = ["ArgKind", "ToolProfile", "profile_tool"]
+__all__ = ["ArgKind", "ToolProfile", "profile_tool", "recognise"]
 
 
 class ArgKind(StrEnum):
@@ -59,6 +61,13 @@ class ToolProfile:
     open_schema: bool
     """The schema explicitly allows undeclared arguments (`additionalProperties` not false)."""
     kinds: Mapping[str, ArgKind]
+    """Kinds from declared names, the schema's formats and the server's overrides."""
+    plain: frozenset[str] = frozenset()
+    """Arguments `[servers.NAME.arguments] plain` exempts from every content check (audited opt-out)."""
+    speaks_sql: bool = False
+    """The tool or its server speaks SQL, so a `query` argument is a statement."""
+    schema: SchemaCheck | None = field(default=None, compare=False)
+    """The listed input schema, compiled (None: the tool lists none)."""
 
 
 def profile_tool(
@@ -79,7 +88,7 @@ def profile_tool(
     speaks_sql = sql_server or bool(SQL_CONTEXT.search(f"{name} {definition.get('description') or ''}"))
     found: dict[str, ArgKind] = {}
     for arg, spec in properties.items():
-        kind = _recognise(arg, spec, speaks_sql=speaks_sql)
+        kind = recognise(arg, spec, speaks_sql=speaks_sql)
         if kind is not None:
             found[arg] = kind
     for kind_name in ("path", "url", "sql", "command"):
@@ -87,10 +96,12 @@ def profile_tool(
             tool, _, arg = entry.rpartition(".")
             if not tool or tool == name:
                 found[arg] = ArgKind(kind_name)
+    plain: set[str] = set()
     for entry in kinds.plain:
         tool, _, arg = entry.rpartition(".")
         if not tool or tool == name:
             found.pop(arg, None)
+            plain.add(arg)
     if any(kind is ArgKind.COMMAND for kind in found.values()):
         for arg in properties:
             if arg in ARGV_NAMES:
@@ -102,10 +113,14 @@ def profile_tool(
         frozenset(properties) if properties else None,
         open_schema,
         found,
+        frozenset(plain),
+        speaks_sql,
+        compile_schema(schema),
     )
 
 
-def _recognise(arg: str, spec: object, *, speaks_sql: bool) -> ArgKind | None:
+def recognise(arg: str, spec: object, *, speaks_sql: bool) -> ArgKind | None:
+    """The kind an argument's name (and schema `format`) says it holds, or None."""
     lowered = arg.lower()
     fmt = spec.get("format") if isinstance(spec, dict) else None  # pyright: ignore[reportUnknownMemberType,reportUnknownVariableType]
     if lowered in PATH_NAMES or lowered.endswith(PATH_SUFFIXES):

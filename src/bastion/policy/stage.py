@@ -19,16 +19,16 @@ import orjson
 
 from bastion.clock import Clock
 from bastion.config.model import BastionConfig, SqlConfig, parse_rate
-from bastion.policy.decide import Policy, SqlCheck, profile_for, unknown_profile
-from bastion.policy.profile import ArgKind, ToolProfile
+from bastion.policy.decide import Policy, SqlCheck, needs_resolution, profile_for, unknown_profile
+from bastion.policy.profile import ToolProfile
 from bastion.policy.rate import RateLimiter
 from bastion.policy.refusal import Refusal
-from bastion.policy.urls import system_resolver
+from bastion.policy.urls import Resolver, system_resolver
 from bastion.proxy.pipeline import Call, CallNext, SessionEvents
 from bastion.transport.jsonrpc import DENIED, INVALID_PARAMS
 from bastion.types import Action, Decision, Reply, RpcError
 
-__all__ = ["Limits", "PolicyStage", "denial_reply", "load_sql_check"]
+__all__ = ["Limits", "PolicyStage", "denial_reply", "evaluate", "lazy_sql_check", "load_sql_check"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,39 @@ def load_sql_check() -> SqlCheck:
         return check_sql(value, rules)
 
     return check
+
+
+def lazy_sql_check(value: object, config: SqlConfig) -> Refusal | None:
+    """The SQL constraint, loading sqlglot only when a statement is met."""
+    return load_sql_check()(value, config)
+
+
+def evaluate(
+    policy: Policy,
+    client: str,
+    server: str,
+    tool: str,
+    definition: Mapping[str, Any] | None,
+    arguments: object,
+    *,
+    kills: frozenset[tuple[str, str]] = frozenset(),
+    resolve: Resolver | None = None,
+    profile: ToolProfile | None = None,
+) -> Decision:
+    """The decision for one call: the one path both the gateway and `bastion policy explain` take.
+
+    `definition` is the tool as its server listed it (None: not listed, so judged fail-closed);
+    `resolve` is DNS for URL hosts (None: hosts as written only)."""
+    rules = policy.servers.get(server)
+    if profile is None:
+        profile = unknown_profile(tool) if rules is None else profile_for(rules, definition, tool)
+    try:
+        size = len(orjson.dumps(arguments)) if arguments is not None else 0
+    except TypeError:
+        size = 0
+    return policy.decide_call(
+        client, server, profile, arguments, kills=kills, size=size, sql_check=lazy_sql_check, resolve=resolve
+    )
 
 
 class Limits:
@@ -133,29 +166,21 @@ class PolicyStage:
 
     async def _decide(self, call: Call) -> Decision:
         assert call.tool is not None
-        rules = self.policy.servers.get(call.server)
-        definition = call.definition
-        profile = self._profile(call.server, call.tool, definition)
-        params = call.params or {}
-        arguments = params.get("arguments")
-        try:
-            size = len(orjson.dumps(arguments)) if arguments is not None else 0
-        except TypeError:
-            size = 0
-        kinds = set(profile.kinds.values())
-        sql_check = load_sql_check() if ArgKind.SQL in kinds and rules is not None else None
+        profile = self._profile(call.server, call.tool, call.definition)
+        arguments = (call.params or {}).get("arguments")
         decide = functools.partial(
-            self.policy.decide_call,
+            evaluate,
+            self.policy,
             call.client.client_id,
             call.server,
-            profile,
+            call.tool,
+            call.definition,
             arguments,
             kills=self._kills(),
-            size=size,
-            sql_check=sql_check,
+            profile=profile,
         )
-        if ArgKind.URL in kinds and isinstance(arguments, dict):
-            # Name resolution blocks; it runs in a worker thread, and only for tools with URL arguments.
+        if needs_resolution(profile, arguments):
+            # Name resolution blocks; it runs in a worker thread, and only for calls that carry a URL.
             return await anyio.to_thread.run_sync(functools.partial(decide, resolve=system_resolver))
         return decide()
 

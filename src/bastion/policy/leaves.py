@@ -1,0 +1,123 @@
+"""Every string in a call's arguments, and what its content says it is.
+
+A server's input schema is untrusted and may declare nothing at all (`{"type": "object",
+"additionalProperties": true}`), so which strings policy checks must not depend on it.
+`string_leaves` walks the arguments at any depth (objects, arrays, and JSON carried inside a
+string) and yields each string with the top-level argument it belongs to and the key it sits
+under. `content_kind` says whether a string is, as a whole, a URL (`scheme://…`, an IP literal,
+`host.tld:port`) or a path (absolute, `~`, `./`, `../`, `file:`, UNC or drive forms, and the
+same after percent-decoding). A string with whitespace inside is text, not a path or a URL.
+
+Names add checks on top (`profile.recognise`); nothing here removes one. Pure.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+import orjson
+
+from bastion.policy.profile import ArgKind
+
+__all__ = ["MAX_DEPTH", "MAX_EMBEDDED_JSON", "Leaf", "as_url", "content_kind", "string_leaves"]
+
+MAX_DEPTH = 64
+"""Deeper nesting than this is refused by the caller (`arguments.too_deep`) rather than walked."""
+MAX_EMBEDDED_JSON = 65_536
+"""A string that looks like JSON is decoded and walked when it is at most this long."""
+
+_SCHEME = re.compile(r"[a-z][a-z0-9+.\-]*://", re.IGNORECASE)
+_IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?(?:[/?#]\S*)?")
+_IPV6 = re.compile(r"\[[0-9a-f:.%a-z]+\](?::\d{1,5})?(?:[/?#]\S*)?", re.IGNORECASE)
+_HOST_PORT = re.compile(
+    r"(?:localhost|[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*\.[a-z]{2,63}):\d{1,5}(?:[/?#]\S*)?",
+    re.IGNORECASE,
+)
+_DRIVE = re.compile(r"[a-z]:[\\/]", re.IGNORECASE)
+_TRAVERSAL = re.compile(r"(?:^|[\\/])\.\.(?:[\\/]|$)")
+_WHITESPACE = re.compile(r"\s")
+
+
+@dataclass(frozen=True, slots=True)
+class Leaf:
+    argument: str
+    """The top-level argument the string belongs to."""
+    key: str
+    """The key the string sits under (the argument itself at the top; an array's key for its items)."""
+    value: str
+    depth: int
+
+
+def string_leaves(arguments: dict[str, object]) -> Iterator[Leaf | None]:
+    """Every string in the arguments, depth first; a None marks nesting deeper than `MAX_DEPTH`."""
+    for name, value in arguments.items():
+        yield from _walk(name, name, value, 0)
+
+
+def _walk(argument: str, key: str, value: object, depth: int) -> Iterator[Leaf | None]:
+    if depth > MAX_DEPTH:
+        yield None
+        return
+    if isinstance(value, str):
+        yield Leaf(argument, key, value, depth)
+        embedded = _embedded_json(value)
+        if embedded is not None:
+            yield from _walk(argument, key, embedded, depth + 1)
+    elif isinstance(value, dict):
+        for inner_key, inner in value.items():  # pyright: ignore[reportUnknownVariableType]
+            yield from _walk(argument, str(inner_key), inner, depth + 1)  # pyright: ignore[reportUnknownArgumentType]
+    elif isinstance(value, list):
+        for item in value:  # pyright: ignore[reportUnknownVariableType]
+            yield from _walk(argument, key, item, depth + 1)  # pyright: ignore[reportUnknownArgumentType]
+
+
+def _embedded_json(text: str) -> object | None:
+    """JSON carried in a string (`"{\\"url\\": …}"`), when cheap to tell; else None."""
+    if len(text) < 2 or len(text) > MAX_EMBEDDED_JSON:
+        return None
+    first, last = text[0], text[-1]
+    if not ((first == "{" and last == "}") or (first == "[" and last == "]")):
+        return None
+    try:
+        decoded: object = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    return decoded if isinstance(decoded, dict | list) else None
+
+
+def content_kind(value: str) -> ArgKind | None:
+    """URL or PATH when the whole string is one, else None (text, numbers, names, identifiers)."""
+    text = value.strip()
+    if len(text) < 2 or _WHITESPACE.search(text):
+        return None
+    kind = _kind(text)
+    if kind is None and "%" in text:
+        decoded = unquote(unquote(text))
+        kind = _kind(decoded) if decoded != text else None
+    return kind
+
+
+def _kind(text: str) -> ArgKind | None:
+    first = text[0]
+    if first in "/~\\" or text.startswith(("./", ".\\", "..")) or text[:5].lower() == "file:":
+        return ArgKind.PATH
+    if _DRIVE.match(text) or _TRAVERSAL.search(text):
+        return ArgKind.PATH
+    if _SCHEME.match(text):
+        return ArgKind.URL
+    if first.isdigit() and _IPV4.fullmatch(text):
+        return ArgKind.URL
+    if first == "[" and _IPV6.fullmatch(text):
+        return ArgKind.URL
+    if ":" in text and _HOST_PORT.fullmatch(text):
+        return ArgKind.URL
+    return None
+
+
+def as_url(value: str) -> str:
+    """A URL-kind string in the form the URL check reads: a scheme added to `host:port` and bare addresses."""
+    text = value.strip()
+    return text if _SCHEME.match(text) else f"http://{text}"

@@ -1,0 +1,88 @@
+"""Every string of a call, and what its content says it is."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bastion.policy.leaves import MAX_DEPTH, Leaf, content_kind, string_leaves
+from bastion.policy.profile import ArgKind
+
+
+def test_strings_are_found_at_any_depth_and_inside_json_strings() -> None:
+    arguments: dict[str, object] = {
+        "a": "top",
+        "b": {"c": ["x", {"d": "deep"}], "n": 3},
+        "e": json.dumps({"url": "http://10.0.0.1/"}),
+    }
+    found = [(leaf.argument, leaf.key, leaf.value) for leaf in string_leaves(arguments) if leaf is not None]
+    assert ("a", "a", "top") in found
+    assert ("b", "c", "x") in found
+    assert ("b", "d", "deep") in found
+    assert ("e", "url", "http://10.0.0.1/") in found
+
+
+def test_nesting_past_the_limit_is_marked() -> None:
+    value: object = "x"
+    for _ in range(MAX_DEPTH + 2):
+        value = [value]
+    assert None in list(string_leaves({"a": value}))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "http://169.254.169.254/latest/", "gopher://x:70/", "169.254.169.254", "10.0.0.1:8080/admin",
+        "[::ffff:169.254.169.254]", "[::1]:22", "metadata.google.internal:80", "localhost:6379",
+    ],
+)  # fmt: skip
+def test_urls_are_recognised_by_content(text: str) -> None:
+    assert content_kind(text) is ArgKind.URL
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "/etc/shadow", "~/.ssh/id_rsa", "./.env", "../secret", "notes/../../etc", "file:///etc/passwd",
+        "\\\\host\\share", "C:\\Windows", "%2e%2e%2fetc%2fpasswd", "%252e%252e%252f", "//server/share",
+    ],
+)  # fmt: skip
+def test_paths_are_recognised_by_content(text: str) -> None:
+    assert content_kind(text) is ArgKind.PATH
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "hello", "how do I read /etc/hosts?", "America/New_York", "v1.2:3", "12:30", "3.14", "a/b",
+        "user@example.com", "notes.txt", "SELECT 1", "", "/", "2026-12-05T10:00:00Z", "ab:cd",
+    ],
+)  # fmt: skip
+def test_text_is_not_a_path_or_url(text: str) -> None:
+    assert content_kind(text) is None
+
+
+@given(
+    st.recursive(
+        st.text(max_size=8),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+        max_leaves=20,
+    )
+)
+def test_every_string_is_yielded_once_with_its_top_level_argument(value: object) -> None:
+    def count(v: object) -> int:
+        if isinstance(v, str):
+            return 1
+        if isinstance(v, list):
+            return sum(count(i) for i in v)  # pyright: ignore[reportUnknownVariableType]
+        if isinstance(v, dict):
+            return sum(count(i) for i in v.values())  # pyright: ignore[reportUnknownVariableType]
+        return 0
+
+    leaves = [leaf for leaf in string_leaves({"arg": value}) if isinstance(leaf, Leaf)]
+    # Strings that are themselves JSON add their own leaves; plain ones are yielded exactly once.
+    assert len(leaves) >= count(value)
+    assert all(leaf.argument == "arg" for leaf in leaves)
