@@ -45,6 +45,7 @@ __all__ = [
     "Policy",
     "ServerPolicy",
     "SqlCheck",
+    "argument_refusal",
     "leaf_kind",
     "needs_resolution",
     "profile_for",
@@ -182,13 +183,13 @@ class Policy:
             return decision
         rules = self.servers[server]
         risk = decision.risk
-        refusal = _argument_refusal(rules, profile, arguments, size, sql_check, resolve)
+        refusal = argument_refusal(rules, profile, arguments, size, sql_check, resolve)
         if refusal is not None:
             return Decision(Action.DENY, refusal.rule, refusal.reason, risk)
         return _approval(rules, profile, arguments) or decision
 
 
-def _argument_refusal(
+def argument_refusal(
     rules: ServerPolicy,
     profile: ToolProfile,
     arguments: object,

@@ -23,6 +23,7 @@ from bastion.policy.decide import Policy, SqlCheck, needs_resolution, profile_fo
 from bastion.policy.profile import ToolProfile
 from bastion.policy.rate import RateLimiter
 from bastion.policy.refusal import Refusal
+from bastion.policy.surfaces import SURFACES, surface_refusal
 from bastion.policy.urls import Resolver, system_resolver
 from bastion.proxy.pipeline import Call, CallNext, SessionEvents
 from bastion.transport.jsonrpc import DENIED, INVALID_PARAMS
@@ -148,6 +149,8 @@ class PolicyStage:
         return decision.to_record() if decision.action is Action.DENY else None
 
     async def __call__(self, call: Call, call_next: CallNext) -> Reply:
+        if call.method in SURFACES:
+            return await self._surface(call, call_next)
         if call.method != "tools/call" or call.tool is None:
             return await call_next(call)
         decision = await self._decide(call)
@@ -161,6 +164,20 @@ class PolicyStage:
         if decision.action is not Action.DENY:
             return await call_next(call)  # an APPROVE goes on to the approval stage
         reply = denial_reply(decision, str(call.notes.get("exposed", call.tool)))
+        await self._events.refused(call, reply)
+        return reply
+
+    async def _surface(self, call: Call, call_next: CallNext) -> Reply:
+        """A resource read, prompt or completion: its URI and arguments checked like a tool call's."""
+        rules = self.policy.servers.get(call.server)
+        if rules is None:
+            return await call_next(call)
+        refusal = surface_refusal(rules, call.method, call.params, lazy_sql_check)
+        if refusal is None:
+            return await call_next(call)
+        decision = Decision(Action.DENY, refusal.rule, refusal.reason)
+        call.notes["decision"] = decision.to_record()
+        reply = denial_reply(decision, str(call.tool))
         await self._events.refused(call, reply)
         return reply
 
