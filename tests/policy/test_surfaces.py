@@ -64,7 +64,7 @@ def test_prompt_and_completion_arguments_are_checked_like_tool_arguments(rules: 
     assert rule(rules, "prompts/get", {"name": "summarize", "arguments": {"name": "a.txt", "tone": "dry"}}) is None
     complete = {"ref": {"type": "ref/prompt", "name": "p"}, "argument": {"name": "x", "value": "http://10.0.0.1/"}}
     assert rule(rules, "completion/complete", complete) == "urls.private_address"
-    context = {"ref": {"type": "ref/prompt", "name": "p"}, "argument": {"name": "x", "value": "a"}}
+    context: dict[str, Any] = {"ref": {"type": "ref/prompt", "name": "p"}, "argument": {"name": "x", "value": "a"}}
     context["context"] = {"arguments": {"path": "~/.ssh/id_rsa"}}
     assert rule(rules, "completion/complete", context) is not None
     assert (
