@@ -61,6 +61,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+findings_log = logging.getLogger("bastion.findings")
 
 
 def default_stages(
@@ -317,6 +318,11 @@ async def _screen_finding(
 ) -> None:
     """Screening findings: an audit entry (rules and places, never raw text) and, above low, an alert."""
     fields = finding_fields(server, what, name, findings)
+    key = "tool" if what in ("tool", "result") else what
+    for rule in sorted({f.rule for f in findings}):
+        # One structured line per rule on stderr: a client's own logs show what Bastion saw, even with `flag`.
+        severity = fields["severity"]
+        findings_log.warning("finding %s server=%s %s=%s in=%s severity=%s", rule, server, key, name, what, severity)
     await _record(audit, Record(Kind.SCREEN_FINDING, fields))
     severity = {"high": WatchSeverity.CRITICAL, "medium": WatchSeverity.WARNING}.get(fields["severity"])
     if watcher is not None and severity is not None:
