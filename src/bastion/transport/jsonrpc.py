@@ -52,6 +52,12 @@ SERVER_UNAVAILABLE: Final = -32010
 """The server behind the call is down, crashed, or exited mid-call; the message names it."""
 
 
+MEMBERS: Final = frozenset({"jsonrpc", "id", "method", "params", "result", "error"})
+"""The members a JSON-RPC 2.0 frame may have; a frame with any other (or a case variant) is refused."""
+MAX_SAFE_ID: Final = 2**53 - 1
+"""Integer ids beyond this lose precision in JavaScript clients and servers, so two calls could share one."""
+
+
 class Kind(Enum):
     REQUEST = "request"
     NOTIFICATION = "notification"
@@ -81,6 +87,12 @@ def decode(raw: bytes | str, *, max_depth: int = 64) -> Frame | FrameError:
     request_id = frame.get("id")
     if request_id is not None and (isinstance(request_id, bool) or not isinstance(request_id, int | str)):
         return FrameError(INVALID_REQUEST, "Invalid Request: id must be a string or an integer")
+    if isinstance(request_id, int) and not -MAX_SAFE_ID <= request_id <= MAX_SAFE_ID:
+        return FrameError(INVALID_REQUEST, "Invalid Request: an integer id must lie within ±(2^53 - 1)")
+    if not MEMBERS.issuperset(frame):
+        # `Params` beside `params`: one reader may take one, another the other; nothing unknown is passed on.
+        unknown = sorted(str(key)[:40] for key in frame if key not in MEMBERS)
+        return FrameError(INVALID_REQUEST, f"Invalid Request: unknown member(s) {unknown}", request_id)
     if frame.get("jsonrpc") != "2.0":
         return FrameError(INVALID_REQUEST, 'Invalid Request: "jsonrpc" must be "2.0"', request_id)
     if _too_deep(raw, frame, max_depth):
