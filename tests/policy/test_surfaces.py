@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from bastion.policy.stage import lazy_sql_check
-from bastion.policy.surfaces import surface_refusal
+from bastion.policy.surfaces import server_request_decision, surface_refusal
 from tests.policy.test_decide import policy
 
 
@@ -75,3 +75,51 @@ def test_prompt_and_completion_arguments_are_checked_like_tool_arguments(rules: 
         )
         is None
     )
+
+
+def server_rules(tmp_path: Path, sampling: str = "allow") -> Any:
+    return policy(f'[servers.s]\ncommand = "x"\nsampling = "{sampling}"\n').servers["s"]
+
+
+@pytest.mark.parametrize(("setting", "action"), [("allow", None), ("approve", "approve"), ("deny", "deny")])
+def test_sampling_requests_follow_the_servers_setting(tmp_path: Path, setting: str, action: str | None) -> None:
+    decision = server_request_decision(server_rules(tmp_path, setting), "sampling/createMessage", {"messages": []})
+    assert (decision.action.value if decision else None) == action
+
+
+def form(message: str, **properties: dict[str, Any]) -> dict[str, Any]:
+    return {"mode": "form", "message": message, "requestedSchema": {"type": "object", "properties": properties}}
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        form("Please confirm", password={"type": "string"}),
+        form("Log in", value={"type": "string", "format": "password"}),
+        form("Enter your GitHub token to continue", value={"type": "string"}),
+        form("One more thing", key={"type": "string", "title": "API key"}),
+        form("Verify", code={"type": "string", "description": "The 6-digit MFA code"}),
+        form("Restore", words={"type": "string", "title": "Recovery phrase"}),
+        form("Checkout", cc={"type": "string", "title": "Card number"}),
+        form("Connect", access_token={"type": "string"}),
+        form("Connect", githubToken={"type": "string"}),
+    ],
+)
+def test_an_elicitation_asking_for_a_credential_is_refused(tmp_path: Path, params: dict[str, Any]) -> None:
+    decision = server_request_decision(server_rules(tmp_path), "elicitation/create", params)
+    assert decision is not None
+    assert decision.rule == "elicitation.credentials"
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        form("Which city?", city={"type": "string"}),
+        form("How many tokens may the summary use?", max_tokens={"type": "integer"}),
+        form("Limit", max_token={"type": "integer"}, tokens_budget={"type": "integer"}),
+        form("Pick a colour", colour={"type": "string", "enum": ["red", "blue"]}),
+        {"mode": "url", "message": "Sign in to GitHub", "url": "https://github.com/login", "elicitationId": "1"},
+    ],
+)
+def test_an_ordinary_elicitation_passes(tmp_path: Path, params: dict[str, Any]) -> None:
+    assert server_request_decision(server_rules(tmp_path), "elicitation/create", params) is None

@@ -265,6 +265,9 @@ class ServerConfig(_Model):
     rate: str | None = None
     """Calls per client to this server, e.g. "120/minute"."""
     approval: ServerApproval = Field(default_factory=ServerApproval)
+    sampling: Literal["allow", "approve", "deny"] = "allow"
+    """What a `sampling/createMessage` from this server to the client gets: passed on (the client's own
+    review applies), held for a person (the approval gate), or refused."""
     screen: ScreenConfig = Field(default_factory=ScreenConfig)
     sandbox: Literal["on", "off"] = "on"
     """Run a stdio server inside bubblewrap (default); "off" is recorded and reported as a finding."""

@@ -67,4 +67,5 @@ def server_policy(name: str, server: ServerConfig, home: str | None) -> ServerPo
         server.max_argument_bytes,
         frozenset(server.approval.classes),
         approve_when,
+        sampling=server.sampling,
     )

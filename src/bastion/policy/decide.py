@@ -102,6 +102,8 @@ class ServerPolicy:
     max_argument_bytes: int = 1024 * 1024
     approve_classes: frozenset[RiskClass] = frozenset()
     approve_when: tuple[ApprovalRule, ...] = ()
+    sampling: str = "allow"
+    """allow, approve or deny: what the server's sampling requests to the client get."""
 
     def profile(self, definition: Mapping[str, Any]) -> ToolProfile:
         name = definition.get("name")

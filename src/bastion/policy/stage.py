@@ -23,7 +23,7 @@ from bastion.policy.decide import Policy, SqlCheck, needs_resolution, profile_fo
 from bastion.policy.profile import ToolProfile
 from bastion.policy.rate import RateLimiter
 from bastion.policy.refusal import Refusal
-from bastion.policy.surfaces import SURFACES, surface_refusal
+from bastion.policy.surfaces import SERVER_REQUESTS, SURFACES, server_request_decision, surface_refusal
 from bastion.policy.urls import Resolver, system_resolver
 from bastion.proxy.pipeline import Call, CallNext, SessionEvents
 from bastion.transport.jsonrpc import DENIED, INVALID_PARAMS
@@ -151,6 +151,8 @@ class PolicyStage:
     async def __call__(self, call: Call, call_next: CallNext) -> Reply:
         if call.method in SURFACES:
             return await self._surface(call, call_next)
+        if call.method in SERVER_REQUESTS:
+            return await self._server_request(call, call_next)
         if call.method != "tools/call" or call.tool is None:
             return await call_next(call)
         decision = await self._decide(call)
@@ -178,6 +180,22 @@ class PolicyStage:
         decision = Decision(Action.DENY, refusal.rule, refusal.reason)
         call.notes["decision"] = decision.to_record()
         reply = denial_reply(decision, str(call.tool))
+        await self._events.refused(call, reply)
+        return reply
+
+    async def _server_request(self, call: Call, call_next: CallNext) -> Reply:
+        """A server's sampling or elicitation request to the client: allowed, held for a person, or refused."""
+        rules = self.policy.servers.get(call.server)
+        decision = server_request_decision(rules, call.method, call.params) if rules is not None else None
+        if decision is None:
+            return await call_next(call)
+        if decision.action is Action.APPROVE and not self._gate:
+            reason = f"{decision.reason}, and no approval channel is configured, so it is refused"
+            decision = Decision(Action.DENY, "approval.unavailable", reason)
+        call.notes["decision"] = decision.to_record()
+        if decision.action is not Action.DENY:
+            return await call_next(call)
+        reply = denial_reply(decision, call.method)
         await self._events.refused(call, reply)
         return reply
 

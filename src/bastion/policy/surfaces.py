@@ -10,11 +10,18 @@ argument cannot reach what a tool call could not.
 - Prompt and completion arguments are strings by the specification: each is checked by its name
   and content as a tool argument would be (no schema: prompts declare names only).
 
-Pure: values in, a `Refusal` or None out.
+The other direction too: a server's `sampling/createMessage` to the client is allowed, held for
+a person or refused per server (`sampling`), and an `elicitation/create` whose form asks the
+user for a password, token, key or other credential is refused (`elicitation.credentials`):
+credentials belong in Bastion's secret store or the URL mode of elicitation, never in a form a
+server reads back. The form's message, field names, titles and descriptions are what is read.
+
+Pure: values in, a `Refusal` or `Decision` or None out.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,10 +31,25 @@ from bastion.policy.paths import check_path
 from bastion.policy.profile import ToolProfile
 from bastion.policy.refusal import Refusal
 from bastion.policy.urls import Resolver, check_url, check_url_resolved
+from bastion.types import Action, Decision
 
-__all__ = ["SURFACES", "surface_refusal"]
+__all__ = ["SERVER_REQUESTS", "SURFACES", "server_request_decision", "surface_refusal"]
 
 SURFACES = frozenset({"resources/read", "resources/subscribe", "prompts/get", "completion/complete"})
+SERVER_REQUESTS = frozenset({"sampling/createMessage", "elicitation/create"})
+_CREDENTIAL = re.compile(
+    r"pass(?:word|phrase|code)|\bpwd\b|secret|credential|private[ _-]?key|ssh[ _-]?key|api[ _-]?key|access[ _-]?key"
+    r"|\b(?:auth|access|bearer|refresh|session|api|personal[ _-]access|github|gitlab|slack|oauth|id|your)[ _-]?tokens?\b"
+    r"|\b(?:otp|totp|mfa|2fa|one[ -]time[ _-]code)\b|\bpin\b|card[ _-]?number|\bcvv\b|\bcvc\b|\bssn\b"
+    r"|social[ _-]security|seed[ _-]phrase|recovery[ _-]phrase|mnemonic",
+    re.IGNORECASE,
+)
+_WORDS = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+_COUNTS = frozenset({"max", "min", "num", "number", "count", "total", "budget", "limit"})
+_NOT_CREDENTIAL = re.compile(
+    r"\b(?:max|min|number[ _-]of|count|budget|limit)[ _-]?tokens?\b|\btokens?[ _-]?(?:count|budget|limit)\b",
+    re.IGNORECASE,
+)
 _NETWORK_SCHEMES = ("http:", "https:", "ftp:", "gopher:", "ws:", "wss:", "dict:")
 
 
@@ -84,3 +106,54 @@ def _arguments(
     # Prompts declare argument names only: any name is accepted, every value is checked.
     profile = ToolProfile(name, RiskClass.READ, (), None, True, {})
     return argument_refusal(rules, profile, arguments, 0, sql_check, resolve)
+
+
+def server_request_decision(rules: ServerPolicy, method: str, params: Mapping[str, Any] | None) -> Decision | None:
+    """A server-to-client request's decision: None lets it through."""
+    params = params or {}
+    if method == "sampling/createMessage":
+        if rules.sampling == "deny":
+            reason = f"servers.{rules.name}.sampling is deny: this server may not ask the client's model to write"
+            return Decision(Action.DENY, "sampling.deny", reason)
+        if rules.sampling == "approve":
+            reason = f"servers.{rules.name}.sampling is approve: a person decides each sampling request"
+            return Decision(Action.APPROVE, "sampling.approve", reason)
+        return None
+    if method == "elicitation/create" and params.get("mode", "form") == "form":
+        asked = _credential_asked(params)
+        if asked is not None:
+            reason = (
+                f"the server asks the user for a credential ({asked!r}) through a form it reads back; "
+                f"put the secret in Bastion's store (`bastion secrets set {rules.name} NAME`) instead"
+            )
+            return Decision(Action.DENY, "elicitation.credentials", reason)
+    return None
+
+
+def _credential_asked(params: Mapping[str, Any]) -> str | None:
+    texts: list[str] = [str(params.get("message", ""))]
+    schema = params.get("requestedSchema")
+    properties = schema.get("properties") if isinstance(schema, dict) else None  # pyright: ignore[reportUnknownMemberType,reportUnknownVariableType]
+    if isinstance(properties, dict):
+        for name, spec in properties.items():  # pyright: ignore[reportUnknownVariableType]
+            texts.append(str(name))  # pyright: ignore[reportUnknownArgumentType]
+            if _token_field(str(name)):  # pyright: ignore[reportUnknownArgumentType]
+                return str(name)  # pyright: ignore[reportUnknownArgumentType]
+            if isinstance(spec, dict):
+                texts += [str(spec.get(key, "")) for key in ("title", "description")]  # pyright: ignore[reportUnknownMemberType]
+            if isinstance(spec, dict) and spec.get("format") == "password":  # pyright: ignore[reportUnknownMemberType]
+                return str(name)  # pyright: ignore[reportUnknownArgumentType]
+    for text in texts:
+        cleaned = _NOT_CREDENTIAL.sub(" ", text)
+        match = _CREDENTIAL.search(cleaned)
+        if match is not None:
+            return match.group(0).strip(" _-")
+    return None
+
+
+def _token_field(name: str) -> bool:
+    """A field named like a token (`token`, `access_token`, `githubToken`), not a count of tokens (`max_tokens`)."""
+    words = [word.lower() for word in _WORDS.findall(name)]
+    if not words or words[-1] != "token":
+        return False
+    return len(words) == 1 or words[-2] not in _COUNTS
