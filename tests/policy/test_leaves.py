@@ -59,6 +59,7 @@ def test_paths_are_recognised_by_content(text: str) -> None:
     [
         "hello", "how do I read /etc/hosts?", "America/New_York", "v1.2:3", "12:30", "3.14", "a/b",
         "user@example.com", "notes.txt", "SELECT 1", "", "/", "2026-12-05T10:00:00Z", "ab:cd",
+        "test://example/resource", "notes://a.txt", "s3://bucket/key",
     ],
 )  # fmt: skip
 def test_text_is_not_a_path_or_url(text: str) -> None:

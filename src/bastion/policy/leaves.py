@@ -4,7 +4,7 @@ A server's input schema is untrusted and may declare nothing at all (`{"type": "
 "additionalProperties": true}`), so which strings policy checks must not depend on it.
 `string_leaves` walks the arguments at any depth (objects, arrays, and JSON carried inside a
 string) and yields each string with the top-level argument it belongs to and the key it sits
-under. `content_kind` says whether a string is, as a whole, a URL (`scheme://…`, an IP literal,
+under. `content_kind` says whether a string is, as a whole, a URL (a network scheme's `…://…`, an IP literal,
 `host.tld:port`) or a path (absolute, `~`, `./`, `../`, `file:`, UNC or drive forms, and the
 same after percent-decoding). A string with whitespace inside is text, not a path or a URL.
 
@@ -22,13 +22,21 @@ import orjson
 
 from bastion.policy.profile import ArgKind
 
-__all__ = ["MAX_DEPTH", "MAX_EMBEDDED_JSON", "Leaf", "as_url", "content_kind", "string_leaves"]
+__all__ = ["MAX_DEPTH", "MAX_EMBEDDED_JSON", "NETWORK_SCHEMES", "Leaf", "as_url", "content_kind", "string_leaves"]
 
 MAX_DEPTH = 64
 """Deeper nesting than this is refused by the caller (`arguments.too_deep`) rather than walked."""
 MAX_EMBEDDED_JSON = 65_536
 """A string that looks like JSON is decoded and walked when it is at most this long."""
 
+NETWORK_SCHEMES = frozenset(
+    {
+        "http", "https", "ftp", "ftps", "sftp", "tftp", "gopher", "ws", "wss", "dict", "ldap", "ldaps",
+        "smb", "ssh", "telnet", "git", "svn", "rtsp", "imap", "imaps", "pop3", "smtp", "redis", "mongodb",
+        "mysql", "postgres", "postgresql", "amqp", "mqtt", "nntp", "irc", "jar", "netdoc",
+    }
+)  # fmt: skip
+"""Schemes whose URLs make a server connect somewhere: a string in one of them is checked as a URL."""
 _SCHEME = re.compile(r"[a-z][a-z0-9+.\-]*://", re.IGNORECASE)
 _IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?(?:[/?#]\S*)?")
 _IPV6 = re.compile(r"\[[0-9a-f:.%a-z]+\](?::\d{1,5})?(?:[/?#]\S*)?", re.IGNORECASE)
@@ -106,8 +114,11 @@ def _kind(text: str) -> ArgKind | None:
         return ArgKind.PATH
     if _DRIVE.match(text) or _TRAVERSAL.search(text):
         return ArgKind.PATH
-    if _SCHEME.match(text):
-        return ArgKind.URL
+    scheme = _SCHEME.match(text)
+    if scheme is not None:
+        # A network scheme is a place a server could be made to connect to; `notes://`, `test://`,
+        # `s3://` name the server's own things and are data here (a URL-named argument is still checked).
+        return ArgKind.URL if scheme.group(0)[:-3].lower() in NETWORK_SCHEMES else None
     if first.isdigit() and _IPV4.fullmatch(text):
         return ArgKind.URL
     if first == "[" and _IPV6.fullmatch(text):
