@@ -98,7 +98,7 @@ def form(message: str, **properties: dict[str, Any]) -> dict[str, Any]:
         form("Log in", value={"type": "string", "format": "password"}),
         form("Enter your GitHub token to continue", value={"type": "string"}),
         form("One more thing", key={"type": "string", "title": "API key"}),
-        form("Verify", code={"type": "string", "description": "The 6-digit MFA code"}),
+        form("Verify", code={"type": "string", "title": "The 6-digit MFA code"}),
         form("Restore", words={"type": "string", "title": "Recovery phrase"}),
         form("Checkout", cc={"type": "string", "title": "Card number"}),
         form("Connect", access_token={"type": "string"}),
@@ -118,6 +118,7 @@ def test_an_elicitation_asking_for_a_credential_is_refused(tmp_path: Path, param
         form("How many tokens may the summary use?", max_tokens={"type": "integer"}),
         form("Limit", max_token={"type": "integer"}, tokens_budget={"type": "integer"}),
         form("Pick a colour", colour={"type": "string", "enum": ["red", "blue"]}),
+        form("Favourite", n={"type": "integer", "description": "do not give us your phone number, pin or password"}),
         {"mode": "url", "message": "Sign in to GitHub", "url": "https://github.com/login", "elicitationId": "1"},
     ],
 )

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bastion.config.model import ServerConfig
-from bastion.sandbox.launcher import runtime_paths
+from bastion.sandbox.runtime import runtime_paths
 from bastion.sandbox.spec import Limits, Mount, SandboxPlan, bwrap_argv
 
 

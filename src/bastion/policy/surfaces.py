@@ -14,7 +14,8 @@ The other direction too: a server's `sampling/createMessage` to the client is al
 a person or refused per server (`sampling`), and an `elicitation/create` whose form asks the
 user for a password, token, key or other credential is refused (`elicitation.credentials`):
 credentials belong in Bastion's secret store or the URL mode of elicitation, never in a form a
-server reads back. The form's message, field names, titles and descriptions are what is read.
+server reads back. The form's message, field names and titles are what is read (not descriptions, which often warn
+the user not to enter such things).
 
 Pure: values in, a `Refusal` or `Decision` or None out.
 """
@@ -140,7 +141,8 @@ def _credential_asked(params: Mapping[str, Any]) -> str | None:
             if _token_field(str(name)):  # pyright: ignore[reportUnknownArgumentType]
                 return str(name)  # pyright: ignore[reportUnknownArgumentType]
             if isinstance(spec, dict):
-                texts += [str(spec.get(key, "")) for key in ("title", "description")]  # pyright: ignore[reportUnknownMemberType]
+                # Titles, not descriptions: a description often warns ("do not enter your PIN").
+                texts.append(str(spec.get("title", "")))  # pyright: ignore[reportUnknownMemberType]
             if isinstance(spec, dict) and spec.get("format") == "password":  # pyright: ignore[reportUnknownMemberType]
                 return str(name)  # pyright: ignore[reportUnknownArgumentType]
     for text in texts:

@@ -28,6 +28,8 @@ Connector = Callable[[str, ServerConfig], AbstractAsyncContextManager[ServerLink
 """Opens the transport to a server (starts the process, or connects to the URL) for as long as it is entered."""
 
 INITIAL_BACKOFF = 0.5
+EXIT_GRACE = 1.0
+"""How long a server whose handshake failed is given to finish exiting, so its exit code can be told."""
 STABLE_AFTER = 30.0
 """A server that stayed up this long has its backoff reset."""
 
@@ -113,6 +115,11 @@ class Supervisor:
                 try:
                     await upstream.handshake(self.config.startup_timeout, self._prefer)
                     await self._on_up(upstream)
+                except ServerUnavailable as exc:
+                    tasks.cancel_scope.cancel()
+                    # A server that exits at start: its exit code and last stderr say more than "stopped answering".
+                    ended = await link.ended(EXIT_GRACE)
+                    raise ServerUnavailable(self.name, ended or exc.reason) from exc
                 except BaseException:
                     tasks.cancel_scope.cancel()
                     raise

@@ -15,18 +15,17 @@ import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import anyio
-import orjson
 
 from bastion.config.model import ServerConfig
 from bastion.errors import SandboxError
 from bastion.sandbox.npx import npx_request, resolve_npx
+from bastion.sandbox.runtime import executable, resolve_runtime, runtime_paths
 from bastion.sandbox.spec import ETC_FILES, SYSTEM_DIRS, Limits, Mount, SandboxPlan, bwrap_argv
 from bastion.transport.stdio_back import Launch
 
-__all__ = ["Bwrap", "PidsCgroup", "executable", "find_bwrap", "runtime_paths", "sandboxed_launch"]
+__all__ = ["Bwrap", "PidsCgroup", "find_bwrap", "sandboxed_launch"]
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +34,6 @@ FIX = (
     'namespaces; or, knowingly, set sandbox = "off" for this server (reported as a finding)'
 )
 SANDBOX_TMP = "/tmp"  # noqa: S108 (inside the sandbox /tmp is a private, empty tmpfs)
-_PYTHON_PATHS = "import sys, json; print(json.dumps([sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path]))"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +106,8 @@ def _sandboxed(name: str, server: ServerConfig, env: dict[str, str], limits: Lim
             argv = resolve_npx(request, host)
     except SandboxError as exc:
         raise SandboxError(name, exc.detail, exc.fix) from exc
-    command, args = executable(name, argv[0], env.get("PATH")), argv[1:]
+    argv = resolve_runtime(name, executable(name, argv[0], env.get("PATH")), argv[1:], env)
+    command, args = argv[0], argv[1:]
     runtime = runtime_paths(command, args, env, home)
     mounts = _system_mounts()
     mounts += [Mount("ro", path, path) for path in _outermost(runtime)]
@@ -131,20 +130,6 @@ def _sandboxed(name: str, server: ServerConfig, env: dict[str, str], limits: Lim
     return Launch(wrapped, inner_env, None, sandbox, cgroup.remove, cgroup.path)
 
 
-def executable(name: str, command: str, path: str | None) -> str:
-    """The file a command runs: itself when it names a path, else its match on PATH."""
-    if os.sep in command:
-        if not os.path.isfile(command):
-            raise SandboxError(name, f"command {command!r} does not exist", "check the path in the server's command")
-        if not os.access(command, os.X_OK):
-            raise SandboxError(name, f"command {command!r} is not executable", f"chmod +x {command}")
-        return command
-    found = shutil.which(command, path=path)
-    if found is None:
-        raise SandboxError(name, f"command {command!r} is not found on PATH", "give its absolute path")
-    return found
-
-
 def _system_mounts() -> list[Mount]:
     mounts: list[Mount] = []
     for path in SYSTEM_DIRS:
@@ -154,75 +139,6 @@ def _system_mounts() -> list[Mount]:
             mounts.append(Mount("ro", path, path))
     mounts += [Mount("ro", path, path) for path in ETC_FILES if os.path.exists(path)]
     return mounts
-
-
-def runtime_paths(command: str, args: Sequence[str], env: Mapping[str, str], home: str | None) -> list[str]:
-    """The directories the server's own runtime and package live in, to be mounted read-only."""
-    real = os.path.realpath(command)
-    paths = {os.path.dirname(command), os.path.dirname(real)}
-    interpreter, script = _interpreter(command, list(args))
-    # Ask a Python interpreter by the path it is invoked with: a venv is recognised by that path.
-    if os.path.basename(os.path.realpath(interpreter)).startswith("python"):
-        paths.update(_python_paths(interpreter, env))
-    if script is not None:
-        paths.add(_package_root(os.path.realpath(script)))
-    if interpreter != command:
-        # Both spellings: a launcher reached through a symlinked directory resolves its own
-        # relative links (node_modules/.bin/x -> ../pkg/…) along the path it was given.
-        paths.update({_package_root(real), _package_root(command)})
-        paths.update({os.path.dirname(interpreter), os.path.dirname(os.path.realpath(interpreter))})
-    name = os.path.basename(command)
-    if home and name in ("uvx", "uv"):
-        paths.update({os.path.join(home, ".cache", "uv"), os.path.join(home, ".local", "share", "uv")})
-    return sorted(path for path in paths if path and os.path.exists(path) and not _is_system(path))
-
-
-def _interpreter(command: str, args: list[str]) -> tuple[str, str | None]:
-    """(interpreter, script): a `#!` script's interpreter as written, or the command itself and its script argument."""
-    base = os.path.basename(os.path.realpath(command))
-    if base.startswith(("python", "node")):
-        script = next((a for a in args if not a.startswith("-")), None)
-        if "-m" in args or "-c" in args or script is None or not os.path.isfile(script):
-            return command, None
-        return command, script
-    try:
-        with open(command, "rb") as handle:
-            first = handle.readline(256)
-    except OSError:
-        return command, None
-    if not first.startswith(b"#!"):
-        return command, None
-    words = first[2:].decode(errors="replace").split()
-    if words and os.path.basename(words[0]) == "env" and len(words) > 1:
-        words = words[1:] if not words[1].startswith("-") else words[2:]
-    found = shutil.which(words[0]) if words else None
-    return (found, command) if found else (command, None)
-
-
-_python_cache: dict[str, list[str]] = {}
-
-
-def _python_paths(interpreter: str, env: Mapping[str, str]) -> list[str]:
-    """A Python interpreter's prefixes and `sys.path` (venvs, editable installs, user site)."""
-    if interpreter not in _python_cache:
-        done = subprocess.run(
-            [interpreter, "-c", _PYTHON_PATHS], env=dict(env), capture_output=True, timeout=30, check=False
-        )
-        found: list[str] = orjson.loads(done.stdout) if done.returncode == 0 else []
-        _python_cache[interpreter] = [os.path.realpath(p) for p in found if p]
-    return _python_cache[interpreter]
-
-
-def _package_root(path: str) -> str:
-    """The outermost `node_modules` tree holding a file, else its directory."""
-    parts = Path(path).parts
-    if "node_modules" in parts:
-        return str(Path(*parts[: parts.index("node_modules") + 1]))
-    return os.path.dirname(path)
-
-
-def _is_system(path: str) -> bool:
-    return any(path == d or path.startswith(d + "/") for d in SYSTEM_DIRS if os.path.isdir(d))
 
 
 def _outermost(paths: Sequence[str]) -> list[str]:

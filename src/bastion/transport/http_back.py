@@ -64,6 +64,10 @@ class HttpServer:
     def exit_description(self) -> str:
         return f"closed the connection ({self._last_error})" if self._last_error else "closed the connection"
 
+    async def ended(self, within: float) -> str | None:
+        """A remote server has no process to end; its connection's error is in `exit_description`."""
+        return None
+
 
 def _headers(server: ServerConfig, environ: Mapping[str, str], name: str) -> dict[str, str]:
     headers = dict(server.headers)

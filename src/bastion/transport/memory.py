@@ -36,6 +36,9 @@ class MemoryChannel:
     def exit_description(self) -> str:
         return self.closed_reason
 
+    async def ended(self, within: float) -> str | None:
+        return None
+
 
 def memory_pair(buffer: int = 64) -> tuple[MemoryChannel, MemoryChannel]:
     a_send, b_receive = anyio.create_memory_object_stream[Frame](buffer)

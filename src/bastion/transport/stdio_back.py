@@ -32,6 +32,8 @@ BASE_ENV_ALLOWLIST = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDI
 """What a server inherits from Bastion's environment without being told; nothing else leaks through."""
 
 _STDERR_TAIL_LINES = 20
+_STDERR_IN_REASON = 3
+"""Lines of a server's last stderr that go into the reason its clients and `bastion status` see."""
 
 
 def server_environment(server: ServerConfig, environ: Mapping[str, str]) -> dict[str, str]:
@@ -72,6 +74,7 @@ class StdioServer:
     writer: FrameWriter
     launch: Launch
     stderr_tail: deque[str] = field(default_factory=lambda: deque(maxlen=_STDERR_TAIL_LINES))
+    _stderr_done: anyio.Event = field(default_factory=anyio.Event)
 
     @classmethod
     async def start(cls, name: str, launch: Launch, *, max_bytes: int, max_depth: int) -> StdioServer:
@@ -106,6 +109,12 @@ class StdioServer:
 
     async def drain_stderr(self) -> None:
         """Keep the child's stderr flowing (a full pipe would stall it) and remember its tail."""
+        try:
+            await self._drain()
+        finally:
+            self._stderr_done.set()
+
+    async def _drain(self) -> None:
         if self.process.stderr is None:
             return
         buffer = b""
@@ -128,8 +137,17 @@ class StdioServer:
         if code < 0:
             with suppress(ValueError):
                 return f"was killed by {signal.Signals(-code).name}"
-        tail = f"; last stderr: {self.stderr_tail[-1]}" if self.stderr_tail else ""
+        last = list(self.stderr_tail)[-_STDERR_IN_REASON:]
+        tail = f"; last stderr: {' | '.join(last)}" if last else ""
         return f"exited with code {code}{tail}"
+
+    async def ended(self, within: float) -> str | None:
+        """How the server ended, if it exits by itself within `within` seconds (its stderr read to the end)."""
+        if not await self._wait(within):
+            return None
+        with anyio.move_on_after(within):
+            await self._stderr_done.wait()
+        return self.exit_description()
 
     async def aclose(self, *, grace: float = 2.0) -> None:
         """Stop the child: close its stdin, then SIGTERM, then SIGKILL to its group; every wait bounded."""
