@@ -32,6 +32,8 @@ class Kind(StrEnum):
     CALL_INTENT = "call.intent"
     CALL_OUTCOME = "call.outcome"
     CALL_DENIED = "call.denied"
+    CALL_ERROR = "call.error"
+    """A request the gateway itself failed on (an unexpected exception): answered -32603, and recorded."""
     LISTING = "listing.admitted"
     GATEWAY_START = "gateway.start"
     GATEWAY_STOP = "gateway.stop"

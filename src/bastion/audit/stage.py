@@ -18,7 +18,7 @@ from bastion.audit.entry import Kind, Record
 from bastion.audit.log import AuditLog
 from bastion.errors import StoreError
 from bastion.proxy.pipeline import Call, CallNext, ClientInfo
-from bastion.transport.jsonrpc import AUDIT_UNAVAILABLE
+from bastion.transport.jsonrpc import AUDIT_UNAVAILABLE, INTERNAL_ERROR
 from bastion.types import Reply, RpcError
 
 __all__ = ["AuditEvents", "AuditStage", "ServerFactsOf", "call_fields"]
@@ -119,6 +119,17 @@ class AuditEvents:
             )
         except StoreError:
             logger.exception("a refusal of %s could not be recorded", call.tool)
+
+    async def failed(self, call: Call, error: BaseException) -> None:
+        """A request the gateway failed on: its error's type, never its message (which may quote arguments)."""
+        fields = call_fields(call, self._facts)
+        fields["error"] = {"code": INTERNAL_ERROR, "type": type(error).__name__}
+        try:
+            await self._log.append(
+                Record(Kind.CALL_ERROR, fields, {"arguments": (call.params or {}).get("arguments", {})})
+            )
+        except StoreError:
+            logger.exception("the failure of %s could not be recorded", call.method)
 
     async def listed(self, client: ClientInfo, server: str, kind: str, items: list[dict[str, Any]]) -> None:
         digests = {str(item.get("name")): hashlib.sha256(canonical_any(item)).hexdigest() for item in items}

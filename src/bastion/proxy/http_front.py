@@ -212,6 +212,8 @@ class HttpFront:
         entry.peer.latest = ctx
         try:
             reply = await entry.session.handle(ctx.method, strip_envelope(params) if modern else params, request_id)
+        except Exception as exc:  # this front's one error boundary: this request fails, the session goes on
+            reply = await entry.session.failure(ctx.method, params, request_id, exc)
         finally:
             entry.peer.contexts.pop(request_id, None)
         if isinstance(reply, RpcError):

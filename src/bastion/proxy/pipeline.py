@@ -78,11 +78,16 @@ class SessionEvents(Protocol):
 
     async def refused(self, call: Call, reply: Reply) -> None: ...
 
+    async def failed(self, call: Call, error: BaseException) -> None: ...
+
     async def listed(self, client: ClientInfo, server: str, kind: str, items: list[dict[str, Any]]) -> None: ...
 
 
 class NoEvents:
     async def refused(self, call: Call, reply: Reply) -> None:
+        return None
+
+    async def failed(self, call: Call, error: BaseException) -> None:
         return None
 
     async def listed(self, client: ClientInfo, server: str, kind: str, items: list[dict[str, Any]]) -> None:

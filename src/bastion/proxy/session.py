@@ -217,6 +217,17 @@ class Session:
             return await self._set_level(params)
         return RpcError(METHOD_NOT_FOUND, f"Method not found: {method}")
 
+    async def failure(
+        self, method: str, params: dict[str, Any] | None, request_id: int | str, error: Exception
+    ) -> Reply:
+        """The answer to a request the gateway failed on: logged with its traceback, recorded as
+        `call.error`, and a -32603 for this request alone (each front's one error boundary calls this)."""
+        logger.error("request %r (%s) failed inside the gateway", request_id, method, exc_info=error)
+        name = params.get("name") if params else None
+        call = Call(self.client, "", method, params, name if isinstance(name, str) else None, request_id)
+        await self._events.failed(call, error)
+        return RpcError(INTERNAL_ERROR, "Internal error: the gateway failed on this request (logged and recorded)")
+
     async def notification(self, method: str, params: dict[str, Any] | None) -> None:
         if method == "notifications/roots/list_changed":
             for supervisor in self._supervisors.values():

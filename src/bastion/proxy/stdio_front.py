@@ -215,6 +215,10 @@ class StdioFront:
     async def _request(self, frame: Frame, session: Session) -> None:
         try:
             await self._answer(frame, session)
+        except Exception as exc:  # this front's one error boundary: this request fails, the session goes on
+            reply = await session.failure(frame["method"], frame.get("params"), frame["id"], exc)
+            assert isinstance(reply, RpcError)
+            await self._send(error_frame(frame["id"], reply.code, reply.message))
         finally:
             self._in_flight -= 1
             if not self._in_flight:
