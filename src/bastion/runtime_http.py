@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sys
 from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -93,7 +94,7 @@ async def run_http(
         )
         async with anyio.create_task_group() as tasks:
             await tasks.start(front.run)
-            logger.warning("bastion serving MCP at http://%s:%d/mcp (dashboard at /)", host, port)
+            print(f"bastion: serving MCP at http://{host}:{port}/mcp (dashboard at /)", file=sys.stderr, flush=True)
             await server.serve()
             tasks.cancel_scope.cancel()
 

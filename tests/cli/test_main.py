@@ -6,9 +6,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from tests.conftest import BASTION, child_env
 
 from bastion import __version__
+from tests.conftest import BASTION, child_env
 
 USAGE = 2
 

@@ -16,7 +16,16 @@ from bastion.config.model import BastionConfig
 from bastion.store.home import bastion_home, ensure_home
 from bastion.store.sqlite import StateStore
 
-__all__ = ["ConfigOption", "console", "err_console", "home", "open_store", "read_config", "setup_logging"]
+__all__ = [
+    "ConfigOption",
+    "JsonOption",
+    "console",
+    "err_console",
+    "home",
+    "open_store",
+    "read_config",
+    "setup_logging",
+]
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -27,6 +36,7 @@ ConfigOption = Annotated[
         "--config", "-c", envvar="BASTION_CONFIG", help="Path to bastion.toml.", show_default=True, dir_okay=False
     ),
 ]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (one document, on standard output).")]
 
 
 def setup_logging(level: str) -> None:

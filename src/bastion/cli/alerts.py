@@ -11,10 +11,10 @@ from typing import Annotated
 
 import anyio
 import typer
-from rich.table import Table
 
 from bastion.audit.entry import Kind, Record
-from bastion.cli._common import console, home
+from bastion.cli._common import JsonOption, console, home
+from bastion.cli._listing import Listing
 from bastion.cli.audit import StoreOption, record_entry
 from bastion.cli.tokens import parse_duration
 from bastion.config.model import AuditConfig, BastionConfig
@@ -36,7 +36,7 @@ def _store(url: str | None) -> WatchStore:
 def list_alerts(
     show_all: Annotated[bool, typer.Option("--all", help="Resolved ones too.")] = False,
     store: StoreOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Open (and acknowledged, snoozed) alerts, newest first."""
     rows = _store(store).alerts(include_resolved=show_all)
@@ -46,20 +46,39 @@ def list_alerts(
     if not rows:
         console.print("no alerts")
         return
-    table = Table("key", "state", "severity", "summary", "count", "last seen")
+    # The key (what `ack`, `snooze` and `resolve` take) heads its summary and the small columns
+    # stack their values, so that keys of some 45 characters stand whole in 80 columns.
+    table = Listing("key\nsummary", "severity\nstate", "last seen", keys=("key\nsummary",), lines=True)
     for row in rows:
-        last = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row.last_seen))
-        table.add_row(row.key, row.state, row.severity, row.summary, str(row.count), last)
+        seen = _when(row.last_seen) + (f"\n{row.count} times" if row.count > 1 else "")
+        table.add(f"{row.key}\n{row.summary}", f"{row.severity}\n{row.state}", seen)
     console.print(table)
 
 
 @app.command()
-def show(key: KeyArgument, store: StoreOption = None) -> None:
+def show(key: KeyArgument, store: StoreOption = None, as_json: JsonOption = False) -> None:
     """One alert, with its details."""
     row = _store(store).alert(key)
     if row is None:
         raise ConfigError(None, [ConfigProblem(key, "no such alert", "see `bastion alerts list --all`")])
-    typer.echo(json.dumps(asdict(row), indent=2))
+    if as_json:
+        typer.echo(json.dumps(asdict(row), indent=2))
+        return
+    for label, value in (
+        ("key", row.key),
+        ("state", row.state),
+        ("severity", row.severity),
+        ("detector", row.detector),
+        ("server", row.server or "-"),
+        ("summary", row.summary),
+        ("opened", _when(row.opened)),
+        ("last seen", _when(row.last_seen)),
+        ("count", str(row.count)),
+    ):
+        console.print(f"{label}: {value}", markup=False, soft_wrap=True)
+    if row.data:
+        console.print("details:")
+        console.print(json.dumps(row.data, indent=2, default=str), markup=False, soft_wrap=True)
 
 
 @app.command()
@@ -94,4 +113,8 @@ def _triage(key: str, action: str, note: str, store_url: str | None) -> None:
     fields = {"alert": key, "triage": action, "by": by, "note": note}
     config = BastionConfig(audit=AuditConfig(store=store_url))
     anyio.run(record_entry, config, store_url, Record(Kind.ALERT_TRIAGE, fields))
-    console.print(f"{key}: {action} recorded; the gateway applies it within a second")
+    console.print(f"{key}: {action} recorded; the gateway applies it within a second", markup=False, soft_wrap=True)
+
+
+def _when(moment: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(moment))

@@ -8,11 +8,11 @@ import time
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from bastion.approvals.model import Approval, Scope, Status, Verdict
 from bastion.approvals.store import ApprovalStore, open_approvals
-from bastion.cli._common import console, home
+from bastion.cli._common import JsonOption, console, home
+from bastion.cli._listing import Listing
 from bastion.cli.audit import StoreOption
 from bastion.cli.tokens import parse_duration
 from bastion.errors import ConfigError, ConfigProblem
@@ -20,7 +20,6 @@ from bastion.errors import ConfigError, ConfigProblem
 __all__ = ["app", "decide_from"]
 
 app = typer.Typer(help="Calls waiting for a person: list, show, approve, deny.", no_args_is_help=True)
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 IdArgument = Annotated[str, typer.Argument(help="The approval's id (apr_…), from `bastion approvals list`.")]
 
 
@@ -42,11 +41,14 @@ def list_approvals(
     if not rows:
         console.print("no approvals are pending" if not show_all else "no approvals yet")
         return
-    table = Table("id", "status", "client", "server.tool", "risk", "why", "waits")
+    # The id (what `show`, `approve` and `deny` take) keeps its width; the call heads why policy asked.
+    table = Listing("id", "status", "client", "call\nwhy", "risk", keys=("id", "status"), lines=True)
     now = time.time()
     for row in rows:
-        waits = f"{max(0, row.expires - now):.0f} s left" if row.status is Status.PENDING else row.status.value
-        table.add_row(row.id, row.status.value, row.client, f"{row.server}.{row.tool}", row.risk, row.why[:60], waits)
+        status = row.status.value
+        if row.status is Status.PENDING:
+            status += f"\n{max(0, row.expires - now):.0f} s left"
+        table.add(row.id, status, row.client, f"{row.server}.{row.tool}\n{row.why}", row.risk)
     console.print(table)
 
 
@@ -71,7 +73,8 @@ def show(approval_id: IdArgument, store: StoreOption = None, as_json: JsonOption
     console.print(approval.arguments, markup=False, highlight=False)
     if approval.verdict is not None:
         v = approval.verdict
-        console.print(f"decided by {v.by} via {v.channel} ({v.scope.value}){': ' + v.reason if v.reason else ''}")
+        reason = f": {v.reason}" if v.reason else ""
+        console.print(f"decided by {v.by} via {v.channel} ({v.scope.value}){reason}", markup=False, highlight=False)
 
 
 @app.command()

@@ -16,7 +16,6 @@ import anyio
 import orjson
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from bastion.audit.checkpoint import CheckpointError, Verifier, verify_note
 from bastion.audit.entry import Kind, Record, format_time
@@ -27,7 +26,8 @@ from bastion.audit.payload import PayloadCipher, load_master_key
 from bastion.audit.proofs import BundleError, check_bundle, make_bundle, make_consistency_bundle
 from bastion.audit.service import append_once, open_store, pid_alive, read_witnesses, recover
 from bastion.audit.verify import LogReport, Problem, verify_log
-from bastion.cli._common import console, err_console, home
+from bastion.cli._common import JsonOption, console, err_console, home
+from bastion.cli._listing import Listing
 from bastion.clock import SystemClock
 from bastion.config.load import load_config
 from bastion.config.model import AuditConfig, BastionConfig
@@ -46,7 +46,9 @@ StoreOption = Annotated[
         "--store", envvar="BASTION_AUDIT_STORE", help="sqlite:PATH or postgresql://… (default: BASTION_HOME)."
     ),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+JsonLinesOption = Annotated[
+    bool, typer.Option("--json", help="Print JSON lines: one entry per line, as `audit export` writes them.")
+]
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -96,20 +98,22 @@ def _describe(log_id: str, row: EntryRow) -> dict[str, Any]:
     return {"log": log_id, "index": row.idx, "time": format_time(entry["t"] / 1000), **entry}
 
 
-def _table(rows: list[dict[str, Any]]) -> Table:
-    table = Table("time", "log/index", "kind", "client", "server", "tool", "decision", "status")
+def _table(rows: list[dict[str, Any]]) -> Listing:
+    """The time over the entry's address (what `audit prove INDEX --log LOG` takes), the kind over
+    the decision or status, the call over the client: three columns that stand whole in 80."""
+    table = Listing(
+        "time\nlog/index", "kind\noutcome", "server.tool\nclient", keys=("time\nlog/index", "kind\noutcome"), lines=True
+    )
     for row in rows:
-        server = row.get("server") or {}
-        decision = (row.get("decision") or {}).get("action", "")
-        table.add_row(
-            str(row.get("time", "")),
-            f"{row['log'][:8]}/{row['index']}",
-            str(row.get("kind", "")),
-            str(row.get("client", "")),
-            str(server.get("name", "")),
-            str(row.get("tool", "")),
-            str(decision),
-            str(row.get("status", "")),
+        named: dict[str, Any] = row.get("server") or {}
+        decided: dict[str, Any] = row.get("decision") or {}
+        server, tool = str(named.get("name", "")), str(row.get("tool", ""))
+        outcome = [str(decided.get("action", "")), str(row.get("status", ""))]
+        call = f"{server}.{tool}" if server and tool else server or tool
+        table.add(
+            f"{row.get('time', '')}\n{row['log']}/{row['index']}",
+            "\n".join([str(row.get("kind", "")), *(part for part in outcome if part)]),
+            "\n".join(part for part in (call, str(row.get("client", ""))) if part),
         )
     return table
 
@@ -119,7 +123,7 @@ def tail(
     count: Annotated[int, typer.Option("-n", help="How many recent entries.")] = 20,
     follow: Annotated[bool, typer.Option("-f", "--follow", help="Keep printing new entries.")] = False,
     store: StoreOption = None,
-    as_json: JsonOption = False,
+    as_json: JsonLinesOption = False,
 ) -> None:
     """Show the most recent entries of every log."""
     opened = _store(store)
@@ -157,7 +161,7 @@ def search(
     ] = None,
     limit: Annotated[int, typer.Option(help="At most this many entries.")] = 100,
     store: StoreOption = None,
-    as_json: JsonOption = False,
+    as_json: JsonLinesOption = False,
 ) -> None:
     """Find entries by server, tool, client, decision, kind, time, or text in their payloads."""
     opened = _store(store)

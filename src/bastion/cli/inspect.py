@@ -12,10 +12,11 @@ from typing import Annotated
 
 import anyio
 import typer
-from rich.table import Table
+from rich.text import Text
 
 from bastion.audit.service import pid_alive
-from bastion.cli._common import ConfigOption, console, open_store, read_config, setup_logging
+from bastion.cli._common import ConfigOption, JsonOption, console, open_store, read_config, setup_logging
+from bastion.cli._listing import Listing
 from bastion.errors import SandboxError
 from bastion.inventory.collect import collect_inventory
 from bastion.inventory.pins import LOCK_NAME, load_lock
@@ -35,7 +36,7 @@ def register(app: typer.Typer) -> None:
 
 def inventory(
     config: ConfigOption = Path("bastion.toml"),
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
     markdown: Annotated[bool, typer.Option("--markdown", help="Print Markdown (for a review or a ticket).")] = False,
     log_level: Annotated[str, typer.Option("--log-level", help="Log level (to stderr).")] = "error",
 ) -> None:
@@ -56,21 +57,24 @@ def inventory(
         target = " ".join(server["command"]) if server["command"] else server["url"]
         info = server["serverInfo"] or {}
         console.rule(f"[bold]{server['name']}[/] — {server['state']}")
-        console.print(f"{server['transport']}: {target}", markup=False)
+        # Lines a person may copy from (commands, paths, fixes) are soft-wrapped: the terminal folds them.
+        console.print(f"{server['transport']}: {target}", markup=False, soft_wrap=True)
         console.print(
             f"protocol {server['protocolVersion'] or '?'} ({server['era'] or '-'}), "
             f"server {info.get('name', '?')} {info.get('version', '')}",
             markup=False,
+            soft_wrap=True,
         )
-        console.print(f"sandbox: {server['sandbox']}", markup=False)
+        console.print(f"sandbox: {server['sandbox']}", markup=False, soft_wrap=True)
         for finding in server["findings"]:
-            console.print(f"[yellow]finding:[/] {finding}", highlight=False)
+            console.print(Text.assemble(("finding:", "yellow"), " ", finding), soft_wrap=True)
         if server["state"] != "up":
-            console.print(f"[red]not reachable:[/] {server['detail']}")
+            console.print(Text.assemble(("not reachable:", "red"), " ", server["detail"]), soft_wrap=True)
             continue
-        table = Table("tool", "risk", "why", "listed")
+        # The tool's name (what `policy explain --tool` and `policy kill` take) keeps its width.
+        table = Listing("tool", "risk", "why", "listed", keys=("tool",))
         for tool in server["tools"]:
-            table.add_row(
+            table.add(
                 tool["name"],
                 tool["risk"],
                 "; ".join(tool["riskReasons"][:2]),
@@ -80,7 +84,7 @@ def inventory(
         for key in ("resources", "resourceTemplates", "prompts"):
             if server[key]:
                 names = [i.get("uri") or i.get("uriTemplate") or i.get("name") for i in server[key]]
-                console.print(f"{key}: " + ", ".join(str(n) for n in names), markup=False)
+                console.print(f"{key}: " + ", ".join(str(n) for n in names), markup=False, soft_wrap=True)
 
 
 class _nothing:
@@ -103,11 +107,14 @@ def _watch_status() -> None:
     """Checks and open alerts at a glance (from the shared watch store)."""
     checks, alerts = _watch_rows()
     if checks:
-        console.print("checks: " + ", ".join(f"{c.name} {c.status}" for c in checks), markup=False)
+        console.print("checks: " + ", ".join(f"{c.name} {c.status}" for c in checks), markup=False, soft_wrap=True)
     if alerts:
         console.print(f"[bold red]{len(alerts)} open alert(s):[/]")
         for alert in alerts[:10]:
-            console.print(f"  [{alert.severity}] {alert.summary} ({alert.state})", markup=False)
+            line = f"  [{alert.severity}] {alert.key} ({alert.state}): {alert.summary}"
+            console.print(line, markup=False, soft_wrap=True)
+        if len(alerts) > 10:
+            console.print(f"  and {len(alerts) - 10} more: see `bastion alerts list`", markup=False)
     else:
         console.print("no open alerts")
 
@@ -121,7 +128,7 @@ def _sandbox_status() -> str:
     return f"bwrap ({found.source}: {found.path})"
 
 
-def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+def status(as_json: JsonOption = False) -> None:
     """Show running gateways and the state of their servers (up, restarting, restarts)."""
     store = open_store()
     gateways = [g for g in store.gateways() if pid_alive(g.pid) or store.forget_gateway(g.pid)]
@@ -140,25 +147,24 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
         }
         typer.echo(json.dumps(report, indent=2))
         return
-    console.print(f"state: {bastion_home(os.environ)}", markup=False)
-    console.print(f"sandbox: {sandbox}", markup=False)
+    console.print(f"state: {bastion_home(os.environ)}", markup=False, soft_wrap=True)
+    console.print(f"sandbox: {sandbox}", markup=False, soft_wrap=True)
     _watch_status()
     if not gateways:
         console.print("no gateway is running")
         return
-    table = Table("pid", "gateway", "server", "state", "restarts", "detail", "since")
+    # The pid and the server's name keep their width; the state heads its detail.
+    table = Listing("pid", "gateway", "server", "state\ndetail", "since", keys=("pid", "server", "since"))
     for gateway in gateways:
         rows = [s for s in servers if s.pid == gateway.pid] or [None]
         for row in rows:
-            table.add_row(
-                str(gateway.pid),
-                f"{gateway.instance} ({gateway.mode})",
-                row.server if row else "-",
-                row.state if row else "-",
-                str(row.restarts) if row else "-",
-                row.detail if row else "",
-                time.strftime("%H:%M:%S", time.localtime(row.updated if row else gateway.started)),
-            )
+            since = time.strftime("%H:%M:%S", time.localtime(row.updated if row else gateway.started))
+            if row is None:
+                table.add(str(gateway.pid), f"{gateway.instance} ({gateway.mode})", "-", "-", since)
+                continue
+            restarts = f", {row.restarts} restart{'' if row.restarts == 1 else 's'}" if row.restarts else ""
+            state = f"{row.state}{restarts}\n{row.detail}".strip()
+            table.add(str(gateway.pid), f"{gateway.instance} ({gateway.mode})", row.server, state, since)
     console.print(table)
 
 

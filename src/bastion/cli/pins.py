@@ -153,7 +153,8 @@ def _selected(config: BastionConfig, servers: list[str] | None, path: Path) -> l
     names = servers or list(config.enabled_servers())
     unknown = [name for name in names if name not in config.servers]
     if unknown:
-        raise ConfigError(path, [ConfigProblem("servers", f"not configured: {', '.join(unknown)}", "check the names")])
+        fix = f"use one of: {', '.join(config.servers) or '(none)'}"
+        raise ConfigError(path, [ConfigProblem("servers", f"not configured: {', '.join(unknown)}", fix)])
     return names
 
 

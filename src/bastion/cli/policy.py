@@ -6,6 +6,7 @@ import json
 import os
 import tomllib
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,7 +16,7 @@ import typer
 
 from bastion.audit.entry import Kind, Record, format_time
 from bastion.audit.service import open_store as open_audit_store
-from bastion.cli._common import ConfigOption, console, err_console, home, open_store, read_config
+from bastion.cli._common import ConfigOption, JsonOption, console, err_console, home, open_store, read_config
 from bastion.cli.audit import StoreOption, moment, plaintext, record_entry, who
 from bastion.clock import SystemClock
 from bastion.config.model import BastionConfig
@@ -120,6 +121,7 @@ def explain(
 ) -> None:
     """What policy decides for one call, with the rule that matched and the reason."""
     loaded = read_config(config)
+    _require_server(loaded, config, server, "--server")
     arguments = _json_object(args, "--args")
     tool_definition = _json_object(definition.read_text(encoding="utf-8"), str(definition)) if definition else None
     decision = explain_call(compile_policy(loaded), server, tool, arguments, client, tool_definition, dns=dns)
@@ -148,7 +150,7 @@ def run_cases(
     loaded = read_config(config)
     policy = compile_policy(loaded)
     failed = 0
-    table = _cases(cases)
+    table = _cases(cases, loaded, config)
     for number, case in enumerate(table, start=1):
         label = case.get("name") or f"case {number}"
         decision = explain_call(
@@ -172,7 +174,7 @@ def run_cases(
         raise typer.Exit(1)
 
 
-def _cases(path: Path) -> list[dict[str, Any]]:
+def _cases(path: Path, config: BastionConfig, config_path: Path) -> list[dict[str, Any]]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
@@ -193,6 +195,10 @@ def _cases(path: Path) -> list[dict[str, Any]]:
             problems.append(ConfigProblem(f"case[{number}].expect", "must be allow, deny or approve"))
         if not isinstance(case.get("args", {}), dict):  # pyright: ignore[reportUnknownMemberType]
             problems.append(ConfigProblem(f"case[{number}].args", "must be a table of arguments"))
+        server = case.get("server")  # pyright: ignore[reportUnknownMemberType,reportUnknownVariableType]
+        if server is not None and str(server) not in config.servers:  # pyright: ignore[reportUnknownArgumentType]
+            # A typo would otherwise be decided as an unknown server (deny) and pass a case expecting deny.
+            problems.append(_unconfigured(f"case[{number}].server", str(server), config, config_path))  # pyright: ignore[reportUnknownArgumentType]
     if problems:
         raise ConfigError(path, problems)
     return cases  # pyright: ignore[reportUnknownVariableType]
@@ -298,13 +304,16 @@ def _switch(server: str, tool: str, reason: str, config: Path, *, off: bool) -> 
 
 
 @app.command()
-def kills() -> None:
+def kills(as_json: JsonOption = False) -> None:
     """The tools switched off with `bastion policy kill`."""
     state = open_store()
     try:
         rows = state.kills()
     finally:
         state.close()
+    if as_json:
+        typer.echo(json.dumps([asdict(row) for row in rows], indent=2))
+        return
     for row in rows:
         console.print(f"{row.server}.{row.tool}: {row.reason} (by {row.by})", markup=False)
     if not rows:
@@ -313,9 +322,20 @@ def kills() -> None:
 
 def _config_naming(path: Path, server: str) -> BastionConfig:
     loaded = read_config(path)
-    if server not in loaded.servers:
-        raise ConfigError(path, [ConfigProblem("server", f"{server!r} is not configured", "use a configured name")])
+    _require_server(loaded, path, server, "SERVER")
     return loaded
+
+
+def _require_server(config: BastionConfig, path: Path, server: str, where: str) -> None:
+    """A server named on the command line must be configured: policy would otherwise decide for a
+    server that does not exist (deny, as for any unknown server) and look like an answer."""
+    if server not in config.servers:
+        raise ConfigError(None, [_unconfigured(where, server, config, path)])
+
+
+def _unconfigured(where: str, server: str, config: BastionConfig, path: Path) -> ConfigProblem:
+    names = ", ".join(config.servers) or "(none)"
+    return ConfigProblem(where, f"{server!r} is not configured in {path}", f"use one of: {names}")
 
 
 def _record_change(config: BastionConfig, action: str, server: str, tool: str, reason: str) -> None:

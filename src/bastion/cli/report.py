@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from bastion.audit.checkpoint import CheckpointError, Verifier
 from bastion.audit.keys import Keyring
 from bastion.audit.service import open_store
-from bastion.cli._common import console, err_console, home
+from bastion.cli._common import JsonOption, console, err_console, home
+from bastion.cli._listing import Listing
 from bastion.compliance.check import check_pack
-from bastion.compliance.controls import Status
+from bastion.compliance.controls import Assessment, Status
 from bastion.compliance.pack import Request, build_pack
 from bastion.compliance.render import CHROMIUM_ENV, find_chromium
 from bastion.compliance.timeline import Period, PeriodError
@@ -95,6 +95,7 @@ def report(
     ] = None,
     pdf: Annotated[bool, typer.Option(help="Print report.pdf with headless Chromium.")] = True,
     witness: Annotated[bool, typer.Option(help="Also check BASTION_HOME's witness checkpoints.")] = True,
+    as_json: JsonOption = False,
 ) -> None:
     """Write the evidence pack for a period: index.html, report.pdf, controls.json and the evidence."""
     if context.invoked_subcommand is not None:
@@ -137,13 +138,25 @@ def report(
         ) from None
     finally:
         opened.close()
-    table = Table("control", "status")
-    for assessment in outcome.assessments:
-        table.add_row(assessment.control.id, assessment.summary, style=_STATUS_STYLE[assessment.status])
-    console.print(table)
-    console.print(
-        f"wrote {outcome.directory}: {outcome.population} call entries, {outcome.samples} samples", markup=False
-    )
+    if as_json:
+        summary = {
+            "directory": str(outcome.directory),
+            "verified": outcome.verified,
+            "problems": list(outcome.problems),
+            "population": outcome.population,
+            "samples": outcome.samples,
+            "controls": [
+                {"control": a.control.id, "status": a.status.value, "detail": a.detail} for a in outcome.assessments
+            ],
+        }
+        typer.echo(json.dumps(summary, indent=2))
+    else:
+        console.print(_controls(outcome.assessments))
+        console.print(
+            f"wrote {outcome.directory}: {outcome.population} call entries, {outcome.samples} samples",
+            markup=False,
+            soft_wrap=True,
+        )
     if pdf and outcome.pdf_warning:
         err_console.print(f"warning: {outcome.pdf_warning} Install Chromium or set {CHROMIUM_ENV}.", markup=False)
     if not outcome.verified:
@@ -151,11 +164,18 @@ def report(
         raise typer.Exit(1)
 
 
+def _controls(assessments: tuple[Assessment, ...]) -> Listing:
+    table = Listing("control", "status", keys=("control",))
+    for assessment in assessments:
+        table.add(assessment.control.id, assessment.summary, style=_STATUS_STYLE[assessment.status])
+    return table
+
+
 @app.command()
 def verify(
     directory: Annotated[Path, typer.Argument(help="The pack's folder.", exists=True, file_okay=False)],
     key: KeyOption = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Re-check a pack offline: signed manifest, signed result, checkpoints, population, samples."""
     checked = check_pack(directory, _trusted(key))

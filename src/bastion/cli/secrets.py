@@ -18,10 +18,10 @@ from typing import Annotated, Any
 
 import anyio
 import typer
-from rich.table import Table
 
 from bastion.audit.entry import Kind, Record
-from bastion.cli._common import console, home, read_config
+from bastion.cli._common import JsonOption, console, home, read_config
+from bastion.cli._listing import Listing
 from bastion.cli.audit import record_entry, who
 from bastion.config.model import BastionConfig
 from bastion.errors import ConfigError, ConfigProblem, SecretError
@@ -61,7 +61,6 @@ StorePath = Annotated[
     ),
 ]
 ReasonOption = Annotated[str | None, typer.Option(help="Why (recorded in the audit log).")]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
 def _config(path: Path | None, server: str | None) -> BastionConfig:
@@ -198,9 +197,13 @@ def list_secrets(
     if as_json:
         typer.echo(json.dumps([{**asdict(row), "state": _state(row.revoked)} for row in rows], indent=2))
         return
-    table = Table("server", "name", "version", "state", "updated", "by")
+    if not rows:
+        console.print("no secrets yet; set one with `bastion secrets set SERVER NAME`", markup=False)
+        return
+    # The server and the secret's name (what `rotate` and `revoke` take) keep their width.
+    table = Listing("server", "name", "version", "updated", keys=("server", "name"))
     for row in rows:
-        table.add_row(row.server, row.name, str(row.version), _state(row.revoked), _when(row.updated), row.by)
+        table.add(row.server, row.name, f"{row.version} ({_state(row.revoked)})", f"{_when(row.updated)} by {row.by}")
     console.print(table)
 
 

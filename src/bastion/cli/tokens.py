@@ -10,10 +10,10 @@ from typing import Annotated
 
 import anyio
 import typer
-from rich.table import Table
 
 from bastion.audit.entry import Kind, Record
-from bastion.cli._common import console, open_store
+from bastion.cli._common import JsonOption, console, open_store
+from bastion.cli._listing import Listing
 from bastion.cli.audit import record_entry, who
 from bastion.config.model import BastionConfig
 from bastion.errors import ConfigError, ConfigProblem
@@ -61,19 +61,23 @@ def create(
 
 
 @app.command("list")
-def list_tokens(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+def list_tokens(as_json: JsonOption = False) -> None:
     """List clients with tokens (never the tokens themselves)."""
     rows = open_store().tokens()
     if as_json:
         typer.echo(json.dumps([_row(row) for row in rows], indent=2))
         return
-    table = Table("client", "role", "servers", "created", "expires", "state")
+    if not rows:
+        console.print("no tokens yet; create one with `bastion tokens create --client NAME`", markup=False)
+        return
+    # The client (what `revoke` takes) keeps its width; times wrap at their space, the server list anywhere.
+    table = Listing("client", "role", "servers", "created", "expires", "state", keys=("client",))
     now = time.time()
     for row in rows:
         state = "revoked" if row.revoked else ("expired" if row.expires and row.expires <= now else "active")
         servers = ", ".join(row.servers) if row.servers is not None else "all"
         expiry = _when(row.expires) if row.expires else "never"
-        table.add_row(row.client, row.role, servers, _when(row.created), expiry, state)
+        table.add(row.client, row.role, servers, _when(row.created), expiry, state)
     console.print(table)
 
 

@@ -160,6 +160,10 @@ class StdioServer:
                 if await self._wait(grace):
                     break
             await self.reader.aclose()
+            # Close the process's own pipe transports now, in this loop: left to the garbage
+            # collector they close after the loop has, printing "Event loop is closed".
+            with anyio.move_on_after(grace):
+                await self.process.aclose()
             self.launch.cleanup()
 
     async def _wait(self, seconds: float) -> bool:

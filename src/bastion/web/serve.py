@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 import os
+import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -26,9 +26,7 @@ from bastion.web.auth import Sessions
 from bastion.web.data import AuditView
 from bastion.web.pages import Sources
 
-__all__ = ["serve_dashboard"]
-
-logger = logging.getLogger(__name__)
+__all__ = ["dashboard_banner", "serve_dashboard"]
 
 
 async def serve_dashboard(
@@ -71,5 +69,15 @@ async def serve_dashboard(
             approvals, Sessions(holder), LinkKey(home), secure_cookies=not is_loopback(host), sources=sources
         )
         server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
-        logger.warning("bastion dashboard at http://%s:%d/", host, port)
+        # Where to go is what the person who ran the command needs, not a warning: a plain line on
+        # stderr (stdout stays free, as for every command that serves).
+        print(dashboard_banner(host, port), file=sys.stderr, flush=True)
         await server.serve()
+
+
+def dashboard_banner(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return (
+        f"bastion: dashboard at http://{shown}:{port}/ "
+        "(sign in with a token from `bastion tokens create --client NAME --role approver`)"
+    )
