@@ -367,26 +367,35 @@ class SecretStore:
         rows = self._rows(
             "SELECT name, version, ciphertext FROM secrets WHERE server = ? ORDER BY name", (check_server_name(server),)
         )
-        found: dict[str, str] = {}
-        for name, version, sealed in rows:
-            if sealed is None:
-                raise SecretError(
-                    server,
-                    name,
-                    f"version {version} was revoked",
-                    f"set a new value: bastion secrets set {server} {name}",
-                )
-            try:
-                plain = self._aead.decrypt(sealed[:12], sealed[12:], _aad(server, name, version))
-            except InvalidTag:
-                raise SecretError(
-                    server,
-                    name,
-                    "does not decrypt: it was altered or moved",
-                    f"set it again: bastion secrets set {server} {name}",
-                ) from None
-            found[name] = plain.decode("utf-8")
-        return found
+        return {name: self._open(server, name, version, sealed) for name, version, sealed in rows}
+
+    def current(self, server: str, name: str) -> Secret | None:
+        """One secret's live value; None if it was never set; SecretError if it was revoked or altered."""
+        check_secret_name(check_server_name(server), name)
+        rows = self._rows("SELECT version, ciphertext FROM secrets WHERE server = ? AND name = ?", (server, name))
+        if not rows:
+            return None
+        version, sealed = rows[0]
+        return Secret(self._open(server, name, version, sealed))
+
+    def _open(self, server: str, name: str, version: int, sealed: bytes | None) -> str:
+        if sealed is None:
+            raise SecretError(
+                server,
+                name,
+                f"version {version} was revoked",
+                f"set a new value: bastion secrets set {server} {name}",
+            )
+        try:
+            plain = self._aead.decrypt(sealed[:12], sealed[12:], _aad(server, name, version))
+        except InvalidTag:
+            raise SecretError(
+                server,
+                name,
+                "does not decrypt: it was altered or moved",
+                f"set it again: bastion secrets set {server} {name}",
+            ) from None
+        return plain.decode("utf-8")
 
     def versions(self, server: str) -> dict[str, int]:
         """Name → version of a server's live secrets, for the records that name them."""
