@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import unicodedata
 from dataclasses import dataclass, replace
@@ -12,8 +13,18 @@ from urllib.parse import unquote
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
-from bastion.policy.paths import DEFAULT_DENIED_NAMES, PathRules, check_path, check_paths, resolve_root
+from bastion.config.model import PathConfig
+from bastion.policy.paths import (
+    DEFAULT_ALLOWED_NAMES,
+    DEFAULT_DENIED_NAMES,
+    PathRules,
+    check_name,
+    check_path,
+    check_paths,
+    resolve_root,
+)
 from bastion.policy.refusal import Refusal
 
 
@@ -88,6 +99,12 @@ def test_dot_dot_that_leaves_the_roots_is_refused(tree: Tree, path: str) -> None
 def test_an_absolute_path_outside_the_roots_is_refused_with_a_plain_reason(tree: Tree) -> None:
     refusal = check_path("/etc/passwd", tree.rules, write=False)
     assert refusal == Refusal("paths.outside_roots", "'/etc/passwd' is outside the readable roots")
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", "/", "/root/.ssh/id_rsa", "file:///etc/shadow", "//etc/passwd"])
+def test_absolute_paths_outside_the_roots_are_refused(tree: Tree, path: str) -> None:
+    assert rule(path, tree.rules) == "paths.outside_roots"
+    assert rule(str(tree.outside / "secret.txt"), tree.rules) == "paths.outside_roots"
 
 
 def test_a_sibling_whose_name_extends_the_root_is_outside_it(tree: Tree) -> None:
@@ -217,10 +234,25 @@ def test_control_characters_are_refused(tree: Tree, path: str) -> None:
         "notes.txt%00.png",
         "%5c%5cserver%5cshare",
         "%7e/../outside",
+        # Overlong UTF-8, which lenient decoders read as '.' and '/', and IIS's %u.
+        "%c0%ae%c0%ae/outside/secret.txt",
+        "%C0%AE%C0%AE%C0%AFoutside",
+        "%c0%ae%c0%ae%c1%9coutside",  # %c1%9c is an overlong backslash
+        "%e0%80%ae%e0%80%ae/outside",
+        "%f0%80%80%ae%f0%80%80%ae/outside",
+        "%25c0%25ae%25c0%25ae/outside",
+        "%u002e%u002e/outside",
+        "%U002E%U002E%u002Foutside",
+        "%c0%aeenv",
     ],
 )
 def test_paths_that_escape_once_percent_decoded_are_refused(tree: Tree, path: str) -> None:
     assert rule(path, tree.rules) == "paths.encoded"
+
+
+@pytest.mark.parametrize("path", ["%c0.txt", "%c0%ae.txt", "a%e0%80%aeb.txt", "%u0041.txt", "%u00e9t%C3%A9.txt"])
+def test_lenient_decodings_that_stay_inside_are_allowed(tree: Tree, path: str) -> None:
+    assert rule(path, tree.rules) is None
 
 
 @pytest.mark.parametrize("path", ["100%25 done.txt", "caf%C3%A9.txt", "%zz.txt", "50%.txt", "a%2fb.txt", "%41.txt"])
@@ -281,6 +313,10 @@ def test_two_leading_slashes_are_one_on_posix(tree: Tree) -> None:
         "\uff0eenv",  # fullwidth .env
         "\uff3c\uff3cserver\uff3cshare",  # fullwidth backslashes
         "\uff5e/notes.txt",  # fullwidth ~, and this server has no home
+        "\u2025/outside",  # TWO DOT LEADER is '..' under NFKC
+        "\u2024\u2024/outside",  # ONE DOT LEADER
+        "\ufe52\ufe52/outside",  # SMALL FULL STOP
+        "\uff0e\uff0e\uff0f\uff0e\uff0e\uff0fetc\uff0fpasswd",
     ],
 )
 def test_paths_that_escape_once_normalised_are_refused(tree: Tree, path: str) -> None:
@@ -345,7 +381,9 @@ def test_a_tilde_inside_a_path_is_an_ordinary_name(tree: Tree) -> None:
         ".env ",
         ".ENV",
         ".env.local",
-        ".env.example",
+        ".env.production",
+        ".env.development.local",
+        "config/.env",
         ".envrc",
         ".ssh",
         ".ssh/known_hosts",
@@ -383,16 +421,94 @@ def test_denied_names_inside_a_root_are_refused(tree: Tree, path: str) -> None:
         "key.pem.txt",
         "id_rsa_notes/../notes.txt",
         "ssh/config",
+        # Templates that list a project's variables hold no secrets (these were refused before).
+        ".env.example",
+        ".env.sample",
+        ".env.template",
+        ".env.dist",
+        ".ENV.Example",
+        "app/.env.example",
+        "README.env.md",
+        "docs/env.md",
     ],
 )
 def test_benign_look_alikes_are_allowed(tree: Tree, path: str) -> None:
     assert rule(path, tree.rules) is None
 
 
+@pytest.mark.parametrize("path", [".env.example/../.env", ".env.example.local", ".env.example/.env", "x.env.example"])
+def test_a_template_name_does_not_shelter_a_secret_beside_or_below_it(tree: Tree, path: str) -> None:
+    expected = None if path == "x.env.example" else "paths.denied_name"
+    assert rule(path, tree.rules) == expected
+
+
+def test_a_template_name_that_links_to_a_secret_is_refused(tree: Tree) -> None:
+    (tree.root / ".env.sample").symlink_to(tree.root / ".env")
+    assert rule(".env.sample", tree.rules) == "paths.denied_name"
+
+
 def test_denied_names_are_configurable(tree: Tree) -> None:
     rules = replace(tree.rules, denied_names=tuple(n for n in DEFAULT_DENIED_NAMES if n != ".env.*"))
-    assert rule(".env.example", rules) is None
+    assert rule(".env.local", rules) is None
     assert rule(".env", rules) == "paths.denied_name"
+    assert rule("notes.txt", replace(tree.rules, denied_names=("notes.*",))) == "paths.denied_name"
+
+
+def test_allowed_names_are_configurable(tree: Tree) -> None:
+    assert rule(".env.example", replace(tree.rules, allowed_names=())) == "paths.denied_name"
+    assert rule(".env.local", replace(tree.rules, allowed_names=(".env.local",))) is None
+
+
+def test_the_settings_default_to_the_module_lists() -> None:
+    settings = PathConfig()
+    assert settings.denied_names == DEFAULT_DENIED_NAMES
+    assert settings.allowed_names == DEFAULT_ALLOWED_NAMES
+    assert PathConfig(denied_names=("*.secret",)).denied_names == ("*.secret",)
+
+
+@pytest.mark.parametrize("names", [("",), ("/",), ("a\0b",)])
+def test_the_settings_refuse_an_empty_pattern(names: tuple[str, ...]) -> None:
+    with pytest.raises(ValidationError):
+        PathConfig(denied_names=names)
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        (".env", "paths.denied_name"),
+        ("config/.env.production", "paths.denied_name"),
+        ("keys/server.KEY", "paths.denied_name"),
+        ("a/.git/config", "paths.denied_name"),
+        ("a/.git/HEAD", None),
+        (".env.example", None),
+        ("src/main.py", None),
+        ("../../etc/passwd", None),  # the names alone: no roots are consulted
+    ],
+)
+def test_check_name_is_the_denied_names_test_alone(path: str, expected: str | None) -> None:
+    refusal = check_name(path, PathRules(read_roots=(), write_roots=()))
+    assert (refusal.rule if refusal else None) == expected
+
+
+_NAME_PARTS = st.sampled_from(["a", ".env", ".env.local", ".env.example", "id_rsa", "x.pem", ".git", "config", "b."])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(_NAME_PARTS, max_size=5).map("/".join),
+    st.lists(st.sampled_from(["*.pem", ".env*", "id_*", ".git/config", "a/b", "[ab]", "c?nfig", "[!x]*"]), max_size=4),
+)
+def test_the_one_search_prefilter_never_misses_a_denied_name(path: str, patterns: list[str]) -> None:
+    """`check_name` finds exactly what matching every window of components with fnmatch finds."""
+    parts = [part for part in path.split("/") if part]
+    expected = False
+    for names in (parts, [part.rstrip(". ") for part in parts]):
+        for pattern in patterns:
+            width = pattern.count("/") + 1
+            windows = ("/".join(names[i : i + width]).casefold() for i in range(len(names) - width + 1))
+            expected = expected or any(fnmatch.fnmatchcase(window, pattern.casefold()) for window in windows)
+    rules = PathRules(read_roots=(), write_roots=(), denied_names=tuple(patterns), allowed_names=())
+    assert (check_name(path, rules) is not None) == expected
 
 
 def test_a_denied_name_among_the_roots_own_components_denies_the_root(tree: Tree) -> None:

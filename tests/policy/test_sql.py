@@ -133,7 +133,6 @@ def test_writes_are_refused_in_every_dialect(dialect: str, sql: str) -> None:
         ("sqlite", "PRAGMA journal_mode = OFF"),
         ("sqlite", "PRAGMA main.journal_mode = OFF"),
         ("sqlite", "PRAGMA user_version"),
-        ("mysql", "EXPLAIN ANALYZE SELECT * FROM t"),
         ("mysql", "EXPLAIN ANALYZE DELETE FROM t"),
         ("mysql", "EXPLAIN DELETE FROM t"),
         ("mysql", "SELECT 1 INTO @x"),
@@ -150,7 +149,6 @@ def test_writes_anywhere_in_the_tree_are_refused(dialect: str, sql: str) -> None
     ("dialect", "sql"),
     [
         ("postgres", "DO $$ BEGIN PERFORM pg_sleep(1); END $$"),
-        ("postgres", "EXPLAIN ANALYZE DELETE FROM t"),
         ("postgres", "CALL cleanup()"),
         ("postgres", "VACUUM"),
         ("postgres", "LOCK TABLE t"),
@@ -348,3 +346,175 @@ _WRITE_KEYWORDS = ["INSERT INTO t VALUES (1)", "DELETE FROM t", "UPDATE t SET a 
 @given(st.sampled_from(_WRITE_KEYWORDS), st.sampled_from(DIALECTS), st.sampled_from(["", " ", ";", "; "]))
 def test_a_write_after_any_read_is_never_allowed(write: str, dialect: str, gap: str) -> None:
     assert rule(f"SELECT 1;{gap}{write}", SqlRules(dialect=dialect)) is not None
+
+
+# Identifier injection and comment tricks.
+
+
+@pytest.mark.parametrize(
+    ("dialect", "sql"),
+    [
+        (None, 'SELECT * FROM "users; DROP TABLE x"'),
+        ("postgres", 'SELECT * FROM "users; DROP TABLE x"'),
+        ("postgres", 'SELECT "a; DELETE FROM t" FROM t'),
+        ("postgres", 'SELECT * FROM "users"";DROP TABLE x"'),
+        ("mysql", "SELECT * FROM `users; DROP TABLE x`"),
+        ("sqlite", "SELECT * FROM [users; DROP TABLE x]"),
+        ("sqlite", 'SELECT * FROM "users -- x"'),
+        ("postgres", 'SELECT "a /* x */" FROM t'),
+        ("mysql", "SELECT 1 # a note"),
+        ("mysql", "SELECT 1 # a note\n"),
+        ("postgres", "SELECT 1 -- a note\r\n"),
+        ("postgres", "SELECT 1 /* ; DROP TABLE t */"),
+        ("postgres", "SELECT 1 # 2"),
+    ],
+)
+def test_statements_inside_quoted_identifiers_and_comments_are_data(dialect: str | None, sql: str) -> None:
+    assert rule(sql, SqlRules(dialect=dialect)) is None
+
+
+@pytest.mark.parametrize(
+    ("dialect", "sql"),
+    [
+        (None, "SELECT * FROM users; DROP TABLE x"),
+        ("postgres", 'SELECT * FROM "users"; DROP TABLE x'),
+        ("mysql", "SELECT * FROM `users`; DROP TABLE x"),
+        ("sqlite", "SELECT * FROM [users]; DROP TABLE x"),
+        ("postgres", "SELECT 1 /* */; DROP TABLE t"),
+        ("postgres", "SELECT 1 -- x\n; DROP TABLE t"),
+        ("mysql", "SELECT 1 # x\n; DROP TABLE t"),
+    ],
+)
+def test_a_second_statement_outside_quotes_is_stacked(dialect: str | None, sql: str) -> None:
+    assert rule(sql, SqlRules(dialect=dialect)) == "sql.stacked"
+
+
+@pytest.mark.parametrize(
+    ("dialect", "sql"),
+    [
+        ("mysql", "SELECT 1 # ; DROP TABLE t"),  # PostgreSQL reads `#` as XOR: the DROP would run there
+        ("bigquery", "SELECT 1 # ; DROP TABLE t"),
+        ("snowflake", "SELECT 1 // ; DROP TABLE t"),
+        ("sqlite", "SELECT 1 -- x\r; DROP TABLE t"),  # PostgreSQL ends the comment at \r: the DROP would run
+        ("postgres", "SELECT 1 -- x\r; DROP TABLE t"),
+        ("mysql", "SELECT 1 # x\r; DROP TABLE t"),
+        ("postgres", "SELECT 1 -- x\x0b; DROP TABLE t"),
+        ("postgres", "SELECT 1 -- x\u2028; DROP TABLE t"),
+        ("postgres", "SELECT 1 --; DROP TABLE t"),
+        ("postgres", "SELECT 1 /* /* */ ; DROP TABLE t; /* */ */"),
+    ],
+)
+def test_comments_that_hide_a_statement_from_some_servers_are_refused(dialect: str, sql: str) -> None:
+    assert rule(sql, SqlRules(dialect=dialect)) == "sql.ambiguous"
+
+
+# The read-only classifier: reads sqlglot cannot parse.
+
+
+@pytest.mark.parametrize(
+    ("dialect", "sql"),
+    [
+        ("postgres", "EXPLAIN SELECT * FROM orders"),
+        ("postgres", "EXPLAIN ANALYZE SELECT * FROM orders WHERE id = 1"),
+        ("postgres", "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT * FROM orders"),
+        ("postgres", "EXPLAIN (ANALYZE false) SELECT 1"),
+        ("postgres", "EXPLAIN VERBOSE WITH x AS (SELECT 1) SELECT * FROM x"),
+        ("postgres", "EXPLAIN SELECT 'DELETE FROM t' AS note, \"update\" FROM t"),
+        ("postgres", "EXPLAIN SELECT $$DROP TABLE t$$"),
+        ("postgres", "explain select 1;"),
+        ("postgres", "SHOW search_path"),
+        ("postgres", "SHOW ALL"),
+        ("postgres", "SHOW statement_timeout;"),
+        ("sqlite", "EXPLAIN QUERY PLAN SELECT * FROM orders WHERE a = 'x'"),
+        ("sqlite", "EXPLAIN SELECT 1"),
+        ("duckdb", "EXPLAIN SELECT 1"),
+        ("duckdb", "EXPLAIN ANALYZE SELECT 1"),
+        (None, "EXPLAIN SELECT * FROM orders"),
+        (None, "SHOW TABLES"),
+        (None, "DESC orders"),
+        (None, "DESCRIBE orders"),
+        (None, "PRAGMA table_info(orders)"),
+        ("postgres", "PRAGMA table_info(orders)"),
+        ("duckdb", "PRAGMA table_info('orders')"),
+        ("mysql", "EXPLAIN ANALYZE SELECT * FROM t"),  # ANALYZE runs a read: it was refused before
+    ],
+)
+def test_reads_sqlglot_cannot_parse_are_judged_and_allowed(dialect: str | None, sql: str) -> None:
+    assert rule(sql, SqlRules(dialect=dialect)) is None
+
+
+@pytest.mark.parametrize(
+    ("dialect", "sql", "expected"),
+    [
+        ("postgres", "EXPLAIN ANALYZE DELETE FROM t", "sql.write"),
+        ("postgres", "EXPLAIN ANALYSE INSERT INTO t VALUES (1)", "sql.write"),
+        ("postgres", "EXPLAIN (ANALYZE) UPDATE t SET a = 1", "sql.write"),
+        ("postgres", "EXPLAIN (FORMAT JSON, ANALYZE true) DELETE FROM t", "sql.write"),
+        ("postgres", "EXPLAIN ANALYZE WITH x AS (DELETE FROM t RETURNING *) SELECT * FROM x", "sql.write"),
+        ("postgres", "EXPLAIN ANALYZE CREATE TABLE x AS SELECT 1", "sql.write"),
+        ("postgres", "EXPLAIN DELETE FROM t", "sql.write"),
+        ("postgres", "EXPLAIN SELECT * FROM t FOR UPDATE", "sql.write"),
+        ("postgres", "EXPLAIN ANALYZE SELECT pg_sleep(10)", "sql.function"),
+        ("postgres", "EXPLAIN SELECT pg_read_file('/etc/passwd')", "sql.function"),
+        ("sqlite", "EXPLAIN QUERY PLAN SELECT load_extension('/tmp/x.so')", "sql.function"),
+        ("postgres", "EXPLAIN VACUUM", "sql.write"),
+        ("postgres", "EXPLAIN ANALYZE EXECUTE p", "sql.write"),
+        ("postgres", "SHOW x; DROP TABLE t", "sql.stacked"),
+        ("postgres", "EXPLAIN SELECT 1; DELETE FROM t", "sql.stacked"),
+        ("postgres", "EXPLAIN SELECT ';' ; DROP TABLE t", "sql.stacked"),
+        ("postgres", "EXPLAIN SELECT 1 --x", "sql.ambiguous"),
+        ("postgres", "EXPLAIN SELECT 1 /*!50000 , sleep(1) */", "sql.ambiguous"),
+        ("postgres", "EXPLAIN SELECT 1 -- x\r; DROP TABLE t", "sql.stacked"),
+        ("sqlite", "EXPLAIN SELECT 1 -- x\r; DROP TABLE t", "sql.ambiguous"),
+        ("postgres", "EXPLAIN EXPLAIN SELECT 1", "sql.unparsable"),
+        ("postgres", "EXPLAIN", "sql.unparsable"),
+        ("postgres", "EXPLAIN SELECT 'unterminated", "sql.unparsable"),
+        ("postgres", "EXPLAIN SELECT 1 /* unterminated", "sql.unparsable"),
+        (None, "PRAGMA journal_mode = OFF", "sql.write"),
+        (None, "PRAGMA user_version", "sql.write"),
+    ],
+)
+def test_writes_and_tricks_the_classifier_sees_are_refused(dialect: str | None, sql: str, expected: str) -> None:
+    assert rule(sql, SqlRules(dialect=dialect)) == expected
+
+
+def test_the_classifier_checks_each_of_several_statements() -> None:
+    rules = SqlRules(dialect="postgres", max_statements=2)
+    assert rule("SHOW search_path; SELECT 1", rules) is None
+    assert rule("EXPLAIN SELECT 1; SHOW ALL", rules) is None
+    assert rule("SHOW search_path; SET search_path = evil", rules) == "sql.write"
+    assert rule("SHOW x; DROP TABLE t", rules) == "sql.write"
+    assert rule("SHOW x; VACUUM", rules) == "sql.unparsable"
+    assert rule("SHOW x; SHOW y; SHOW z", rules) == "sql.stacked"
+
+
+def test_the_classifier_cannot_see_tables_so_an_allowlist_refuses_what_only_it_judges() -> None:
+    rules = SqlRules(dialect="postgres", tables=("orders",))
+    assert rule("EXPLAIN SELECT * FROM orders", rules) is None  # the explained statement is parsed in full
+    assert rule("EXPLAIN SELECT * FROM secrets", rules) == "sql.table"
+    assert rule("SHOW search_path", rules) == "sql.table"
+
+
+@pytest.mark.parametrize(
+    ("dialect", "sql"),
+    [
+        ("postgres", "DO $$ BEGIN DELETE FROM t; END $$"),
+        ("postgres", "CALL cleanup()"),
+        ("postgres", "VACUUM"),
+        ("postgres", "LOCK TABLE t"),
+        ("postgres", "NOTIFY channel"),
+        ("postgres", "SELECT FROM WHERE"),
+        ("mysql", "SELECT * FROM t INTO OUTFILE '/tmp/x'"),
+    ],
+)
+def test_what_neither_sqlglot_nor_the_classifier_can_judge_is_still_refused(dialect: str, sql: str) -> None:
+    assert rule(sql, SqlRules(dialect=dialect)) == "sql.unparsable"
+
+
+@given(
+    st.sampled_from(["EXPLAIN ANALYZE", "EXPLAIN", "EXPLAIN (ANALYZE)", "EXPLAIN VERBOSE"]),
+    st.sampled_from([*_WRITE_KEYWORDS, "VACUUM t", "CALL p()", "COPY t TO '/tmp/x'", "SET a = 1"]),
+    st.sampled_from(["postgres", "sqlite", "duckdb", None]),
+)
+def test_no_explain_of_a_write_is_ever_allowed(explain: str, write: str, dialect: str | None) -> None:
+    assert rule(f"{explain} {write}", SqlRules(dialect=dialect)) is not None

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bastion.inventory.risk import RiskClass
+from bastion.policy.paths import DEFAULT_ALLOWED_NAMES, DEFAULT_DENIED_NAMES
 from bastion.policy.urls import UrlRules
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "GatewayConfig",
     "HttpConfig",
     "LimitsConfig",
+    "PathConfig",
     "ScreenConfig",
     "ServerApproval",
     "ServerConfig",
@@ -149,9 +151,30 @@ class SqlConfig(_Model):
         return value
 
 
+class PathConfig(_Model):
+    """`[servers.NAME.paths]`: which file names are secrets wherever they are (the roots are `fs_read`/`fs_write`)."""
+
+    denied_names: tuple[str, ...] = DEFAULT_DENIED_NAMES
+    """Glob patterns of names no path may reach, even inside a root (`.env`, `id_rsa*`, `.git/config` …)."""
+    allowed_names: tuple[str, ...] = DEFAULT_ALLOWED_NAMES
+    """Exceptions to `denied_names`: templates such as `.env.example` that hold no secrets."""
+
+    @field_validator("denied_names", "allowed_names")
+    @classmethod
+    def _names(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        for name in names:
+            if not name.strip("/") or "\0" in name:
+                raise ValueError(f"{name!r} is not a file name pattern (e.g. '.env', '*.pem', '.git/config')")
+        return names
+
+
 class CommandConfig(_Model):
     allow: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     """Executable -> regular expressions each argument must match fully; e.g. {git = ["status", "log", "--oneline"]}."""
+    shell: bool = False
+    """The server runs a command string through a shell (`sh -c`): refuse what a shell would expand too."""
+    unlisted: Literal["deny", "approve"] = "deny"
+    """An executable outside `allow`: refused, or sent to a person (the approval gate)."""
 
     @field_validator("allow")
     @classmethod
@@ -216,6 +239,9 @@ class ScreenConfig(_Model):
     exfiltration: ScreenAction = "strip"
     secrets: ScreenAction = "strip"
     invisible: Literal["strip", "flag"] = "strip"
+    block_at: Literal["medium", "high"] = "medium"
+    """With `listing = "block"`: the lowest severity that drops a tool, prompt or resource, and
+    at which a finding in the server's instructions blocks the whole server (LOW never blocks)."""
 
 
 class ServerApproval(_Model):
@@ -259,6 +285,7 @@ class ServerConfig(_Model):
     urls: UrlConfig = Field(default_factory=UrlConfig)
     sql: SqlConfig = Field(default_factory=SqlConfig)
     commands: CommandConfig = Field(default_factory=CommandConfig)
+    paths: PathConfig = Field(default_factory=PathConfig)
     strict_arguments: bool = True
     """Refuse arguments the tool's input schema does not declare."""
     max_argument_bytes: Annotated[int, Field(ge=64, le=256 * 1024 * 1024)] = 1024 * 1024

@@ -4,10 +4,12 @@ Bastion checks a call's path arguments (the filesystem server's `read_file {path
 `read_multiple_files {paths}`) before the server sees them. `check_path` reads the value the
 ways a server might and allows it only when *every* reading passes:
 
-* the raw string, its percent-decodings (repeatedly, so `%252e` → `%2e` → `.`) and its NFC,
-  NFD, NFKC and NFKD normalisations (fullwidth dots and solidus, U+FF0E U+FF0E U+FF0F, are
-  `../` under NFKC), combined. When only a derived reading fails, the refusal is
-  `paths.encoded` or `paths.unicode_form`.
+* the raw string, its percent-decodings (repeatedly, so `%252e` → `%2e` → `.`), the lenient
+  decodings some servers still do (overlong UTF-8, `%c0%ae` and `%e0%80%ae` for `.`, and
+  IIS-style `%u002e`) and its NFC, NFD, NFKC and NFKD normalisations (fullwidth dots and
+  solidus, U+FF0E U+FF0E U+FF0F, and the one- and two-dot leaders are `../` under NFKC),
+  combined. When only a derived reading fails, the refusal is `paths.encoded` or
+  `paths.unicode_form`. A pure-ASCII reading is its own normal form, so it costs nothing.
   A file literally named `%2e%2e` is therefore refused: the price of not guessing.
 * `file:///abs` and `file://localhost/abs` mean `/abs` (percent-decoded); a URI naming any
   other host is another machine's share (`paths.unc`).
@@ -33,10 +35,13 @@ server demands too.
 
 Finally no component of those paths may match a denied name (`DEFAULT_DENIED_NAMES` unless
 the rules say otherwise), compared case-insensitively and also with trailing dots and spaces
-stripped (Windows drops them: `.env.` is `.env`). A pattern with a `/` (`.git/config`)
-matches consecutive components. The roots' own components count: to grant `~/.aws`,
-narrow `denied_names`. `.envrc` is denied (direnv files export secrets); look-alikes such as
-`.envrc-notes`, `env.txt` and `my.environment` match nothing and are allowed.
+stripped (Windows drops them: `.env.` is `.env`), unless the same components match one of
+`allowed_names`, the exceptions (`DEFAULT_ALLOWED_NAMES`: the templates `.env.example`,
+`.env.sample`, `.env.template` and `.env.dist`, which hold names, not secrets). A pattern
+with a `/` (`.git/config`) matches consecutive components. The roots' own components count:
+to grant `~/.aws`, narrow `denied_names`. `.envrc` is denied (direnv files export secrets);
+look-alikes such as `.envrc-notes`, `env.txt`, `README.env.md` and `my.environment` match
+nothing and are allowed. `check_name` is the same test alone, without roots or filesystem.
 
 Limits. The filesystem is read at one moment: a symlink created or swapped between this
 check and the server's open (time-of-check/time-of-use) is not seen; the sandbox, which
@@ -61,18 +66,34 @@ from urllib.parse import unquote
 
 from bastion.policy.refusal import Refusal, quote
 
-__all__ = ["DEFAULT_DENIED_NAMES", "PathRules", "check_path", "check_paths", "resolve_root"]
+__all__ = [
+    "DEFAULT_ALLOWED_NAMES",
+    "DEFAULT_DENIED_NAMES",
+    "PathRules",
+    "check_name",
+    "check_path",
+    "check_paths",
+    "resolve_root",
+]
 
 DEFAULT_DENIED_NAMES: tuple[str, ...] = (
     ".env", ".env.*", ".envrc", ".ssh", ".gnupg", ".aws", ".azure", ".config/gcloud", ".kube/config",
     ".docker/config.json", ".git/config", ".git-credentials", ".netrc", "_netrc", ".npmrc", ".pypirc",
     ".pgpass", "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", "*.pem", "*.key", "*.p12", "*.pfx",
 )  # fmt: skip
+DEFAULT_ALLOWED_NAMES: tuple[str, ...] = (".env.example", ".env.sample", ".env.template", ".env.dist")
+"""Exceptions to the denied names: templates that list a project's variables, not their values."""
 
 _FORMS = ("NFC", "NFD", "NFKC", "NFKD")
 _MAX_READINGS = 64  # a benign path has at most a handful; more is an encoding bomb
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _PERCENT = re.compile("%[0-9A-Fa-f]{2}")
+# Overlong UTF-8 for a code point below 0x80 (2 bytes), 0x800 (3) or 0x10000 (4): strict decoders
+# refuse it, lenient ones (old servlet containers, hand-written decoders) read `%c0%ae` as '.'.
+_OVERLONG = re.compile(
+    "%[Cc][01]%[89ABab][0-9A-Fa-f]|%[Ee]0%[89][0-9A-Fa-f]%[89ABab][0-9A-Fa-f]|%[Ff]0%8[0-9A-Fa-f](?:%[89ABab][0-9A-Fa-f]){2}"
+)
+_PERCENT_U = re.compile("%[Uu]([0-9A-Fa-f]{4})")  # IIS's %u002e
 _DRIVE = re.compile(r"[A-Za-z]:(?:[\\/]|$)")
 
 Realpath = Callable[[str], str]
@@ -92,6 +113,8 @@ class PathRules:
     denied_names: tuple[str, ...] = DEFAULT_DENIED_NAMES
     base: str = "/"
     home: str | None = None
+    allowed_names: tuple[str, ...] = DEFAULT_ALLOWED_NAMES
+    """Exceptions to `denied_names`: components matching one of these are not secrets."""
 
 
 def resolve_root(root: str, home: str | None = None) -> str:
@@ -122,9 +145,7 @@ def check_path(raw: object, rules: PathRules, *, write: bool, realpath: Realpath
     readings = _readings(raw)
     if readings is None:
         return Refusal("paths.encoded", f"{quote(raw)} is percent-encoded too many times to check")
-    exact = {_fold(root) for root in roots}
-    # A normalised reading may sit in the normalised spelling of a root: NFC and NFD name the same text.
-    equivalent = exact | {unicodedata.normalize(form, root) for root in exact for form in ("NFC", "NFD")}
+    exact, equivalent = _root_sets(roots)
     for text, derived in readings:
         refusal = _check_reading(text, rules, equivalent if derived else exact, kind, realpath)
         if refusal is None:
@@ -152,19 +173,47 @@ def check_paths(
     return None
 
 
+def check_name(path: str, rules: PathRules) -> Refusal | None:
+    """The denied-names test alone, on the path as written (no roots, no filesystem, no decoding).
+
+    For a path that names something other than a file on this machine, such as the path part of
+    a git `revision:path`, which names a file in the repository's history.
+    """
+    hit = _denied(path, rules.denied_names, rules.allowed_names)
+    if hit is None:
+        return None
+    part, pattern = hit
+    return Refusal("paths.denied_name", f"{quote(path)} reaches {quote(part)}, a denied name ({quote(pattern)})")
+
+
+@functools.lru_cache(maxsize=64)
+def _root_sets(roots: tuple[str, ...]) -> tuple[frozenset[str], frozenset[str]]:
+    """The roots folded, and also in the NFC and NFD spellings a normalised reading may use."""
+    exact = frozenset(_fold(root) for root in roots)
+    equivalent = exact | {unicodedata.normalize(form, root) for root in exact for form in ("NFC", "NFD")}
+    return exact, frozenset(equivalent)
+
+
 def _readings(raw: str) -> list[tuple[str, str]] | None:
     """Every reading of `raw` with how it was derived ("", "unicode_form", "encoded"), raw first.
 
-    The closure under percent-decoding and the four normal forms; None past `_MAX_READINGS`.
+    The closure under percent-decoding (strict, overlong UTF-8 and `%u`) and the four normal
+    forms; None past `_MAX_READINGS`.
     """
     seen: dict[str, str] = {raw: ""}
     queue = [raw]
     while queue:
         text = queue.pop(0)
         derived = seen[text]
-        steps = [(unicodedata.normalize(form, text), derived or "unicode_form") for form in _FORMS]
-        if _PERCENT.search(text):
-            steps.append((unquote(text, errors="replace"), "encoded"))
+        # ASCII is its own normal form in all four: skip the four calls for the common case.
+        steps = [] if text.isascii() else [(unicodedata.normalize(f, text), derived or "unicode_form") for f in _FORMS]
+        if "%" in text:
+            if _PERCENT.search(text):
+                steps.append((unquote(text, errors="replace"), "encoded"))
+            if _OVERLONG.search(text):
+                steps.append((_OVERLONG.sub(_overlong, text), "encoded"))
+            if _PERCENT_U.search(text):
+                steps.append((_PERCENT_U.sub(lambda match: chr(int(match[1], 16)), text), "encoded"))
         for new, how in steps:
             if new not in seen:
                 if len(seen) >= _MAX_READINGS:
@@ -174,7 +223,16 @@ def _readings(raw: str) -> list[tuple[str, str]] | None:
     return list(seen.items())
 
 
-def _check_reading(text: str, rules: PathRules, roots: set[str], kind: str, realpath: Realpath) -> Refusal | None:
+def _overlong(match: re.Match[str]) -> str:
+    """The code point an overlong UTF-8 sequence spells, as a lenient decoder reads it."""
+    data = bytes.fromhex(match[0].replace("%", ""))
+    code = data[0] & (0x7F >> len(data))
+    for byte in data[1:]:
+        code = (code << 6) | (byte & 0x3F)
+    return chr(code)
+
+
+def _check_reading(text: str, rules: PathRules, roots: frozenset[str], kind: str, realpath: Realpath) -> Refusal | None:
     """The checks for one reading: its form, then the roots, then the denied names."""
     if _CONTROL.search(text):
         return Refusal("paths.control_character", f"{quote(text)} contains a control character")
@@ -205,18 +263,18 @@ def _check_reading(text: str, rules: PathRules, roots: set[str], kind: str, real
     unfolded = _fold_slashes(joined)
     try:
         first = _realpath_below(lexical, roots) if realpath is os.path.realpath else realpath(lexical)
-        resolved = {_fold(first)}
+        resolved = {lexical if first == lexical else _fold(first)}
         if unfolded != lexical:
             resolved.add(_fold(realpath(unfolded)))
     except (OSError, ValueError) as error:
         return Refusal("paths.unresolvable", f"{quote(text)} cannot be resolved ({type(error).__name__})")
     for target in sorted(resolved):
-        if not _inside(target, roots):
+        if target is not lexical and not _inside(target, roots):
             return Refusal(
                 "paths.outside_roots", f"{quote(text)} resolves to {quote(target)}, outside the {kind} roots"
             )
-    for candidate in sorted({lexical, *resolved}):
-        hit = _denied(candidate, rules.denied_names)
+    for candidate in sorted({lexical, *resolved}) if len(resolved) > 1 or lexical not in resolved else (lexical,):
+        hit = _denied(candidate, rules.denied_names, rules.allowed_names)
         if hit is not None:
             part, pattern = hit
             return Refusal(
@@ -225,7 +283,7 @@ def _check_reading(text: str, rules: PathRules, roots: set[str], kind: str, real
     return None
 
 
-def _realpath_below(path: str, roots: set[str]) -> str:
+def _realpath_below(path: str, roots: frozenset[str]) -> str:
     """`os.path.realpath` of a path already lexically inside a resolved root, with fewer system calls.
 
     Only the components below the root are looked at (and the root itself, in case it was
@@ -264,12 +322,18 @@ def _fold_slashes(path: str) -> str:
     return re.sub("/+", "/", path)
 
 
-def _inside(path: str, roots: set[str]) -> bool:
+def _inside(path: str, roots: frozenset[str]) -> bool:
     return any(path == root or path.startswith(root.rstrip("/") + "/") for root in roots)
 
 
-def _denied(path: str, patterns: tuple[str, ...]) -> tuple[str, str] | None:
-    """The first (components, pattern) of `path` matching a denied pattern, or None."""
+def _denied(path: str, patterns: tuple[str, ...], allowed: tuple[str, ...] = ()) -> tuple[str, str] | None:
+    """The first (components, pattern) of `path` matching a denied pattern and no allowed one, or None."""
+    if not patterns:
+        return None
+    folded = path.casefold()
+    if _quick(patterns).search(folded) is None:
+        return None  # the common case: one search over the whole path, no window matched
+    exempt = _matchers(allowed) if allowed else ()
     parts = [part for part in path.split("/") if part]
     stripped = [name.rstrip(". ") for name in parts]
     variants = [parts] if stripped == parts else [parts, stripped]
@@ -279,9 +343,55 @@ def _denied(path: str, patterns: tuple[str, ...]) -> tuple[str, str] | None:
                 text = "/".join(names[start : start + width]).casefold()
                 if combined.match(text) is None:
                     continue
+                if any(w == width and a.match(text) for w, a, _ in exempt):
+                    continue
                 pattern = next(pattern for pattern, single in singles if single.match(text))
                 return "/".join(parts[start : start + width]), pattern
     return None
+
+
+@functools.lru_cache(maxsize=16)
+def _quick(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    """One regex that finds any window matching any pattern anywhere in a casefolded path.
+
+    A superset test for `_denied`'s windows (trailing dots and spaces allowed after each
+    component, as `_denied` strips them): no match means no window matches.
+    """
+    alternatives = "|".join(_component_glob(pattern.strip("/").casefold()) for pattern in patterns)
+    return re.compile(f"(?:^|/)(?:{alternatives})[. ]*(?=/|$)")
+
+
+def _component_glob(pattern: str) -> str:
+    """A glob as a regex that matches at least what `fnmatch` does, with `*` kept within a component.
+
+    A bracket expression becomes any one character but `/` (a superset: the exact test follows).
+    """
+    out: list[str] = []
+    index = 0
+    while index < len(pattern):
+        char = pattern[index]
+        index += 1
+        if char == "*":
+            out.append("[^/]*")
+        elif char == "?":
+            out.append("[^/]")
+        elif char == "/":
+            out.append("[. ]*/")
+        elif char == "[" and (end := _bracket_end(pattern, index)) > 0:
+            out.append("[^/]")
+            index = end + 1
+        else:
+            out.append(re.escape(char))
+    return "(?:" + "".join(out) + ")"
+
+
+def _bracket_end(pattern: str, index: int) -> int:
+    """Where the bracket expression opened before `index` closes, as `fnmatch` reads it; -1 if it does not."""
+    if index < len(pattern) and pattern[index] == "!":
+        index += 1
+    if index < len(pattern) and pattern[index] == "]":
+        index += 1
+    return pattern.find("]", index)
 
 
 @functools.lru_cache(maxsize=16)
