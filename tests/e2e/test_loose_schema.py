@@ -88,7 +88,7 @@ async def test_policy_explain_without_a_definition_agrees_with_the_gateway(
     for tool, arguments, rule in [
         ("http_post", {"url": "http://169.254.169.254/latest/"}, "urls.metadata"),
         ("lookup", {"opts": {"deep": [{"x": "/etc/shadow"}]}}, "paths.outside_roots"),
-        ("read_file", {"path": str(root / "notes.txt")}, "grant.write"),
+        ("read_file", {"path": str(root / "notes.txt")}, "read"),
     ]:
         for definition in (None, {"name": tool, "inputSchema": {"type": "object", "additionalProperties": True}}):
             args = ["policy", "explain", "--config", str(config), "--server", "loose", "--tool", tool]
@@ -110,3 +110,17 @@ async def test_arguments_against_the_listed_schema_are_refused_before_the_server
         result = await client.call_tool("set_role", {"user": "ann", "role": "editor"})
         assert not result.is_error
         assert reached(log) == [{"user": "ann", "role": "editor"}]
+
+
+def test_a_definition_that_is_neither_json_nor_a_file_is_a_clear_error(
+    home: Path, setup: tuple[Path, Path, Path]
+) -> None:
+    config, _root, _log = setup
+    args = ["policy", "explain", "--config", str(config), "--server", "loose", "--tool", "lookup"]
+    done = bastion(home, *args, "--definition", "not-json-nor-a-file")
+    assert done.returncode == 2
+    assert "--definition" in done.stderr
+    assert "Traceback" not in done.stderr
+    broken = bastion(home, *args, "--definition", '{"name": ')
+    assert broken.returncode == 2
+    assert "Traceback" not in broken.stderr

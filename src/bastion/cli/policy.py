@@ -16,15 +16,16 @@ import typer
 
 from bastion.audit.entry import Kind, Record, format_time
 from bastion.audit.service import open_store as open_audit_store
+from bastion.audit.verify import indexed_entry
 from bastion.cli._common import ConfigOption, JsonOption, console, err_console, home, open_store, read_config
 from bastion.cli.audit import StoreOption, moment, plaintext, record_entry, who
 from bastion.clock import SystemClock
 from bastion.config.model import BastionConfig
 from bastion.errors import ConfigError, ConfigProblem
 from bastion.policy.compile import compile_policy
-from bastion.policy.decide import Policy, unknown_profile
+from bastion.policy.decide import Policy
 from bastion.policy.lint import Finding, lint
-from bastion.policy.stage import load_sql_check
+from bastion.policy.stage import evaluate
 from bastion.policy.urls import system_resolver
 from bastion.store.audit import AuditStore, SearchFilter
 from bastion.types import Decision
@@ -50,19 +51,9 @@ def explain_call(
     *,
     dns: bool = False,
 ) -> Decision:
-    """The decision for one call, as the gateway would make it (with DNS only if asked)."""
-    rules = policy.servers.get(server)
-    if rules is None:
-        return policy.decide_call(client, server, unknown_profile(tool), arguments)
-    return policy.decide_call(
-        client,
-        server,
-        rules.profile(definition or offline_definition(tool, arguments)),
-        arguments,
-        size=len(orjson.dumps(arguments)),
-        sql_check=load_sql_check(),
-        resolve=system_resolver if dns else None,
-    )
+    """The decision for one call, by the gateway's own path (`evaluate`), with DNS only if asked."""
+    listed = definition or offline_definition(tool, arguments)
+    return evaluate(policy, client, server, tool, listed, arguments, resolve=system_resolver if dns else None)
 
 
 def offline_definition(tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -113,7 +104,8 @@ def explain(
     args: Annotated[str, typer.Option("--args", help="The call's arguments as a JSON object.")] = "{}",
     client: ClientOption = "local",
     definition: Annotated[
-        Path | None, typer.Option("--definition", help="The tool's definition (JSON) as the server lists it.")
+        str | None,
+        typer.Option("--definition", help="The tool's definition as the server lists it: inline JSON, or a JSON file."),
     ] = None,
     dns: Annotated[bool, typer.Option("--dns/--no-dns", help="Resolve URL hosts as the gateway would.")] = False,
     config: ConfigOption = Path("bastion.toml"),
@@ -123,7 +115,7 @@ def explain(
     loaded = read_config(config)
     _require_server(loaded, config, server, "--server")
     arguments = _json_object(args, "--args")
-    tool_definition = _json_object(definition.read_text(encoding="utf-8"), str(definition)) if definition else None
+    tool_definition = _definition(definition) if definition is not None else None
     decision = explain_call(compile_policy(loaded), server, tool, arguments, client, tool_definition, dns=dns)
     if as_json:
         typer.echo(json.dumps(_as_json(decision)))
@@ -247,7 +239,7 @@ def _recorded_calls(store: AuditStore, since: float) -> Iterator[dict[str, Any]]
     for kind in (Kind.CALL_INTENT, Kind.CALL_DENIED):
         rows = store.search(SearchFilter(None, None, None, None, kind.value, since, None, 10_000_000))
         for log_id, row in rows:
-            entry = orjson.loads(row.entry)
+            entry = indexed_entry(log_id, row)  # the row's server, tool, client and time are the entry's, or this fails
             fields = entry.get("fields", entry)
             if fields.get("method", "tools/call") != "tools/call" or not row.server or not row.tool:
                 continue
@@ -341,6 +333,23 @@ def _unconfigured(where: str, server: str, config: BastionConfig, path: Path) ->
 def _record_change(config: BastionConfig, action: str, server: str, tool: str, reason: str) -> None:
     fields = {"change": action, "server": {"name": server}, "tool": tool, "reason": reason, "by": who()}
     anyio.run(record_entry, config, os.environ.get("BASTION_AUDIT_STORE"), Record(Kind.POLICY_CHANGE, fields))
+
+
+def _definition(value: str) -> dict[str, Any]:
+    """`--definition`: inline JSON (it starts with `{`), else the path of a JSON file."""
+    if value.lstrip().startswith("{"):
+        return _json_object(value, "--definition")
+    path = Path(value)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        problem = ConfigProblem(
+            "--definition",
+            f"is neither inline JSON nor a readable file ({getattr(exc, 'strerror', None) or exc})",
+            'give the tool\'s definition as JSON, e.g. \'{"name": "read_file", "inputSchema": {...}}\', or a file holding it',
+        )
+        raise ConfigError(None, [problem]) from None
+    return _json_object(text, str(path))
 
 
 def _json_object(text: str, where: str) -> dict[str, Any]:

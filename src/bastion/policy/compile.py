@@ -8,8 +8,9 @@ from collections.abc import Mapping
 
 from bastion.config.model import BastionConfig, ServerConfig
 from bastion.policy.commands import CommandRules
-from bastion.policy.decide import ApprovalRule, ClientPolicy, Policy, ServerPolicy
+from bastion.policy.decide import Policy
 from bastion.policy.paths import PathRules, resolve_root
+from bastion.policy.rules import ApprovalRule, ClientPolicy, ServerPolicy
 from bastion.policy.urls import UrlRules
 
 __all__ = ["compile_policy", "server_policy"]
@@ -34,7 +35,14 @@ def server_policy(name: str, server: ServerConfig, home: str | None) -> ServerPo
     read_roots = tuple(resolve_root(root, home) for root in server.fs_read)
     write_roots = tuple(resolve_root(root, home) for root in server.fs_write)
     base = server.path_base or next(iter((*read_roots, *write_roots)), None) or server.cwd or os.getcwd()
-    paths = PathRules(read_roots=read_roots, write_roots=write_roots, base=resolve_root(base, home), home=home)
+    paths = PathRules(
+        read_roots=read_roots,
+        write_roots=write_roots,
+        denied_names=server.paths.denied_names,
+        base=resolve_root(base, home),
+        home=home,
+        allowed_names=server.paths.allowed_names,
+    )
     urls = UrlRules(
         schemes=tuple(scheme.lower() for scheme in server.urls.schemes),
         allow_hosts=server.urls.allow_hosts,
@@ -62,7 +70,7 @@ def server_policy(name: str, server: ServerConfig, home: str | None) -> ServerPo
         paths,
         urls,
         server.sql,
-        CommandRules(allow=dict(server.commands.allow)),
+        CommandRules(allow=dict(server.commands.allow), shell=server.commands.shell, unlisted=server.commands.unlisted),
         server.strict_arguments,
         server.max_argument_bytes,
         frozenset(server.approval.classes),

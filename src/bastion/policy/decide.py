@@ -24,19 +24,17 @@ exist. Call-level denials say what was refused and why.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bastion.config.model import ArgumentKinds, Capability, SqlConfig, ToolRules
+from bastion.config.model import Capability
 from bastion.inventory.risk import RiskClass
-from bastion.policy.commands import CommandRules, check_command
-from bastion.policy.leaves import MAX_DEPTH, Leaf, as_url, content_kind, string_leaves
-from bastion.policy.paths import PathRules, check_path, check_paths
-from bastion.policy.profile import ArgKind, ToolProfile, profile_tool, recognise
-from bastion.policy.refusal import Refusal
-from bastion.policy.urls import Resolver, UrlRules, check_url, check_url_resolved
+from bastion.policy.arguments import argument_refusal
+from bastion.policy.commands import NeedsApproval
+from bastion.policy.profile import ToolProfile
+from bastion.policy.rules import OPEN_CLIENT, ApprovalRule, ClientPolicy, ServerPolicy, SqlCheck, write_access
+from bastion.policy.urls import Resolver
 from bastion.types import Action, Decision
 
 __all__ = [
@@ -45,81 +43,10 @@ __all__ = [
     "Policy",
     "ServerPolicy",
     "SqlCheck",
-    "argument_refusal",
-    "leaf_kind",
-    "needs_resolution",
     "profile_for",
     "unknown_profile",
     "write_access",
 ]
-
-SqlCheck = Callable[[object, SqlConfig], Refusal | None]
-"""The SQL constraint, handed in so that sqlglot loads only where SQL is configured or met."""
-
-WRITE_ACCESS = frozenset({RiskClass.WRITE, RiskClass.DESTRUCTIVE, RiskClass.EXEC})
-
-
-def write_access(risk: RiskClass) -> bool:
-    """Whether a tool of this class uses its paths for writing (so they must be in writable roots)."""
-    return risk in WRITE_ACCESS
-
-
-@dataclass(frozen=True, slots=True)
-class ApprovalRule:
-    """`[[servers.NAME.approval.when]]` compiled: roots resolved, patterns compiled."""
-
-    index: int
-    tool: str | None
-    argument: str
-    outside: PathRules | None = None
-    matching: re.Pattern[str] | None = None
-    not_matching: re.Pattern[str] | None = None
-
-    def applies(self, tool: str, arguments: Mapping[str, Any]) -> bool:
-        if self.tool not in (None, tool) or self.argument not in arguments:
-            return False
-        value = arguments[self.argument]
-        if self.outside is not None:
-            return check_paths(value, self.outside, write=True) is not None
-        text = value if isinstance(value, str) else str(value)
-        if self.matching is not None:
-            return self.matching.search(text) is not None
-        assert self.not_matching is not None
-        return self.not_matching.fullmatch(text) is None
-
-
-@dataclass(frozen=True, slots=True)
-class ServerPolicy:
-    name: str
-    capabilities: frozenset[Capability]
-    tools: ToolRules
-    kinds: ArgumentKinds
-    paths: PathRules
-    urls: UrlRules
-    sql: SqlConfig
-    commands: CommandRules
-    strict_arguments: bool = True
-    max_argument_bytes: int = 1024 * 1024
-    approve_classes: frozenset[RiskClass] = frozenset()
-    approve_when: tuple[ApprovalRule, ...] = ()
-    sampling: str = "allow"
-    """allow, approve or deny: what the server's sampling requests to the client get."""
-
-    def profile(self, definition: Mapping[str, Any]) -> ToolProfile:
-        name = definition.get("name")
-        override = self.tools.risk.get(name) if isinstance(name, str) else None
-        configured_sql = self.sql != SqlConfig()
-        return profile_tool(definition, self.kinds, override, sql_server=configured_sql)
-
-
-@dataclass(frozen=True, slots=True)
-class ClientPolicy:
-    servers: frozenset[str] | None = None
-    grants: Mapping[str, frozenset[Capability]] | None = None
-    deny_tools: frozenset[str] = frozenset()
-
-
-OPEN_CLIENT = ClientPolicy()
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,99 +112,12 @@ class Policy:
             return decision
         rules = self.servers[server]
         risk = decision.risk
-        refusal = argument_refusal(rules, profile, arguments, size, sql_check, resolve)
-        if refusal is not None:
-            return Decision(Action.DENY, refusal.rule, refusal.reason, risk)
+        verdict = argument_refusal(rules, profile, arguments, size, sql_check, resolve)
+        if isinstance(verdict, NeedsApproval):
+            return Decision(Action.APPROVE, verdict.rule, verdict.reason, risk)
+        if verdict is not None:
+            return Decision(Action.DENY, verdict.rule, verdict.reason, risk)
         return _approval(rules, profile, arguments) or decision
-
-
-def argument_refusal(
-    rules: ServerPolicy,
-    profile: ToolProfile,
-    arguments: object,
-    size: int,
-    sql_check: SqlCheck | None,
-    resolve: Resolver | None,
-) -> Refusal | None:
-    if arguments is None:
-        arguments = {}
-    if not isinstance(arguments, dict):
-        return Refusal("arguments.not_object", "the arguments are not a JSON object")
-    if size > rules.max_argument_bytes:
-        return Refusal(
-            "arguments.size", f"the arguments are {size} bytes; the limit is {rules.max_argument_bytes} bytes"
-        )
-    values: dict[str, Any] = {str(key): value for key, value in arguments.items()}  # pyright: ignore[reportUnknownVariableType]
-    if rules.strict_arguments and not profile.open_schema:
-        undeclared = sorted(name for name in values if profile.declared is None or name not in profile.declared)
-        if undeclared:
-            names = ", ".join(repr(name[:40]) for name in undeclared[:5])
-            return Refusal("arguments.undeclared", f"{profile.name!r} does not declare the argument(s) {names}")
-    if profile.schema is not None:
-        refusal = profile.schema.refusal(values)
-        if refusal is not None:
-            return refusal
-    argv = next((values[a] for a, k in profile.kinds.items() if k is ArgKind.ARGV and a in values), None)
-    write = write_access(profile.risk)
-    for leaf in string_leaves(values):
-        if leaf is None:
-            return Refusal("arguments.too_deep", f"the arguments nest deeper than {MAX_DEPTH} levels")
-        if leaf.argument in profile.plain:
-            continue
-        refusal = _leaf_refusal(rules, profile, leaf, argv, write, sql_check, resolve)
-        if refusal is not None:
-            where = leaf.argument if leaf.key == leaf.argument else f"{leaf.argument}…{leaf.key}"
-            return Refusal(refusal.rule, f"argument {where!r}: {refusal.reason}")
-    return None
-
-
-def leaf_kind(profile: ToolProfile, leaf: Leaf) -> tuple[ArgKind | None, bool]:
-    """What a string is checked as, and whether its content (not a name) said so.
-
-    A name the server declared or config named decides first; an undeclared or nested key is
-    recognised by its name too; otherwise the content decides. Commands and SQL keep their own
-    parsers; every other string that looks like a path or URL is checked as one."""
-    if leaf.key == leaf.argument and leaf.key in profile.kinds:
-        named: ArgKind | None = profile.kinds[leaf.key]
-    else:
-        named = recognise(leaf.key, None, speaks_sql=profile.speaks_sql)
-    if named is not None and named is not ArgKind.ARGV:
-        return named, False
-    return content_kind(leaf.value), True
-
-
-def needs_resolution(profile: ToolProfile, arguments: object) -> bool:
-    """Whether deciding this call checks a URL, so DNS answers matter (the caller resolves in a worker thread)."""
-    if not isinstance(arguments, dict):
-        return False
-    values: dict[str, object] = {str(k): v for k, v in arguments.items()}  # pyright: ignore[reportUnknownVariableType]
-    return any(
-        leaf is not None and leaf.argument not in profile.plain and leaf_kind(profile, leaf)[0] is ArgKind.URL
-        for leaf in string_leaves(values)
-    )
-
-
-def _leaf_refusal(
-    rules: ServerPolicy,
-    profile: ToolProfile,
-    leaf: Leaf,
-    argv: object,
-    write: bool,
-    sql_check: SqlCheck | None,
-    resolve: Resolver | None,
-) -> Refusal | None:
-    kind, by_content = leaf_kind(profile, leaf)
-    if kind is ArgKind.PATH:
-        return check_path(leaf.value, rules.paths, write=write)
-    if kind is ArgKind.URL:
-        url = as_url(leaf.value) if by_content else leaf.value
-        return check_url(url, rules.urls) if resolve is None else check_url_resolved(url, rules.urls, resolve)
-    if kind is ArgKind.SQL:
-        return sql_check(leaf.value, rules.sql) if sql_check is not None else _no_sql_check()
-    if kind is ArgKind.COMMAND:
-        # A top-level command is judged with its argv list; one nested elsewhere on its own.
-        return check_command(leaf.value, argv if leaf.key == leaf.argument else None, rules.commands)
-    return None
 
 
 def _approval(rules: ServerPolicy, profile: ToolProfile, arguments: object) -> Decision | None:
@@ -295,10 +135,6 @@ def _approval(rules: ServerPolicy, profile: ToolProfile, arguments: object) -> D
             reason = f"argument {rule.argument!r} meets servers.{rules.name}.approval.when[{rule.index}]"
             return Decision(Action.APPROVE, f"approval.when[{rule.index}]", reason, risk)
     return None
-
-
-def _no_sql_check() -> Refusal:
-    return Refusal("sql.unavailable", "the SQL checker is not loaded, so the statement cannot be checked")
 
 
 CAPABILITY_OF: Mapping[RiskClass, Capability] = {

@@ -18,6 +18,8 @@ from typing import Any
 
 from bastion.config.model import ArgumentKinds
 from bastion.inventory.risk import RiskClass, classify
+from bastion.policy.commands import runs_commands
+from bastion.policy.git import is_git_tool
 from bastion.policy.schema import SchemaCheck, compile_schema
 
 __all__ = ["ArgKind", "ToolProfile", "profile_tool", "recognise"]
@@ -68,6 +70,10 @@ class ToolProfile:
     """The tool or its server speaks SQL, so a `query` argument is a statement."""
     schema: SchemaCheck | None = field(default=None, compare=False)
     """The listed input schema, compiled (None: the tool lists none)."""
+    runs_commands: bool = False
+    """Its name or description says it runs or pings something: shell syntax in any string is refused."""
+    git: bool = False
+    """It drives git: its refs, ranges, paths and URLs are judged as git reads them."""
 
 
 def profile_tool(
@@ -85,7 +91,9 @@ def profile_tool(
         if isinstance(raw, dict):
             properties = {str(key): value for key, value in raw.items()}  # pyright: ignore[reportUnknownVariableType]
         open_schema = schema.get("additionalProperties") not in (None, False)  # pyright: ignore[reportUnknownMemberType]
-    speaks_sql = sql_server or bool(SQL_CONTEXT.search(f"{name} {definition.get('description') or ''}"))
+    raw_description = definition.get("description")
+    description = raw_description if isinstance(raw_description, str) else None
+    speaks_sql = sql_server or bool(SQL_CONTEXT.search(f"{name} {description or ''}"))
     found: dict[str, ArgKind] = {}
     for arg, spec in properties.items():
         kind = recognise(arg, spec, speaks_sql=speaks_sql)
@@ -116,6 +124,8 @@ def profile_tool(
         frozenset(plain),
         speaks_sql,
         compile_schema(schema),
+        runs_commands(name, description),
+        is_git_tool(name, description),
     )
 
 

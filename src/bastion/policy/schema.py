@@ -81,6 +81,8 @@ class SchemaCheck:
             return Refusal("arguments.schema_invalid", f"the tool's input schema is invalid ({self.problem})")
         assert self.validator is not None
         try:
+            if self.validator.is_valid(arguments):  # the common case, without ranking errors
+                return None
             error = best_match(self.validator.iter_errors(arguments))
         except Unresolvable as exc:
             return Refusal(

@@ -19,10 +19,12 @@ import orjson
 
 from bastion.clock import Clock
 from bastion.config.model import BastionConfig, SqlConfig, parse_rate
-from bastion.policy.decide import Policy, SqlCheck, needs_resolution, profile_for, unknown_profile
+from bastion.policy.arguments import needs_resolution
+from bastion.policy.decide import Policy, profile_for, unknown_profile
 from bastion.policy.profile import ToolProfile
 from bastion.policy.rate import RateLimiter
 from bastion.policy.refusal import Refusal
+from bastion.policy.rules import SqlCheck
 from bastion.policy.surfaces import SERVER_REQUESTS, SURFACES, server_request_decision, surface_refusal
 from bastion.policy.urls import Resolver, system_resolver
 from bastion.proxy.pipeline import Call, CallNext, SessionEvents

@@ -27,10 +27,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from bastion.inventory.risk import RiskClass
-from bastion.policy.decide import ServerPolicy, SqlCheck, argument_refusal
+from bastion.policy.arguments import argument_refusal
+from bastion.policy.commands import NeedsApproval
 from bastion.policy.paths import check_path
 from bastion.policy.profile import ToolProfile
 from bastion.policy.refusal import Refusal
+from bastion.policy.rules import ServerPolicy, SqlCheck
 from bastion.policy.urls import Resolver, check_url, check_url_resolved
 from bastion.types import Action, Decision
 
@@ -106,7 +108,10 @@ def _arguments(
         return None
     # Prompts declare argument names only: any name is accepted, every value is checked.
     profile = ToolProfile(name, RiskClass.READ, (), None, True, {})
-    return argument_refusal(rules, profile, arguments, 0, sql_check, resolve)
+    verdict = argument_refusal(rules, profile, arguments, 0, sql_check, resolve)
+    if isinstance(verdict, NeedsApproval):  # no approval gate for prompts and completions: refused
+        return Refusal(verdict.rule, f"{verdict.reason}, and a {name!r} request cannot wait for a person")
+    return verdict
 
 
 def server_request_decision(rules: ServerPolicy, method: str, params: Mapping[str, Any] | None) -> Decision | None:

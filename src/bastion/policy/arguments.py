@@ -1,0 +1,143 @@
+"""A call's arguments against one server's rules: every string, at any depth, checked by the
+name it sits under and else by its content; then git's own reading of a git tool's arguments.
+
+    arguments.*           not an object, too large, too deep, not declared by the tool's schema,
+                          or against it (`arguments.schema`; `schema.py`)
+    paths.* urls.* sql.* commands.*   the constraints, on every string (`leaves.py`): the schema
+                          the server declares never decides that a string goes unchecked
+    commands.option_injection   a ref, pattern, path or target that starts with `-`
+    commands.shell_argument     shell syntax in any string of a tool that runs or pings something
+    git.*                 a git tool's refs, ranges, paths and URLs as git would read them
+
+Pure: values in, a `Refusal`, a `NeedsApproval` (an unlisted executable a person may allow,
+`commands.unlisted = "approve"`) or None out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bastion.policy.commands import NeedsApproval, check_option_injection, check_shell_argument, judge_command
+from bastion.policy.git import check_git_arguments
+from bastion.policy.leaves import MAX_DEPTH, Leaf, as_url, content_kind, string_leaves
+from bastion.policy.paths import check_path
+from bastion.policy.profile import ArgKind, ToolProfile, recognise
+from bastion.policy.refusal import Refusal
+from bastion.policy.rules import ServerPolicy, SqlCheck, write_access
+from bastion.policy.urls import Resolver, check_url, check_url_resolved
+
+__all__ = ["argument_refusal", "leaf_kind", "needs_resolution"]
+
+
+def argument_refusal(
+    rules: ServerPolicy,
+    profile: ToolProfile,
+    arguments: object,
+    size: int,
+    sql_check: SqlCheck | None,
+    resolve: Resolver | None,
+) -> Refusal | NeedsApproval | None:
+    if arguments is None:
+        arguments = {}
+    if not isinstance(arguments, dict):
+        return Refusal("arguments.not_object", "the arguments are not a JSON object")
+    if size > rules.max_argument_bytes:
+        return Refusal(
+            "arguments.size", f"the arguments are {size} bytes; the limit is {rules.max_argument_bytes} bytes"
+        )
+    values: dict[str, Any] = {str(key): value for key, value in arguments.items()}  # pyright: ignore[reportUnknownVariableType]
+    if rules.strict_arguments and not profile.open_schema:
+        undeclared = sorted(name for name in values if profile.declared is None or name not in profile.declared)
+        if undeclared:
+            names = ", ".join(repr(name[:40]) for name in undeclared[:5])
+            return Refusal("arguments.undeclared", f"{profile.name!r} does not declare the argument(s) {names}")
+    if profile.schema is not None:
+        refusal = profile.schema.refusal(values)
+        if refusal is not None:
+            return refusal
+    argv = next((values[a] for a, k in profile.kinds.items() if k is ArgKind.ARGV and a in values), None)
+    write = write_access(profile.risk)
+    approval: NeedsApproval | None = None
+    for leaf in string_leaves(values):
+        if leaf is None:
+            return Refusal("arguments.too_deep", f"the arguments nest deeper than {MAX_DEPTH} levels")
+        if leaf.argument in profile.plain:
+            continue
+        verdict = _leaf_verdict(rules, profile, leaf, argv, write, sql_check, resolve)
+        if isinstance(verdict, NeedsApproval):
+            approval = approval or verdict  # decided only once every other string has passed
+        elif verdict is not None:
+            where = leaf.argument if leaf.key == leaf.argument else f"{leaf.argument}…{leaf.key}"
+            return Refusal(verdict.rule, f"argument {where!r}: {verdict.reason}")
+    if profile.git:
+        plain = {name: value for name, value in values.items() if name not in profile.plain}
+        refusal = check_git_arguments(plain, rules.paths)
+        if refusal is not None:
+            return refusal
+    return approval
+
+
+def leaf_kind(profile: ToolProfile, leaf: Leaf) -> tuple[ArgKind | None, bool]:
+    """What a string is checked as, and whether its content (not a name) said so.
+
+    A name the server declared or config named decides first; an undeclared or nested key is
+    recognised by its name too; otherwise the content decides. Commands and SQL keep their own
+    parsers; every other string that looks like a path or URL is checked as one."""
+    if leaf.key == leaf.argument and leaf.key in profile.kinds:
+        named: ArgKind | None = profile.kinds[leaf.key]
+    else:
+        named = recognise(leaf.key, None, speaks_sql=profile.speaks_sql)
+    if named is not None and named is not ArgKind.ARGV:
+        return named, False
+    return content_kind(leaf.value), True
+
+
+def needs_resolution(profile: ToolProfile, arguments: object) -> bool:
+    """Whether deciding this call checks a URL, so DNS answers matter (the caller resolves in a worker thread)."""
+    if not isinstance(arguments, dict):
+        return False
+    values: dict[str, object] = {str(k): v for k, v in arguments.items()}  # pyright: ignore[reportUnknownVariableType]
+    return any(
+        leaf is not None and leaf.argument not in profile.plain and leaf_kind(profile, leaf)[0] is ArgKind.URL
+        for leaf in string_leaves(values)
+    )
+
+
+def _leaf_verdict(
+    rules: ServerPolicy,
+    profile: ToolProfile,
+    leaf: Leaf,
+    argv: object,
+    write: bool,
+    sql_check: SqlCheck | None,
+    resolve: Resolver | None,
+) -> Refusal | NeedsApproval | None:
+    refusal = check_option_injection(leaf.key, leaf.value)
+    if refusal is not None:
+        return refusal
+    kind, by_content = leaf_kind(profile, leaf)
+    if kind is ArgKind.COMMAND:
+        # A top-level command is judged with its argv list; one nested elsewhere on its own.
+        return judge_command(leaf.value, argv if leaf.key == leaf.argument else None, rules.commands)
+    if profile.runs_commands and not _argv_item(profile, leaf):
+        # A tool that runs or pings something may paste any of its strings into a command line.
+        refusal = check_shell_argument(leaf.value)
+        if refusal is not None:
+            return refusal
+    if kind is ArgKind.PATH:
+        return check_path(leaf.value, rules.paths, write=write)
+    if kind is ArgKind.URL:
+        url = as_url(leaf.value) if by_content else leaf.value
+        return check_url(url, rules.urls) if resolve is None else check_url_resolved(url, rules.urls, resolve)
+    if kind is ArgKind.SQL:
+        return sql_check(leaf.value, rules.sql) if sql_check is not None else _no_sql_check()
+    return None
+
+
+def _argv_item(profile: ToolProfile, leaf: Leaf) -> bool:
+    """A string of the command's own argv list: judged with the command, as data, not as shell text."""
+    return profile.kinds.get(leaf.argument) is ArgKind.ARGV
+
+
+def _no_sql_check() -> Refusal:
+    return Refusal("sql.unavailable", "the SQL checker is not loaded, so the statement cannot be checked")
