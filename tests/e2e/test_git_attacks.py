@@ -53,9 +53,9 @@ async def test_git_option_injection_is_refused_and_ordinary_git_use_works(
         assert (await refused(client, "git_diff", {**at, "target": f"--output={outside}"})).endswith("option_injection")
         assert await refused(client, "git_diff", {**at, "target": "main..HEAD~1"}) == "git.range"
         assert (await refused(client, "git_add", {**at, "files": ["--force", "x"]})).endswith("option_injection")
-        branch = {**at, "branch_name": "x", "base_branch": "--orphan"}
+        branch: dict[str, object] = {**at, "branch_name": "x", "base_branch": "--orphan"}
         assert (await refused(client, "git_create_branch", branch)).endswith("option_injection")
-        contains = {**at, "branch_type": "local", "contains": "--exec=touch /tmp/pwned"}
+        contains: dict[str, object] = {**at, "branch_type": "local", "contains": "--exec=touch /tmp/pwned"}
         assert (await refused(client, "git_branch", contains)).endswith("option_injection")
         # The benign look-alikes.
         assert text(await client.call_tool("git_show", {**at, "revision": "HEAD:notes.txt"})).strip().endswith("hello")
