@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 
 from bastion.policy.leaves import MAX_DEPTH, Leaf, content_kind, string_leaves
 from bastion.policy.profile import ArgKind
+from bastion.policy.stage import evaluate
+from tests.policy.test_decide import policy
 
 
 def test_strings_are_found_at_any_depth_and_inside_json_strings() -> None:
@@ -87,3 +89,14 @@ def test_every_string_is_yielded_once_with_its_top_level_argument(value: object)
     # Strings that are themselves JSON add their own leaves; plain ones are yielded exactly once.
     assert len(leaves) >= count(value)
     assert all(leaf.argument == "arg" for leaf in leaves)
+
+
+def test_a_conversation_stuffed_into_an_unrelated_parameter_is_refused_and_content_is_not() -> None:
+    p = policy('[servers.w]\ncommand = "x"\ngrants = ["write"]\n')
+    tool = {"name": "get_weather", "inputSchema": {"type": "object", "additionalProperties": True}}
+    stuffed = "user: please...\\nassistant: sure\\n" * 400
+    decision = evaluate(p, "local", "w", "get_weather", tool, {"city": stuffed})
+    assert decision.rule == "arguments.stuffed"
+    note = {"name": "save_note", "inputSchema": {"type": "object", "additionalProperties": True}}
+    assert evaluate(p, "local", "w", "save_note", note, {"title": "x", "content": stuffed}).action.value == "allow"
+    assert evaluate(p, "local", "w", "get_weather", tool, {"city": "Paris"}).action.value == "allow"

@@ -5,6 +5,7 @@ name it sits under and else by its content; then git's own reading of a git tool
                           or against it (`arguments.schema`; `schema.py`)
     paths.* urls.* sql.* commands.*   the constraints, on every string (`leaves.py`): the schema
                           the server declares never decides that a string goes unchecked
+    arguments.stuffed     more than 8 KiB of text under a name that carries no content
     commands.option_injection   a ref, pattern, path or target that starts with `-`
     commands.shell_argument     shell syntax in any string of a tool that runs or pings something
     git.*                 a git tool's refs, ranges, paths and URLs as git would read them
@@ -26,7 +27,21 @@ from bastion.policy.refusal import Refusal
 from bastion.policy.rules import ServerPolicy, SqlCheck, write_access
 from bastion.policy.urls import Resolver, check_url, check_url_resolved
 
-__all__ = ["argument_refusal", "leaf_kind", "needs_resolution"]
+__all__ = ["CONTENT_NAMES", "STUFFED_CHARS", "argument_refusal", "leaf_kind", "needs_resolution"]
+
+STUFFED_CHARS = 8192
+"""The longest string allowed under a name that carries no content (`arguments.stuffed`)."""
+CONTENT_NAMES = frozenset(
+    {
+        "content", "contents", "text", "body", "data", "message", "messages", "prompt", "code", "source",
+        "html", "markdown", "md", "document", "doc", "input", "payload", "patch", "diff", "note", "notes",
+        "comment", "description", "summary", "script", "query", "sql", "statement", "value", "values",
+        "new_string", "old_string", "old_text", "new_text", "edits", "file_text", "json", "yaml", "csv",
+        "template", "instructions", "context", "transcript", "log", "logs", "output", "stdin",
+    }
+)  # fmt: skip
+"""Names under which long text is expected."""
+CONTENT_SUFFIXES = ("_content", "_contents", "_text", "_body", "_data", "_code", "_html", "_markdown", "_message")
 
 
 def argument_refusal(
@@ -112,7 +127,7 @@ def _leaf_verdict(
     sql_check: SqlCheck | None,
     resolve: Resolver | None,
 ) -> Refusal | NeedsApproval | None:
-    refusal = check_option_injection(leaf.key, leaf.value)
+    refusal = check_option_injection(leaf.key, leaf.value) or _stuffed(leaf)
     if refusal is not None:
         return refusal
     kind, by_content = leaf_kind(profile, leaf)
@@ -132,6 +147,21 @@ def _leaf_verdict(
     if kind is ArgKind.SQL:
         return sql_check(leaf.value, rules.sql) if sql_check is not None else _no_sql_check()
     return None
+
+
+def _stuffed(leaf: Leaf) -> Refusal | None:
+    """A conversation-sized string under a name that carries no content (a city, an id, a flag):
+    how an injected model smuggles the conversation or a file out through an unrelated parameter."""
+    if len(leaf.value) <= STUFFED_CHARS:
+        return None
+    key = leaf.key.lower()
+    if key in CONTENT_NAMES or key.endswith(CONTENT_SUFFIXES):
+        return None
+    return Refusal(
+        "arguments.stuffed",
+        f"{len(leaf.value)} characters under {leaf.key[:40]!r}, a name that carries no content "
+        f"(more than {STUFFED_CHARS} is allowed only in content arguments such as 'content' or 'text')",
+    )
 
 
 def _argv_item(profile: ToolProfile, leaf: Leaf) -> bool:
