@@ -30,6 +30,7 @@ from bastion.inventory.admit import PinGuard
 from bastion.inventory.pins import Drift, Lock, load_lock
 from bastion.policy.compile import compile_policy
 from bastion.policy.lint import lint
+from bastion.policy.resolver import make_resolver
 from bastion.policy.stage import Limits, PolicyStage
 from bastion.proxy.catalog import Hide
 from bastion.proxy.pipeline import STAGE_ORDER, ClientInfo, PassThrough, Stage
@@ -196,7 +197,8 @@ async def gateway(
         hook = MetricsHook()
         events = AuditEvents(audit, facts.of, hook.denied)
         gate = bool(config.approvals.channels)
-        stage = PolicyStage(policy, Limits(config), clock, events, kills.current, approval_gate=gate)
+        resolve = make_resolver(config.dns)
+        stage = PolicyStage(policy, Limits(config), clock, events, kills.current, approval_gate=gate, resolve=resolve)
         approvals = open_approvals(home, config.audit.store) if gate else None
         if approvals is not None:
             closing.callback(approvals.close)

@@ -25,8 +25,9 @@ from bastion.errors import ConfigError, ConfigProblem
 from bastion.policy.compile import compile_policy
 from bastion.policy.decide import Policy
 from bastion.policy.lint import Finding, lint
+from bastion.policy.resolver import make_resolver
 from bastion.policy.stage import evaluate
-from bastion.policy.urls import system_resolver
+from bastion.policy.urls import Resolver
 from bastion.store.audit import AuditStore, SearchFilter
 from bastion.types import Decision
 
@@ -49,11 +50,11 @@ def explain_call(
     client: str = "local",
     definition: dict[str, Any] | None = None,
     *,
-    dns: bool = False,
+    resolve: Resolver | None = None,
 ) -> Decision:
-    """The decision for one call, by the gateway's own path (`evaluate`), with DNS only if asked."""
+    """The decision for one call, by the gateway's own path (`evaluate`), with DNS only if given a resolver."""
     listed = definition or offline_definition(tool, arguments)
-    return evaluate(policy, client, server, tool, listed, arguments, resolve=system_resolver if dns else None)
+    return evaluate(policy, client, server, tool, listed, arguments, resolve=resolve)
 
 
 def offline_definition(tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -116,7 +117,8 @@ def explain(
     _require_server(loaded, config, server, "--server")
     arguments = _json_object(args, "--args")
     tool_definition = _definition(definition) if definition is not None else None
-    decision = explain_call(compile_policy(loaded), server, tool, arguments, client, tool_definition, dns=dns)
+    resolve = make_resolver(loaded.dns) if dns else None
+    decision = explain_call(compile_policy(loaded), server, tool, arguments, client, tool_definition, resolve=resolve)
     if as_json:
         typer.echo(json.dumps(_as_json(decision)))
         return

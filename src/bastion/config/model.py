@@ -6,6 +6,7 @@ wrapped server and a configured one are the same thing inside Bastion.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -539,8 +540,42 @@ class DashboardConfig(_Model):
     """Dashboard roles that see decrypted arguments and results (auditors see commitments only by default)."""
 
 
+class DnsConfig(_Model):
+    """`[dns]`: how URL hosts are resolved for the SSRF check (the I/O edge of policy)."""
+
+    nameservers: tuple[str, ...] = ()
+    """DNS servers to ask, as `ADDRESS` or `ADDRESS:PORT` (`[ADDRESS]:PORT` for IPv6); empty: the system resolver.
+    A host that does not resolve is refused (`urls.unresolvable`): on a host without DNS, URL arguments
+    naming hosts are refused, and literal public addresses still pass."""
+    timeout: Annotated[float, Field(gt=0, le=30)] = 2.0
+    """Seconds to wait for an answer, per lookup."""
+
+    @field_validator("nameservers")
+    @classmethod
+    def _addresses(cls, servers: tuple[str, ...]) -> tuple[str, ...]:
+        for server in servers:
+            host, _port = split_nameserver(server)
+            try:
+                ipaddress.ip_address(host)
+            except ValueError:
+                raise ValueError(f"nameserver {server!r} must be an IP address, optionally with :PORT") from None
+        return servers
+
+
+def split_nameserver(text: str) -> tuple[str, int]:
+    """`1.1.1.1`, `127.0.0.1:5353`, `[::1]:53` or `::1` as (address, port)."""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        return host, int(rest[1:]) if rest.startswith(":") and rest[1:].isdigit() else 53
+    if text.count(":") == 1:
+        host, _, port = text.partition(":")
+        return host, int(port) if port.isdigit() else 53
+    return text, 53
+
+
 class BastionConfig(_Model):
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
+    dns: DnsConfig = Field(default_factory=DnsConfig)
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
     approvals: ApprovalConfig = Field(default_factory=ApprovalConfig)
     watch: WatchConfig = Field(default_factory=WatchConfig)

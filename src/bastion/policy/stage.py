@@ -132,8 +132,10 @@ class PolicyStage:
         kills: Kills = frozenset,
         *,
         approval_gate: bool = False,
+        resolve: Resolver = system_resolver,
     ) -> None:
         self.policy = policy
+        self._resolve = resolve
         self._gate = approval_gate
         self._limits = limits
         self._clock = clock
@@ -218,7 +220,7 @@ class PolicyStage:
         )
         if needs_resolution(profile, arguments):
             # Name resolution blocks; it runs in a worker thread, and only for calls that carry a URL.
-            return await anyio.to_thread.run_sync(functools.partial(decide, resolve=system_resolver))
+            return await anyio.to_thread.run_sync(functools.partial(decide, resolve=self._resolve))
         return decide()
 
     def _profile(self, server: str, tool: str, definition: Mapping[str, Any] | None) -> ToolProfile:
