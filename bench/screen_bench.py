@@ -1,10 +1,13 @@
-"""Screening time: goal p50 ≤ 50 µs for `screen_result` on a benign 4 KiB text result.
+"""Screening time: goal p50 ≤ 50 µs for `screen_result` on a benign 4 KiB text result, and
+decoding of encoded blobs bounded so that a 1 MiB result gains at most 20 ms.
 
 Three cases, each checked against its expected verdict so that a fast wrong answer cannot
 pass: a realistic 4 KiB result of mixed prose and code (benign, nothing found), the same
 result with an injection and a secret in it (both found, the secret redacted), and
 `screen_tool` over the official filesystem server's tool definitions (nothing above LOW),
-with the other servers' tool names given for the shadowing check.
+with the other servers' tool names given for the shadowing check. Then what decoding adds
+to 1 MiB results at its worst: a log of 1 MiB of base64 ids (every run tried, none text), 1 MiB
+of base64-encoded prose (one run, decoded up to the bound) and 1 MiB of percent-encoded text.
 
     .venv/bin/python bench/screen_bench.py --rounds 20000
 """
@@ -12,12 +15,15 @@ with the other servers' tool names given for the shadowing check.
 from __future__ import annotations
 
 import argparse
+import base64
+import random
 import statistics
 import time
 from collections.abc import Callable
 from typing import Any
 
 from bastion.screen.listing import screen_tool
+from bastion.screen.normalize import encoded_blobs
 from bastion.screen.results import MARKER_SECRET, ResultPolicy, screen_result
 from bastion.screen.text import Severity
 
@@ -192,6 +198,20 @@ OTHER_TOOLS = frozenset(
 )
 
 
+def mebibyte(line: str) -> str:
+    return (line * (1048576 // len(line) + 1))[:1048576]
+
+
+RNG = random.Random(7)
+B64_LOG = mebibyte(
+    "".join(
+        f"2025-11-03T14:02:11Z INFO id={base64.b64encode(RNG.randbytes(24)).decode()} status=200\n" for _ in range(64)
+    )
+)
+B64_PROSE = mebibyte(base64.b64encode((PROSE * 4).encode()).decode())
+PERCENT = mebibyte("q=" + "%20".join(PROSE.split()) + "&")
+
+
 def check_benign() -> None:
     verdict = screen_result({"content": [{"type": "text", "text": BENIGN}]}, ResultPolicy())
     if verdict.findings or verdict.changed:
@@ -249,6 +269,19 @@ def main() -> None:
             call()
         p50, p99 = measure(args.rounds, call)
         print(f"{name:<52} {p50:>8.1f} {p99:>8.1f}")
+    decoding: list[tuple[str, str]] = [
+        ("1 MiB log of base64 ids", B64_LOG),
+        ("1 MiB of base64-encoded prose", B64_PROSE),
+        ("1 MiB of percent-encoded text", PERCENT),
+    ]
+    print(f"{'encoded_blobs (what decoding adds)':<52} {'p50 ms':>8} {'max ms':>8}")
+    for name, text in decoding:
+        samples: list[float] = []
+        for _ in range(max(5, args.rounds // 1000)):
+            start = time.perf_counter_ns()
+            encoded_blobs(text)
+            samples.append((time.perf_counter_ns() - start) / 1e6)
+        print(f"{name:<52} {statistics.median(samples):>8.2f} {max(samples):>8.2f}")
 
 
 if __name__ == "__main__":

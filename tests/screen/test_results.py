@@ -533,3 +533,43 @@ def test_no_finding_shows_a_piece_of_a_secret_next_to_it() -> None:
     for finding in verdict.findings:
         assert AWS_KEY[:10] not in finding.excerpt
         assert GITHUB_TOKEN[4:14] not in finding.excerpt
+
+
+@pytest.mark.parametrize(
+    ("text", "rule", "kept"),
+    [
+        (
+            "DATABASE_URL=postgres://app:Zx9#kLm2Qp7w@db.internal:5432/prod",
+            "secret.connection_string",
+            "postgres://app:",
+        ),
+        (
+            "SLACK_WEBHOOK=https://hooks.slack.com/services/T0AAAAAAA/B0BBBBBBB/" + "XyZ1234567890abcdEFGH12",
+            "secret.slack_webhook",
+            "SLACK_WEBHOOK=",
+        ),
+        (
+            '{"type": "service_account", "private_key_id": "' + "0123456789abcdef" * 2 + '01234567"}',
+            "secret.gcp_service_account",
+            "service_account",
+        ),
+    ],
+)
+def test_connection_strings_webhooks_and_service_account_keys_are_redacted(text: str, rule: str, kept: str) -> None:
+    verdict = screen(text)
+    assert rule in rules(verdict.findings, Severity.HIGH)
+    assert verdict.result is not None
+    assert MARKER_SECRET in verdict.result["content"][0]["text"]
+    assert kept in verdict.result["content"][0]["text"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "DATABASE_URL=postgres://app:${DB_PASSWORD}@db:5432/prod",
+        "mysql://user:<password>@localhost/db",
+        "https://user:password@example.com",
+    ],
+)
+def test_connection_string_placeholders_are_not_secrets(text: str) -> None:
+    assert rules(screen(text).findings) == set()

@@ -1,12 +1,22 @@
 """Screening what servers say: tool definitions, prompts and instructions at listing time, and
 tool results on the way back. Pure functions: values in, findings and sanitised values out.
 
-`text` holds the shared pieces (findings, invisible characters, padding, injection
-heuristics), `listing` screens definitions, `results` screens what a call returns. Each
-module's docstring lists its rule ids and what they match.
+`findings`, `invisible`, `normalize`, `index`, `injection`, `links` and `secrets` hold the
+shared pieces (`text` re-exports them), `definition` what only definitions carry
+(annotations, preferences, tool counts), `listing` screens definitions, `results` screens
+what a call returns, `gate` applies each server's settings. Each module's docstring lists
+its rule ids and what they match.
 """
 
-from bastion.screen.listing import ListingVerdict, screen_instructions, screen_prompt, screen_tool
+from bastion.screen.listing import (
+    InstructionsVerdict,
+    ListingVerdict,
+    screen_instructions,
+    screen_prompt,
+    screen_resource,
+    screen_server_instructions,
+    screen_tool,
+)
 from bastion.screen.results import ResultPolicy, ResultVerdict, screen_result
 from bastion.screen.text import (
     Action,
@@ -21,6 +31,7 @@ from bastion.screen.text import (
 __all__ = [
     "Action",
     "Finding",
+    "InstructionsVerdict",
     "ListingVerdict",
     "ResultPolicy",
     "ResultVerdict",
@@ -30,7 +41,9 @@ __all__ = [
     "padding_findings",
     "screen_instructions",
     "screen_prompt",
+    "screen_resource",
     "screen_result",
+    "screen_server_instructions",
     "screen_tool",
     "strip_invisible",
 ]

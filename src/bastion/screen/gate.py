@@ -15,7 +15,14 @@ from typing import Any
 
 from bastion.config.model import ServerConfig
 from bastion.proxy.pipeline import Call, CallNext
-from bastion.screen.listing import screen_instructions, screen_prompt, screen_tool
+from bastion.screen.definition import tool_count_findings
+from bastion.screen.listing import (
+    InstructionsVerdict,
+    screen_prompt,
+    screen_resource,
+    screen_server_instructions,
+    screen_tool,
+)
 from bastion.screen.results import ResultPolicy, screen_result
 from bastion.screen.text import Finding, Severity
 from bastion.transport.jsonrpc import DENIED
@@ -26,7 +33,8 @@ __all__ = ["ListingScreen", "Report", "ResultScreen"]
 logger = logging.getLogger(__name__)
 
 Report = Callable[[str, str, str, Sequence[Finding]], Awaitable[None]]
-"""(server, what: "tool"/"prompt"/"instructions"/"result", name, findings) -> recorded."""
+"""(server, what: "tool"/"prompt"/"resource"/"resourceTemplate"/"instructions"/"listing"/"result",
+name, findings) -> recorded."""
 
 
 def _worst(findings: Sequence[Finding]) -> str:
@@ -34,36 +42,64 @@ def _worst(findings: Sequence[Finding]) -> str:
 
 
 class ListingScreen:
-    """Screens each server's tools and prompts as listed; the session keeps what this returns."""
+    """Screens each server's tools, prompts and resources as listed; the session keeps what this
+    returns. A server whose instructions were blocked (`listing = "block"`, a finding at
+    `block_at`) lists nothing: `blocked(server)` says so, and every later listing is empty."""
 
     def __init__(self, servers: Mapping[str, ServerConfig], report: Report) -> None:
         self._servers = servers
         self._report = report
+        self._blocked: set[str] = set()
+
+    def blocked(self, server: str) -> bool:
+        """Whether the server's own instructions got it blocked: none of what it offers is listed."""
+        return server in self._blocked
 
     async def __call__(
         self, server: str, kind: str, items: list[dict[str, Any]], other_tools: frozenset[str]
     ) -> list[dict[str, Any]]:
         config = self._servers.get(server)
-        if config is None or kind not in ("tools", "prompts"):
+        if config is None or kind not in _KINDS:
             return items
-        action = config.screen.listing
+        if server in self._blocked:
+            return []
+        action, block_at = config.screen.listing, config.screen.block_at
         kept: list[dict[str, Any]] = []
         for item in items:
-            verdict = screen_tool(item, action, other_tools) if kind == "tools" else screen_prompt(item, action)
+            if kind == "tools":
+                verdict = screen_tool(item, action, other_tools, block_at)
+            elif kind == "prompts":
+                verdict = screen_prompt(item, action, block_at)
+            else:
+                verdict = screen_resource(item, action, block_at)
             if verdict.findings:
-                await self._report(server, kind[:-1], str(item.get("name")), verdict.findings)
+                await self._report(server, _KINDS[kind], str(item.get("name", item.get("uri"))), verdict.findings)
             if verdict.item is not None:
                 kept.append(dict(verdict.item))
+        if kind == "tools" and (count := tool_count_findings(len(items))):
+            await self._report(server, "listing", server, count)
         return kept
 
     async def instructions(self, server: str, text: str | None) -> str | None:
+        """The instructions as the client may see them (None when blocked); see `instructions_verdict`."""
+        return (await self.instructions_verdict(server, text)).text
+
+    async def instructions_verdict(self, server: str, text: str | None) -> InstructionsVerdict:
+        """Screens the server's instructions and remembers a server-wide block (`blocked`)."""
         config = self._servers.get(server)
         if config is None or text is None:
-            return text
-        screened, findings = screen_instructions(text, config.screen.listing)
-        if findings:
-            await self._report(server, "instructions", server, findings)
-        return screened
+            return InstructionsVerdict(text, (), block_server=False)
+        verdict = screen_server_instructions(text, config.screen.listing, config.screen.block_at)
+        if verdict.findings:
+            await self._report(server, "instructions", server, verdict.findings)
+        if verdict.block_server:
+            self._blocked.add(server)
+        else:
+            self._blocked.discard(server)
+        return verdict
+
+
+_KINDS = {"tools": "tool", "prompts": "prompt", "resources": "resource", "resourceTemplates": "resourceTemplate"}
 
 
 class ResultScreen:

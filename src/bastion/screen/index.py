@@ -1,0 +1,149 @@
+"""A text indexed once for the detectors: folded lower case, words, sentences and context."""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+
+from bastion.screen._chars import SUSPECT
+from bastion.screen.invisible import has_bare_cr
+from bastion.screen.normalize import fold
+
+__all__ = ["TextIndex"]
+
+_WORD_TABLE = bytes(  # upper to lower case, controls (not tab, newline, CR) to NUL, digits and punctuation to space
+    0
+    if (c < 32 and c not in (9, 10, 13)) or c == 127
+    else c + 32
+    if 65 <= c <= 90
+    else 32
+    if c < 128 and not chr(c).isalpha()
+    else c
+    for c in range(256)
+)
+_ENDERS = ".!?;:\n"  # a sentence ends at a newline, or at one of the others before whitespace
+_SENTENCE_REACH = 400
+
+
+def _lower(text: str) -> str:
+    """Lower case, look-alikes folded (`normalize.fold`), same length as `text`."""
+    if text.isascii():
+        return text.lower()
+    text = fold(text)
+    low = text.lower()
+    if len(low) != len(text):
+        low = "".join(char if len(char.lower()) != 1 else char.lower() for char in text)
+    return low.replace("\u2019", "'") if "\u2019" in low else low
+
+
+class TextIndex:
+    """A text with what every detector needs, computed once: its lower-case form with
+    look-alikes folded (same length, so positions agree), the set of its words (lower-case
+    bytes of the folded form, split at anything but an ASCII letter) for cheap gating,
+    whether it holds anything `strip_invisible` removes, and the names of the parameters a
+    definition's text may ask data to be put in."""
+
+    __slots__ = ("_fences", "_found", "destinations", "low", "suspect", "text", "words")
+
+    def __init__(self, text: str, destinations: frozenset[str] = frozenset()) -> None:
+        self.text = text
+        self.destinations = destinations  # names that data may be sent to: a tool's own arguments
+        self.low = _lower(text)
+        if text.isascii():
+            words = text.encode().translate(_WORD_TABLE)
+            self.suspect = 0 in words or ("\r" in text and has_bare_cr(text))
+        else:
+            words = self.low.encode("utf-8", "surrogatepass").translate(_WORD_TABLE)
+            self.suspect = SUSPECT.search(text) is not None or ("\r" in text and has_bare_cr(text))
+        self.words = frozenset(words.split())
+        self._fences: list[int] | None = None
+        self._found: dict[str, list[int]] = {}
+
+    def starts(self, anchor: str) -> list[int]:
+        """Where `anchor` occurs at the start of a word (lower-case), found once per text."""
+        found = self._found.get(anchor)
+        if found is None:
+            low = self.low
+            found = self._found[anchor] = []
+            i = low.find(anchor)
+            while i != -1:
+                if not (i and low[i - 1].isalnum()):
+                    found.append(i)
+                i = low.find(anchor, i + 1)
+        return found
+
+    def has(self, words: frozenset[bytes]) -> bool:
+        return not self.words.isdisjoint(words)
+
+    def sentence(self, start: int, end: int) -> tuple[int, int]:
+        """The sentence (or line) around `[start, end)`, looking at most 400 characters each way."""
+        low = self.low
+        lo, hi = max(0, start - _SENTENCE_REACH), min(len(low), end + _SENTENCE_REACH)
+        first = start
+        while (i := max(low.rfind(char, lo, first) for char in _ENDERS)) != -1 and not _ends(low, i):
+            first = i
+        first = lo if i == -1 else i + 1
+        while first < start and low[first].isspace():
+            first += 1
+        last = end
+        while (i := min((j for j in (low.find(char, last, hi) for char in _ENDERS) if j != -1), default=-1)) != -1:
+            if _ends(low, i):
+                return first, i + 1
+            last = i + 1
+        return first, hi
+
+    def context(self, start: int, end: int) -> int:
+        """0 in plain prose, 1 quoted as a citation, 2 in a fenced code block, 3 in backticks."""
+        text = self.text
+        if self._fences is None:
+            self._fences = _fences(text)
+        if bisect_left(self._fences, start) % 2:
+            return 2
+        line_start = text.rfind("\n", 0, start) + 1
+        line_end = text.find("\n", end)
+        line_end = len(text) if line_end == -1 else line_end
+        if text.count("`", line_start, start) % 2 and text.find("`", end, line_end) != -1:
+            return 3
+        return 1 if _citation(text, start, end, line_start, line_end) else 0
+
+
+def _ends(low: str, i: int) -> bool:
+    """Whether the character at `i` ends a sentence: a newline, `; :` before whitespace, or
+    `. ! ?` before anything but a letter, digit or path character (`~/.ssh`, `mcp.json`)."""
+    char, nxt = low[i], low[i + 1 : i + 2]
+    if char == "\n" or not nxt:
+        return True
+    if char in ";:":
+        return nxt.isspace()
+    return not (nxt.isalnum() or nxt in "/\\_-.")
+
+
+def _fences(text: str) -> list[int]:
+    """Where fenced code blocks open and close: ``` or ~~~ at the start of a line."""
+    found: list[int] = []
+    for fence in ("```", "~~~"):
+        i = text.find(fence)
+        while i != -1:
+            if not text[text.rfind("\n", 0, i) + 1 : i].strip(" \t"):
+                found.append(i)
+            line_end = text.find("\n", i)
+            i = -1 if line_end == -1 else text.find(fence, line_end)
+    return sorted(found)
+
+
+_QUOTES = {'"': '"', "“": "”", "«": "»"}
+
+
+def _citation(text: str, start: int, end: int, line_start: int, line_end: int) -> bool:
+    """Inside a short quotation in prose (not a JSON value or key): someone cites the phrase."""
+    lo = max(line_start, start - 120)
+    opening = max(text.rfind(q, lo, start) for q in _QUOTES)
+    if opening == -1 or (text[opening] == '"' and text.count('"', line_start, start) % 2 == 0):
+        return False
+    closing = text.find(_QUOTES[text[opening]], end, min(line_end, opening + 200))
+    if closing == -1:
+        return False
+    before = text[line_start:opening].rstrip(" \\")
+    after = text[closing + 1 : line_end].lstrip(' \\"')
+    if before.endswith((":", "=", "[", "{", ",")) or after.startswith(":"):
+        return False  # a JSON or assignment value, not a citation
+    return bool(before) or after[:1].isalpha()

@@ -1,0 +1,522 @@
+"""Injection heuristics: text that reads as instructions aimed at the model. Pure.
+
+Injection heuristics (`injection_findings`; `injection_scan` also says what a strip removes),
+each occurrence scored from its rule's base:
+
+  injection.override       "ignore/disregard/forget … previous/prior/system … instructions",
+                           "new instructions:", "your new task is", "from now on, you …"    2
+  injection.secrecy        "do not tell the user", "without informing the user", "keep this
+                           secret from", "silently send", "the user must not know"          2
+  injection.hidden_tag     a closed <IMPORTANT>, <SYSTEM>, <instructions>, <secret>, <hidden>,
+                           <critical>, <admin> … block: 1, 2 when it holds four words, +1
+                           when it holds an instruction; an unclosed one 1; an HTML comment
+                           addressed to the AI ("<!-- AI agent: ignore …")                  2
+  injection.chat_template  <|im_start|>, <|system|>, <|endoftext|> (any <|word|>), [INST],
+                           <<SYS>>, <start_of_turn>, and </s> when it closes nothing (1); +1
+                           before a role word or beside another kind of token               2
+  injection.role           a line opening with "System:", "Assistant:", "Human:",
+                           "Developer:", "[SYSTEM]" (1) or "User:" (0); "\\n\\nHuman:" and
+                           "the user has asked you to" (2); +1 when the line goes on with an
+                           instruction, +1 when two roles appear (a forged conversation)
+  injection.precondition   "before using this tool, read/send/include …"; +1 for a file,
+                           path, key or credential in the sentence                          1
+  injection.sensitive_file ~/.ssh, id_rsa, /etc/passwd, .aws/credentials, .netrc, .npmrc,
+                           .pypirc, .kube/config, mcp.json, shell history … (1), .env (0);
+                           +1 for a verb that reads or moves data; `.pub` keys are public
+  injection.data_flow      "pass/send/include … its content/the conversation/the file …
+                           as/to/into …"; +1 when the destination is a parameter, a tool, a
+                           URL, an e-mail address or a quoted name                          1
+  injection.credentials    "API key", "credentials", "password", "private key", "access
+                           token", "seed phrase" …; +1 for a verb that moves data           0
+  injection.tool_call      "call/invoke/use the x tool", "call send_email with …"; +1 for
+                           urgency ("immediately", "now", "without asking")                 0
+  injection.addressed      words addressed to the model: "Note to AI assistants", "instructions
+                           for the agent", "AI agent:", "Assistant, …", "@assistant", "if you
+                           are an AI", "to you, the AI model", "P.S. for the AI" (2); +1 when
+                           what follows in the paragraph tells it to do something           2
+  injection.mode_switch    "you are now in developer/admin … mode", "[ADMIN MODE ENABLED]"
+                           (2), "entering god mode" (1); +1 for "restrictions lifted",
+                           "safety does not apply", "must"                                  2
+  injection.escalation     a retry with more privilege: "call X again with sudo: true",
+                           "retry with the safety check disabled"; +1 for a tool's syntax
+                           (`flag: true`, backticks) or words aimed at the model            1
+  injection.data_flow (2)  what the model holds (the conversation, its system prompt, every
+                           message, the user's keys, passwords or files, environment
+                           variables) after a verb that hands it over ("pass", "send",
+                           "include", "call X with", "must contain"); +1 for a destination  2
+
+Role markers count at the start of a line and where a sentence or a quoted value opens
+("note": "Assistant: …"); a turn adds 1 when it opens with an action verb and 2 when it orders
+the model to drop its rules or opens with a harmful verb ("delete", "send", "read" …), and a
+second role adds 1 only when some turn gives an order (a transcript of answers is not a
+forgery).
+
+Then +1 when said in the imperative (the sentence, or its last clause, opens with the hit or
+with an action verb, after lead-ins such as "please", "IMPORTANT:", "you must"; a noun such as
+a path or "password" needs the verb); -1 when quoted as a citation (a short quotation inside
+prose, not a JSON value, or a block quote in a text that discusses attacks) or, in a text that discusses attacks ("injection", "attacker",
+"jailbreak" …), when not imperative; -2 inside code (a fenced block; backticks too, except
+around a path). Independent signals corroborate each other: when two rules score 2 or more,
+or one does and three score 1 or more, every occurrence with a positive score gains 1.
+Finally 3 or more is HIGH, 2 MEDIUM, 1 LOW, and less is not reported. One quoted mention is
+LOW at most; HIGH needs a strong signal in the imperative or several independent ones.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bastion.screen._rules import (
+    ACTION_VERB,
+    ADDRESSED,
+    AI_ADDRESS,
+    DESTINATION,
+    DISCUSSION,
+    HANDOVER,
+    LEAD_INS,
+    MOVE_VERB,
+    RULES,
+    SENSITIVE_HEADS_OWNED,
+    Rule,
+    w,
+)
+from bastion.screen.findings import Finding, Severity, excerpt
+from bastion.screen.index import TextIndex
+
+__all__ = ["InjectionScan", "injection_findings", "injection_scan"]
+
+
+_ANGLE = re.compile(
+    r"<(?:\|(?P<token>[a-z_]{2,24})\|>"
+    r"|(?P<tag>important|system|instructions?|secret|hidden|critical|admin|system[_-]?prompt|"
+    r"note[_-]to[_-](?:ai|assistant|model|llm))\s*>"
+    r"|(?P<comment>!--)|(?P<eos>/s>)|(?P<sys></?sys>>)|(?P<turn>(?:start|end)_of_turn>))"
+)
+_BRACKET = re.compile(r"\[(?P<inst>/?inst)\]|\[(?P<role>system|assistant|admin)(?:\s+message)?\](?![(\[:])")
+_BRACKET_WORDS = w("inst system assistant admin")
+_ROLE_LINE = re.compile(r"\n[ \t>#*_-]*(system|assistant|human|developer|user|ai)\b[*_]*[ \t]*(?::|(?=\n))")
+_ROLE_FIRST = re.compile(r"[ \t>#*_-]*(system|assistant|human|developer|user|ai)\b[*_]*[ \t]*(?::|(?=\n))")
+_ROLE_TAIL = re.compile(
+    r"[^\n]{0,200}?\b(?:ignore|disregard|you\s+(?:must|should|are|will)|your|please|always|never|do\s+not|don'?t|"
+    r"call|send|read|run|execute|forward|reveal|new\s+instructions|approve|transfer|delete|remove|upload|paste|e-?mail|"
+    r"curl|install|push|merge|publish)\b"
+)
+_ROLE_ORDER = re.compile(
+    r"\b(?:ignore|disregard|forget|you\s+(?:must|will\s+now|are\s+now)|new\s+(?:instructions|task)|from\s+now\s+on|"
+    r"do\s+not\s+tell|without\s+telling)\b"
+)
+_ROLE_HARM = re.compile(
+    r"(?:delete|remove|erase|wipe|drop|send|forward|e-?mail|upload|post|transfer|push|publish|approve|grant|execute|"
+    r"run|curl|exfiltrate|leak|reveal|disclose|read|open|fetch|copy|paste)\b"
+)
+_ROLE_COLON = re.compile(r"[ \t]*:(?=\s)")
+_ROLE_WORDS = w("system assistant human developer user ai")
+_ROLE_AFTER = re.compile(r"\s*(?:system|user|assistant|human|\[inst\])\b")
+_SENSITIVE = tuple(  # (a path or file name, a word the text must hold for it to be looked for)
+    (needle, key.encode())
+    for needle, key in (
+        pair.split("=")
+        for pair in """.ssh=ssh .aws/credentials=aws .aws/config=aws .env=env .netrc=netrc .npmrc=npmrc
+        .pypirc=pypirc .pgpass=pgpass .kube/config=kube .docker/config.json=docker .gnupg=gnupg
+        .git-credentials=credentials .config/gcloud=gcloud bash_history=bash zsh_history=zsh id_rsa=rsa
+        id_ed25519=ed id_ecdsa=ecdsa id_dsa=dsa /etc/passwd=passwd /etc/shadow=shadow /etc/sudoers=sudoers
+        mcp.json=mcp claude_desktop_config=claude wallet.dat=wallet authorized_keys=authorized master.key=master
+        credentials.json=credentials .config/gh=gh""".split()
+    )
+)
+_PATH_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_.~/-")
+
+
+@dataclass(slots=True)
+class _Hit:
+    rule: str
+    score: int
+    start: int
+    end: int
+    block_end: int  # what a strip removes for a hidden block; `end` otherwise
+
+
+_MARKUP = " \t*_#>`-[]()<>!\"'“”"
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{2,}")
+_TAG = re.compile(r"<[^<>\n]{0,200}>")
+
+
+def _imperative(index: TextIndex, sentence_start: int, start: int, *, verb_needed: bool = False) -> bool:
+    """The sentence opens with the hit (after lead-ins), or with an action verb."""
+    prefix = index.low[sentence_start:start]
+    clause = prefix[max(prefix.rfind(","), prefix.rfind(";")) + 1 :]  # "whenever …, you must call …"
+    for part in (prefix, clause) if clause != prefix else (prefix,):
+        words = part.strip(_MARKUP)
+        lead = LEAD_INS.match(words)
+        rest = words[lead.end() :] if lead else words
+        if (not rest and not verb_needed) or ACTION_VERB.match(rest):
+            return True
+    return False
+
+
+def _score(
+    index: TextIndex,
+    base: int,
+    start: int,
+    end: int,
+    *,
+    imperative: bool,
+    booster: re.Pattern[str] | None,
+    path: bool = False,
+    verb_needed: bool = False,
+) -> int:
+    """Scoring as described above; a path is written in backticks or quotes as a matter of
+    course, so those do not make it a citation."""
+    context = index.context(start, end)
+    if path and context in (1, 3):
+        context = 0
+    if context == 0 and index.has(DISCUSSION) and _blockquote(index.text, start):
+        context = 1  # a quotation set off as a block, in a text about attacks
+    if context >= 2:
+        return base - 2
+    first, last = index.sentence(start, end)
+    said = imperative and context == 0 and _imperative(index, first, start, verb_needed=path or verb_needed)
+    score = base + said
+    if context == 1 or (not said and index.has(DISCUSSION)):
+        score -= 1
+    if booster is not None and (
+        booster.search(index.low, first, last)
+        or (booster is DESTINATION and base >= 2 and _names_one(index, first, last))
+    ):
+        score += 1
+    return score
+
+
+def _names_one(index: TextIndex, first: int, last: int) -> bool:
+    """The sentence names one of the definition's own parameters."""
+    return bool(index.destinations) and not index.destinations.isdisjoint(_IDENTIFIER.findall(index.low, first, last))
+
+
+def _blockquote(text: str, start: int) -> bool:
+    line_start = text.rfind("\n", 0, start) + 1
+    return text.startswith(">", line_start) or text.startswith(" >", line_start)
+
+
+_RULES_BY_KEY: dict[bytes, tuple[int, ...]] = {
+    key: tuple(at for at, rule in enumerate(RULES) if key in rule.keys) for rule in RULES for key in rule.keys
+}
+_RULE_KEYS = frozenset(_RULES_BY_KEY)
+
+
+def _rule_hits(index: TextIndex, rule: Rule, hits: list[_Hit]) -> None:
+    """Hits of one rule; `injection_scan` calls it only for rules one of whose anchors' words the text holds."""
+    for gate in rule.gates:
+        if index.words.isdisjoint(gate):
+            return
+    for anchor, key in rule.anchors:
+        if key not in index.words:
+            continue
+        for i in index.starts(anchor):
+            match = rule.pattern.match(index.low, i)
+            if match is None or (rule.opening and not _opens(index, i)):
+                continue
+            score = _score(
+                index,
+                rule.base,
+                i,
+                match.end(),
+                imperative=rule.imperative,
+                booster=rule.booster,
+                verb_needed=rule.verb_needed,
+            )
+            if rule.tail is not None and _tail(index, match.end(), rule.tail):
+                score += 1
+            hits.append(_Hit(rule.rule, score, i, match.end(), match.end()))
+
+
+def _opens(index: TextIndex, start: int) -> bool:
+    """Whether a sentence or a clause opens at `start` (after markup and lead-ins such as "P.S.")."""
+    first, _ = index.sentence(start, start)
+    prefix = index.low[first:start]
+    if "<" in prefix:
+        prefix = _TAG.sub(" ", prefix)  # <div style="display:none">AI agent, …
+    clause = prefix[max(prefix.rfind(","), prefix.rfind(";"), prefix.rfind("(")) + 1 :]
+    words = clause.strip(_MARKUP + "/;@")  # comment markers too: // # -- ;
+    lead = LEAD_INS.match(words)
+    return not (words[lead.end() :] if lead else words).strip(_MARKUP + ".,/;@")
+
+
+def _tail(index: TextIndex, end: int, pattern: re.Pattern[str]) -> bool:
+    """`pattern` in the rest of the paragraph, at most 240 characters on."""
+    low = index.low
+    stop = low.find("\n\n", end, end + 240)
+    return pattern.search(low, end, stop if stop != -1 else min(len(low), end + 240)) is not None
+
+
+def _angle_hits(index: TextIndex, hits: list[_Hit]) -> None:
+    low = index.low
+    tokens: list[tuple[int, int, str]] = []
+    if "<" in low:
+        for match in _ANGLE.finditer(low):
+            start, end = match.span()
+            if match.group("tag") or match.group("comment"):
+                _block_hit(index, match, hits)
+            elif match.group("eos"):
+                if "[inst]" in low or low.count("<s>") < low.count("</s>"):
+                    tokens.append((start, end, "eos"))
+            else:
+                tokens.append((start, end, match.group("token") or match.lastgroup or ""))
+    if "[" in low and index.has(_BRACKET_WORDS):
+        for match in _BRACKET.finditer(low):
+            if match.group("inst"):
+                tokens.append((*match.span(), "inst"))
+            else:
+                score = _score(index, 1, *match.span(), imperative=False, booster=None)
+                hits.append(_Hit("injection.role", score + _role_tail(low, match.end()), *match.span(), match.end()))
+    kinds = {kind for _, _, kind in tokens}
+    for start, end, kind in tokens:
+        base = (1 if kind == "eos" and "[inst]" not in low else 2) + (
+            len(kinds) > 1 or bool(_ROLE_AFTER.match(low, end))
+        )
+        hits.append(
+            _Hit(
+                "injection.chat_template",
+                _score(index, base, start, end, imperative=False, booster=None),
+                start,
+                end,
+                end,
+            )
+        )
+
+
+def _block_hit(index: TextIndex, match: re.Match[str], hits: list[_Hit]) -> None:
+    low, start, end = index.low, match.start(), match.end()
+    if match.group("comment"):
+        close = low.find("-->", end)
+        stop = len(low) if close == -1 else close
+        content = low[end:stop]
+        if not (AI_ADDRESS.search(content) and ADDRESSED.search(content)):
+            return
+        base, block_end = 2, len(low) if close == -1 else close + 3
+    else:
+        tag = match.group("tag")
+        close = low.find("</" + tag, end)
+        if close == -1:  # an unclosed tag is weak evidence: it may be a mention
+            paragraph = low.find("\n\n", end)
+            block_end = len(low) if paragraph == -1 else paragraph
+            base = 1
+        else:
+            after = low.find(">", close)
+            block_end = len(low) if after == -1 else after + 1
+            content = low[end:close]
+            base = (2 if len(content.split()) >= 4 else 1) + (ADDRESSED.search(content) is not None)
+    hits.append(
+        _Hit(
+            "injection.hidden_tag",
+            _score(index, base, start, end, imperative=False, booster=None),
+            start,
+            end,
+            block_end,
+        )
+    )
+
+
+def _role_tail(low: str, end: int) -> int:
+    """What the turn says to obey: 2 for an order to drop the rules ("ignore …", "you must …") or
+    one that opens with a harmful verb ("delete …", "send …"), 1 for another action verb, 0 for
+    an answer ("Assistant: The team agreed …")."""
+    stop = low.find("\n", end)
+    line = low[end : stop if stop != -1 else min(len(low), end + 300)]
+    words = line.strip(_MARKUP)
+    lead = LEAD_INS.match(words)
+    opening = words[lead.end() :] if lead else words
+    if _ROLE_ORDER.search(line) or _ROLE_HARM.match(opening):
+        return 2  # an order to drop the rules, or to do harm, put in a forged turn
+    return 1 if ACTION_VERB.match(opening) else 0
+
+
+def _mid_roles(index: TextIndex) -> list[tuple[int, int, str, bool]]:
+    """Role markers ("System:", "Assistant:", "Developer:") opening a sentence or a quoted value mid-line."""
+    low, found = index.low, list[tuple[int, int, str, bool]]()
+    for role in ("system", "assistant", "developer"):
+        if role.encode() not in index.words:
+            continue
+        for i in index.starts(role):
+            colon = _ROLE_COLON.match(low, i + len(role))
+            before = low[max(0, i - 2) : i]
+            if colon and i and (before[-1:] in "\"'>" or (before[-1:] == " " and before[:1] in ".!?\"'>])")):
+                found.append((i, colon.end(), role, False))
+    return found
+
+
+def _role_hits(index: TextIndex, hits: list[_Hit]) -> None:
+    if not index.has(_ROLE_WORDS):
+        return
+    low = index.low
+    found: list[tuple[int, int, str, bool]] = []
+    first = _ROLE_FIRST.match(low)
+    if first:
+        found.append((first.start(1), first.end(), first.group(1), False))
+    for match in _ROLE_LINE.finditer(low):
+        anthropic = match.group(1) in ("human", "assistant") and low.startswith("\n\n", match.start() - 1)
+        anthropic = anthropic and match.start(1) == match.start() + 1
+        found.append((match.start(1), match.end(), match.group(1), anthropic))
+    found += _mid_roles(index)
+    roles = {role for _, _, role, _ in found}
+    tails = [_role_tail(low, end) for _, end, _, _ in found]
+    for (start, end, role, anthropic), tail in zip(found, tails, strict=True):
+        base = 2 if anthropic else 0 if role == "user" else 1
+        base += min(tail, 2) + (len(roles) > 1 and any(tails))
+        hits.append(
+            _Hit("injection.role", _score(index, base, start, end, imperative=False, booster=None), start, end, end)
+        )
+
+
+_DETERMINERS = frozenset("the this your our whole full entire complete current".split())
+_MANY = frozenset("every all each previous prior earlier last".split())
+_OWNED = frozenset("user's users user customer's all every any saved stored".split())
+_QUALIFIERS = {  # head word: (how many words back to look, the words that make it something the model holds)
+    "conversation": (3, _DETERMINERS),
+    "messages": (3, _MANY),
+    "message": (3, _MANY),
+    "emails": (3, _MANY | _OWNED),
+    "mails": (3, _MANY),
+    "turns": (3, _MANY),
+    "prompt": (1, frozenset({"system", "original"})),
+    "instructions": (1, frozenset({"your", "hidden", "initial", "original", "system"})),
+    "variables": (1, frozenset({"environment"})),
+    "transcript": (3, _DETERMINERS | _MANY),
+} | dict.fromkeys(SENSITIVE_HEADS_OWNED, (3, _OWNED))
+_HEADS = frozenset(head.encode() for head in ("chat", *_QUALIFIERS))
+_CHAT_TAIL = re.compile(r"\s+(?:history|so\s+far|log|transcript|context)\b")
+
+
+def _held_phrase(low: str, head: str, i: int) -> tuple[int, int] | None:
+    """The phrase around `head` at `i` when it names what the model holds, else None."""
+    end = i + len(head)
+    if head in {"chat", "conversation"}:
+        tail = _CHAT_TAIL.match(low, end)
+        if tail:
+            return i, tail.end()
+        if head == "chat":
+            return None
+    reach, words = _QUALIFIERS[head]
+    lo = max(0, i - 48)
+    for word in low[lo:i].split()[-reach:]:
+        if word.strip("'\"`(") in words:
+            return low.rfind(word, lo, i), end
+    return None
+
+
+def _request_hits(index: TextIndex, hits: list[_Hit]) -> None:
+    """`injection.data_flow` at 2: what the model holds (the conversation, its system prompt,
+    the user's keys …) asked to be passed on: a verb that hands it over opens the phrase within
+    the sentence. Anchored on the phrase's head word and the words just before it."""
+    low = index.low
+    done: set[int] = set()
+    for word in sorted(index.words & _HEADS):
+        head = word.decode()
+        for i in index.starts(head):
+            phrase = _held_phrase(low, head, i)
+            if phrase is None or phrase[0] in done:
+                continue
+            first, _ = index.sentence(i, i)
+            found = list(HANDOVER.finditer(low, max(first, phrase[0] - 80), phrase[0]))
+            if not found:
+                continue
+            done.add(phrase[0])
+            verb = found[-1]
+            score = _score(index, 2, verb.start(), phrase[1], imperative=True, booster=DESTINATION)
+            hits.append(_Hit("injection.data_flow", score, verb.start(), phrase[1], phrase[1]))
+
+
+def _sensitive_hits(index: TextIndex, hits: list[_Hit]) -> None:
+    low = index.low
+    spans: dict[tuple[int, int], int] = {}
+    for needle, word in _SENSITIVE:
+        if word not in index.words:
+            continue
+        i = low.find(needle)
+        while i != -1:
+            start, end = i, i + len(needle)
+            i = low.find(needle, end)
+            if low[end : end + 1].isalnum() or (
+                needle == ".env" and ((start and low[start - 1].isalnum()) or low[end : end + 1] in ("_", "-", "."))
+            ):
+                continue  # sshd, process.env, .env.example
+            while start and low[start - 1] in _PATH_CHARS:
+                start -= 1
+            while end < len(low) and low[end] in _PATH_CHARS:
+                end += 1
+            while low[end - 1] in ".-/":
+                end -= 1
+            if low.endswith(".pub", start, end):
+                continue  # a public key
+            base = 0 if needle == ".env" else 1  # .env is everywhere in developer text
+            spans[start, end] = max(base, spans.get((start, end), 0))
+    for (start, end), base in sorted(spans.items()):
+        score = _score(index, base, start, end, imperative=True, booster=MOVE_VERB, path=True)
+        hits.append(_Hit("injection.sensitive_file", score, start, end, end))
+
+
+@dataclass(frozen=True, slots=True)
+class InjectionScan:
+    """Injection findings, and the spans of the text a strip replaces: every sentence with a
+    HIGH finding and every hidden block (`<IMPORTANT>…</IMPORTANT>`) of MEDIUM or more."""
+
+    findings: tuple[Finding, ...]
+    spans: tuple[tuple[int, int], ...]
+
+
+_NOTHING = InjectionScan((), ())
+_LEAD_LABEL = re.compile(r"\b(?:important|note|attention|warning|critical|urgent|system|assistant)\W{0,4}:\s*$")
+_MAX_PER_RULE = 5
+
+
+def injection_scan(text: str | TextIndex, where: str, *, spans_at: Severity = Severity.HIGH) -> InjectionScan:
+    """Findings, and the spans a strip replaces: hidden blocks of MEDIUM or more, and the
+    sentences of findings at `spans_at` or more (HIGH unless the caller raises what it found)."""
+    index = text if isinstance(text, TextIndex) else TextIndex(text)
+    hits: list[_Hit] = []
+    for at in sorted({at for key in index.words & _RULE_KEYS for at in _RULES_BY_KEY[key]}):
+        _rule_hits(index, RULES[at], hits)
+    _angle_hits(index, hits)
+    _role_hits(index, hits)
+    _sensitive_hits(index, hits)
+    _request_hits(index, hits)
+    if not hits:
+        return _NOTHING
+    best: dict[str, int] = {}
+    for hit in hits:
+        best[hit.rule] = max(best.get(hit.rule, -9), hit.score)
+    strong = sum(score >= 2 for score in best.values())
+    corroborated = strong >= 2 or (strong >= 1 and sum(score >= 1 for score in best.values()) >= 3)
+    findings: list[Finding] = []
+    spans: list[tuple[int, int]] = []
+    shown: dict[str, int] = {}
+    for hit in sorted(hits, key=lambda h: h.start):
+        score = hit.score + (corroborated and hit.score >= 1)
+        if score < 1:
+            continue
+        severity = Severity.HIGH if score >= 3 else Severity.MEDIUM if score == 2 else Severity.LOW
+        if shown.get(hit.rule, 0) < _MAX_PER_RULE:
+            shown[hit.rule] = shown.get(hit.rule, 0) + 1
+            findings.append(Finding(hit.rule, severity, where, excerpt(index.text, hit.start, hit.end)))
+        if hit.block_end > hit.end and score >= 2:
+            spans.append((hit.start, hit.block_end))
+        elif severity.rank >= spans_at.rank:
+            first, last = index.sentence(hit.start, hit.end)
+            lead = _LEAD_LABEL.search(index.low, max(0, first - 40), first)
+            spans.append((lead.start() if lead else first, last))
+    return InjectionScan(tuple(findings), _merge(spans))
+
+
+def _merge(spans: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return tuple(merged)
+
+
+def injection_findings(text: str, where: str) -> list[Finding]:
+    """Text that reads as instructions aimed at the model (rules and scoring above)."""
+    return list(injection_scan(text, where).findings)

@@ -1,0 +1,91 @@
+"""The corpora in `tests/screen/corpus/` (written by `generate.py`): on the held-out families,
+which the detectors were not tuned on, screening finds most attacks and flags at most 1% of
+benign texts. The figures and how they were reached are in bench/README.md."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bastion.screen.listing import screen_instructions, screen_prompt, screen_resource, screen_tool
+from bastion.screen.results import ResultPolicy, screen_result
+from bastion.screen.text import Finding, Severity
+
+CORPUS = Path(__file__).parent / "corpus"
+OTHER_TOOLS = frozenset(
+    {
+        "send_email",
+        "github_create_issue",
+        "slack_post_message",
+        "run_command",
+        "write_file",
+        "http_request",
+        "fetch",
+        "web_search",
+        "read_file",
+        "get_current_time",
+        "git_log",
+    }
+)
+
+
+def load(name: str) -> list[dict[str, Any]]:
+    with (CORPUS / f"{name}.jsonl").open(encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines]
+
+
+def result_findings(item: dict[str, Any]) -> tuple[Finding, ...]:
+    return screen_result({"content": [{"type": "text", "text": item["text"]}]}, ResultPolicy()).findings
+
+
+def listing_findings(item: dict[str, Any]) -> tuple[Finding, ...]:
+    definition, kind = item["definition"], item["kind"]
+    if kind == "instructions":
+        return screen_instructions(definition["instructions"], "flag")[1]
+    if kind == "prompt":
+        return screen_prompt(definition, "flag").findings
+    if kind == "resource":
+        return screen_resource(definition, "flag").findings
+    return screen_tool(definition, "flag", OTHER_TOOLS).findings
+
+
+SCREENS: dict[str, Callable[[dict[str, Any]], tuple[Finding, ...]]] = {
+    "results": result_findings,
+    "listings": listing_findings,
+}
+# (corpus, split): least share of attacks with a HIGH finding. Holdout figures measured were
+# 86.7% (results) and 81.4% (listings); the thresholds leave a few items of margin.
+DETECTION = {
+    ("results", "tune"): 0.97,
+    ("results", "holdout"): 0.83,
+    ("listings", "tune"): 0.97,
+    ("listings", "holdout"): 0.78,
+}
+
+
+def rate(name: str, split: str, label: str) -> float:
+    items = [item for item in load(name) if item["split"] == split and item["label"] == label]
+    flagged = sum(any(f.severity is Severity.HIGH for f in SCREENS[name](item)) for item in items)
+    return flagged / len(items)
+
+
+@pytest.mark.parametrize("name", ["results", "listings"])
+def test_each_corpus_has_200_attacks_and_200_benign_texts_split_by_family(name: str) -> None:
+    items = load(name)
+    for label in ("attack", "benign"):
+        assert sum(item["label"] == label for item in items) >= 200
+    splits: dict[str, set[str]] = {}
+    for item in items:
+        splits.setdefault(f"{item['label']}/{item['family']}", set()).add(item["split"])
+    assert all(len(found) == 1 for found in splits.values()), "a family sits in one split only"
+    assert {item["split"] for item in items} == {"tune", "holdout"}
+
+
+@pytest.mark.parametrize(("name", "split"), list(DETECTION))
+def test_attacks_are_detected_and_benign_texts_pass(name: str, split: str) -> None:
+    assert rate(name, split, "attack") >= DETECTION[name, split]
+    assert rate(name, split, "benign") <= 0.01
