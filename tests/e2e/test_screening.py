@@ -21,10 +21,11 @@ pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 POISONED = Path(__file__).parents[1] / "servers" / "poisoned.py"
 
 
-def config(tmp_path: Path, screen: str = "") -> Path:
+def config(tmp_path: Path, screen: str = "", *, clean_instructions: bool = False) -> Path:
     path = tmp_path / "bastion.toml"
+    extra = ', "--clean-instructions"' if clean_instructions else ""
     path.write_text(
-        f'[servers.weather]\ncommand = "{PYTHON}"\nargs = ["{POISONED}"]\n[servers.weather.screen]\n{screen}',
+        f'[servers.weather]\ncommand = "{PYTHON}"\nargs = ["{POISONED}"{extra}]\n[servers.weather.screen]\n{screen}',
         encoding="utf-8",
     )
     return path
@@ -48,10 +49,17 @@ async def test_a_poisoned_description_is_stripped_and_its_neighbour_untouched(ho
 
 
 async def test_blocking_hides_the_poisoned_tool(home: Path, tmp_path: Path) -> None:
-    async with through_stdio(home, ["run", "--config", str(config(tmp_path, 'listing = "block"\n'))]) as client:
+    blocking = config(tmp_path, 'listing = "block"\n', clean_instructions=True)
+    async with through_stdio(home, ["run", "--config", str(blocking)]) as client:
         names = {tool.name for tool in (await client.list_tools()).tools}
     assert "get_weather" not in names
     assert {"get_forecast", "read_page", "read_article"} <= names
+
+
+async def test_blocking_with_poisoned_instructions_silences_the_whole_server(home: Path, tmp_path: Path) -> None:
+    async with through_stdio(home, ["run", "--config", str(config(tmp_path, 'listing = "block"\n'))]) as client:
+        assert (await client.list_tools()).tools == []
+        assert not client.instructions
 
 
 async def test_results_are_sanitised_and_a_quoting_article_passes(home: Path, tmp_path: Path) -> None:

@@ -447,6 +447,9 @@ class Session:
     async def _adopt(self, upstream: Upstream) -> None:
         """A server came up: learn what it offers, then tell the client the lists changed."""
         upstream.log_level = self.log_level
+        if self._screen is not None:
+            # First: instructions that block the whole server leave every listing of it empty.
+            self._instructions[upstream.name] = await self._screen.instructions(upstream.name, upstream.instructions)
         caps = upstream.capabilities
         kinds = [("tools", "tools" in caps), ("prompts", "prompts" in caps)]
         kinds += [("resources", "resources" in caps), ("resourceTemplates", "resources" in caps)]
@@ -456,8 +459,6 @@ class Session:
             else:
                 self._listings[kind].pop(upstream.name, None)
                 self._raw[kind].pop(upstream.name, None)
-        if self._screen is not None:
-            self._instructions[upstream.name] = await self._screen.instructions(upstream.name, upstream.instructions)
         await self._admit(upstream)
         self.catalog = self._build()
 
