@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -100,3 +101,39 @@ def test_a_conversation_stuffed_into_an_unrelated_parameter_is_refused_and_conte
     note = {"name": "save_note", "inputSchema": {"type": "object", "additionalProperties": True}}
     assert evaluate(p, "local", "w", "save_note", note, {"title": "x", "content": stuffed}).action.value == "allow"
     assert evaluate(p, "local", "w", "get_weather", tool, {"city": "Paris"}).action.value == "allow"
+
+
+GITHUB_TOKEN = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        GITHUB_TOKEN,
+        f"here is the key: {GITHUB_TOKEN}",
+        base64.b64encode(GITHUB_TOKEN.encode()).decode(),
+        GITHUB_TOKEN.replace("_", "%5F"),
+        "-----BEGIN RSA PRIVATE KEY-----\n" + "MIIEpAIBAAKCAQEA7" * 12 + "\n-----END RSA PRIVATE KEY-----",
+    ],
+)
+def test_a_secret_leaving_in_any_argument_is_refused_or_sent_for_approval(value: str) -> None:
+    tool = {"name": "create_issue", "inputSchema": {"type": "object", "additionalProperties": True}}
+    refusing = policy('[servers.gh]\ncommand = "x"\ngrants = ["write"]\n')
+    decision = evaluate(refusing, "local", "gh", "create_issue", tool, {"title": "bug", "extra": {"note": value}})
+    assert decision.rule == "arguments.secret"
+    assert decision.action.value == "deny"
+    asking = policy('[servers.gh]\ncommand = "x"\ngrants = ["write"]\noutbound_secrets = "approve"\n')
+    held = evaluate(asking, "local", "gh", "create_issue", tool, {"title": "bug", "body": value})
+    assert held.action.value == "approve"
+
+
+def test_text_that_only_looks_like_a_secret_passes() -> None:
+    tool = {"name": "create_issue", "inputSchema": {"type": "object", "additionalProperties": True}}
+    p = policy('[servers.gh]\ncommand = "x"\ngrants = ["write"]\n')
+    for body in (
+        "Set GITHUB_TOKEN=${GITHUB_TOKEN} in the workflow",
+        "AKIAIOSFODNN7EXAMPLE is the key AWS's docs use",
+        "commit 3f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a3f",
+        base64.b64encode(b"just a long enough ordinary sentence").decode(),
+    ):
+        assert evaluate(p, "local", "gh", "create_issue", tool, {"body": body}).action.value == "allow", body

@@ -293,6 +293,9 @@ class ServerConfig(_Model):
     rate: str | None = None
     """Calls per client to this server, e.g. "120/minute"."""
     approval: ServerApproval = Field(default_factory=ServerApproval)
+    outbound_secrets: Literal["deny", "approve", "allow"] = "deny"
+    """A key, token or private key (also base64- or percent-encoded) in a call's arguments: refused,
+    held for a person (the approval gate), or let through (`arguments.secret`)."""
     sampling: Literal["allow", "approve", "deny"] = "allow"
     """What a `sampling/createMessage` from this server to the client gets: passed on (the client's own
     review applies), held for a person (the approval gate), or refused."""

@@ -6,6 +6,8 @@ name it sits under and else by its content; then git's own reading of a git tool
     paths.* urls.* sql.* commands.*   the constraints, on every string (`leaves.py`): the schema
                           the server declares never decides that a string goes unchecked
     arguments.stuffed     more than 8 KiB of text under a name that carries no content
+    arguments.secret      a key or token in any string, also base64- or percent-encoded (outbound DLP;
+                          `outbound_secrets = "approve"` sends the call to a person instead)
     commands.option_injection   a ref, pattern, path or target that starts with `-`
     commands.shell_argument     shell syntax in any string of a tool that runs or pings something
     git.*                 a git tool's refs, ranges, paths and URLs as git would read them
@@ -16,7 +18,11 @@ Pure: values in, a `Refusal`, a `NeedsApproval` (an unlisted executable a person
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from typing import Any
+from urllib.parse import unquote
 
 from bastion.policy.commands import NeedsApproval, check_option_injection, check_shell_argument, judge_command
 from bastion.policy.git import check_git_arguments
@@ -26,9 +32,13 @@ from bastion.policy.profile import ArgKind, ToolProfile, recognise
 from bastion.policy.refusal import Refusal
 from bastion.policy.rules import ServerPolicy, SqlCheck, write_access
 from bastion.policy.urls import Resolver, check_url, check_url_resolved
+from bastion.screen.secrets import secret_rules
 
 __all__ = ["CONTENT_NAMES", "STUFFED_CHARS", "argument_refusal", "leaf_kind", "needs_resolution"]
 
+SECRET_MIN_CHARS = 16
+"""Shorter strings are not scanned for secrets (no key format is that short)."""
+_BASE64 = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
 STUFFED_CHARS = 8192
 """The longest string allowed under a name that carries no content (`arguments.stuffed`)."""
 CONTENT_NAMES = frozenset(
@@ -130,6 +140,9 @@ def _leaf_verdict(
     refusal = check_option_injection(leaf.key, leaf.value) or _stuffed(leaf)
     if refusal is not None:
         return refusal
+    secret = _outbound_secret(rules, leaf)
+    if secret is not None:
+        return secret
     kind, by_content = leaf_kind(profile, leaf)
     if kind is ArgKind.COMMAND:
         # A top-level command is judged with its argv list; one nested elsewhere on its own.
@@ -147,6 +160,41 @@ def _leaf_verdict(
     if kind is ArgKind.SQL:
         return sql_check(leaf.value, rules.sql) if sql_check is not None else _no_sql_check()
     return None
+
+
+def _outbound_secret(rules: ServerPolicy, leaf: Leaf) -> Refusal | NeedsApproval | None:
+    """A key or token leaving in an argument, as written or base64- or percent-encoded (outbound DLP)."""
+    if rules.outbound_secrets == "allow" or len(leaf.value) < SECRET_MIN_CHARS:
+        return None
+    found = secret_rules(leaf.value)
+    for decoded in _decodings(leaf.value):
+        found += secret_rules(decoded)
+    if not found:
+        return None
+    reason = f"it carries a secret ({found[0]}); keys belong in Bastion's secret store, not in a call"
+    if rules.outbound_secrets == "approve":
+        return NeedsApproval("arguments.secret", reason)
+    return Refusal("arguments.secret", reason)
+
+
+def _decodings(value: str) -> list[str]:
+    """The value percent-decoded, and base64-decoded when it is one base64 token of printable text."""
+    found: list[str] = []
+    if "%" in value:
+        unquoted = unquote(value)
+        if unquoted != value:
+            found.append(unquoted)
+    token = value.strip()
+    if len(token) >= SECRET_MIN_CHARS and _BASE64.fullmatch(token):
+        try:
+            decoded = base64.b64decode(
+                token + "=" * (-len(token) % 4), altchars=b"-_" if "-" in token or "_" in token else None
+            )
+        except (binascii.Error, ValueError):
+            return found
+        if decoded.isascii() and decoded.decode("ascii").isprintable():
+            found.append(decoded.decode("ascii"))
+    return found
 
 
 def _stuffed(leaf: Leaf) -> Refusal | None:

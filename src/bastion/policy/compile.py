@@ -75,5 +75,6 @@ def server_policy(name: str, server: ServerConfig, home: str | None) -> ServerPo
         server.max_argument_bytes,
         frozenset(server.approval.classes),
         approve_when,
+        outbound_secrets=server.outbound_secrets,
         sampling=server.sampling,
     )

@@ -67,6 +67,8 @@ class ServerPolicy:
     max_argument_bytes: int = 1024 * 1024
     approve_classes: frozenset[RiskClass] = frozenset()
     approve_when: tuple[ApprovalRule, ...] = ()
+    outbound_secrets: str = "deny"
+    """deny, approve or allow: what a call whose arguments carry a secret gets."""
     sampling: str = "allow"
     """allow, approve or deny: what the server's sampling requests to the client get."""
 

@@ -32,7 +32,7 @@ from bastion.screen.findings import Finding, Severity, excerpt
 from bastion.screen.index import TextIndex
 from bastion.screen.links import Edit, entropy
 
-__all__ = ["MARKER_SECRET", "secrets"]
+__all__ = ["MARKER_SECRET", "secret_rules", "secrets"]
 
 MARKER_SECRET = "[bastion: redacted secret]"  # noqa: S105 - a marker, not a password
 
@@ -235,3 +235,10 @@ def _secret_value(value: str, text: str, end: int) -> bool:
         return False
     has_other = any(c.isdigit() for c in value) or any(not c.isalnum() for c in value)
     return has_other and entropy(value) >= 3.0
+
+
+def secret_rules(text: str) -> list[str]:
+    """The rules of the HIGH-severity secrets in a text (for outbound checks: is a key leaving?)."""
+    return [
+        finding.rule for finding, _edit in secrets(TextIndex(text), "argument") if finding.severity is Severity.HIGH
+    ]
