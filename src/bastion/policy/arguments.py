@@ -39,6 +39,20 @@ __all__ = ["CONTENT_NAMES", "STUFFED_CHARS", "argument_refusal", "leaf_kind", "n
 SECRET_MIN_CHARS = 16
 """Shorter strings are not scanned for secrets (no key format is that short)."""
 _BASE64 = re.compile(r"[A-Za-z0-9+/_-]+={0,2}")
+_TOKEN_RUN = re.compile(r"[A-Za-z0-9+_=-]{12,}")
+_KEY_MARKERS = re.compile(r"BEGIN|://[^/\s]*@|hooks\.slack\.com|%[0-9A-Fa-f]{2}")
+
+
+def _maybe_secret(value: str) -> bool:
+    """Whether a string could hold a secret the scanner reports as HIGH: a long token mixing
+    letters and digits, a key block, a URL with credentials, or percent-encoding. Most strings
+    (paths, names, prose, plain URLs) do not, and skip the scan."""
+    if _KEY_MARKERS.search(value):
+        return True
+    for run in _TOKEN_RUN.findall(value):
+        if not run.isalpha() and not run.isdigit():
+            return True
+    return False
 STUFFED_CHARS = 8192
 """The longest string allowed under a name that carries no content (`arguments.stuffed`)."""
 CONTENT_NAMES = frozenset(
@@ -165,6 +179,8 @@ def _leaf_verdict(
 def _outbound_secret(rules: ServerPolicy, leaf: Leaf) -> Refusal | NeedsApproval | None:
     """A key or token leaving in an argument, as written or base64- or percent-encoded (outbound DLP)."""
     if rules.outbound_secrets == "allow" or len(leaf.value) < SECRET_MIN_CHARS:
+        return None
+    if not _maybe_secret(leaf.value):
         return None
     found = secret_rules(leaf.value)
     for decoded in _decodings(leaf.value):
