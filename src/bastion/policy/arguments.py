@@ -49,10 +49,9 @@ def _maybe_secret(value: str) -> bool:
     (paths, names, prose, plain URLs) do not, and skip the scan."""
     if _KEY_MARKERS.search(value):
         return True
-    for run in _TOKEN_RUN.findall(value):
-        if not run.isalpha() and not run.isdigit():
-            return True
-    return False
+    return any(not run.isalpha() and not run.isdigit() for run in _TOKEN_RUN.findall(value))
+
+
 STUFFED_CHARS = 8192
 """The longest string allowed under a name that carries no content (`arguments.stuffed`)."""
 CONTENT_NAMES = frozenset(
