@@ -8,7 +8,7 @@ read and strip the per-request envelope of every request.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import mcp_types as mt
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERSION, MODERN_PROTOCOL_VERSIONS
@@ -63,7 +63,10 @@ def is_modern(params: dict[str, Any] | None) -> bool:
 
 
 def parse_envelope(params: dict[str, Any] | None) -> Envelope | RpcError:
-    meta: dict[str, Any] = (params or {}).get("_meta") or {}
+    found: object = (params or {}).get("_meta") or {}
+    if not isinstance(found, dict):  # any JSON value on the wire
+        return RpcError(INVALID_PARAMS, "Invalid params: _meta must be an object")
+    meta = cast(dict[str, Any], found)
     version = meta.get(mt.PROTOCOL_VERSION_META_KEY)
     if version not in MODERN_PROTOCOL_VERSIONS:
         return RpcError(

@@ -98,8 +98,8 @@ class _Peer:
         if entry is None:
             return False
         done, box = entry
-        error = frame.get("error")
-        box.append(frame["result"] if error is None else RpcError.from_wire(error))
+        # `"error": null` is an error too (the frame was classed by its members): never look for a result then.
+        box.append(RpcError.from_wire(frame["error"]) if "error" in frame else frame["result"])
         done.set()
         return True
 

@@ -304,8 +304,8 @@ class Upstream:
             if pending is None:
                 logger.warning("server %s: dropped a response to id %r that nobody asked for", self.name, frame["id"])
                 return
-            error = frame.get("error")
-            pending.reply = frame["result"] if error is None else RpcError.from_wire(error)
+            # `"error": null` is an error too (the frame was classed by its members): never look for a result then.
+            pending.reply = RpcError.from_wire(frame["error"]) if "error" in frame else frame["result"]
             pending.done.set()
         elif kind is Kind.NOTIFICATION:
             assert self._tasks is not None
