@@ -91,6 +91,7 @@ def cases(root: Path) -> list[tuple[str, str, dict[str, Any], dict[str, Any], Ac
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=20000)
+    parser.add_argument("--no-sql", action="store_true", help="leave out the SQL cases (for instruction counts)")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "data"
@@ -101,6 +102,7 @@ def main() -> None:
         prepared = [
             (server, client, policy.servers[server].profile(tool), args, expected)
             for server, client, tool, args, expected in cases(root)
+            if not (options.no_sql and server == "db")
         ]
         per_case: dict[str, list[float]] = {}
         everything: list[float] = []
