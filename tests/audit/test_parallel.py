@@ -45,8 +45,8 @@ def test_workers_agree_with_inline_checking_on_a_good_and_a_tampered_log(backend
     assert parallel.size == inline.size == 24
     [(entry,)] = backend.sql("SELECT entry FROM audit_entries WHERE log_id = ? AND idx = 17", (log_id,))
     tampered = bytes(entry).replace(b'"t17"', b'"tXX"')
-    backend.sql(
-        "UPDATE audit_entries SET entry = ?, leaf = ? WHERE log_id = ? AND idx = 17",
+    backend.sql(  # the index column too, so that only the signed root can tell
+        "UPDATE audit_entries SET entry = ?, leaf = ?, tool = 'tXX' WHERE log_id = ? AND idx = 17",
         (tampered, leaf_hash(tampered), log_id),
     )
     parallel, inline = both(backend, home)

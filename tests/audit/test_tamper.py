@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -82,13 +83,13 @@ def test_a_changed_byte_with_a_recomputed_leaf_breaks_the_signed_root(written: t
     backend, home, log = written
     [(entry,)] = backend.sql("SELECT entry FROM audit_entries WHERE log_id = ? AND idx = 3", (log,))
     tampered = bytes(entry).replace(b'"t3"', b'"tX"')
-    backend.sql(
-        "UPDATE audit_entries SET entry = ?, leaf = ? WHERE log_id = ? AND idx = 3",
+    backend.sql(  # the index column too, so that only the signed root can tell
+        "UPDATE audit_entries SET entry = ?, leaf = ?, tool = 'tX' WHERE log_id = ? AND idx = 3",
         (tampered, leaf_hash(tampered), log),
     )
     code, output = verify(backend, home)
     assert code == 1
-    assert "checkpoint" in output
+    assert re.search(r"index \d+: checkpoint: the signed root", output), output
 
 
 def test_a_deleted_entry_is_a_gap(written: tuple[Backend, Path, str]) -> None:
@@ -142,10 +143,14 @@ def test_a_tail_rewritten_with_recomputed_hashes_but_without_the_key_is_caught(
                     "UPDATE audit_nodes SET hash = ? WHERE log_id = ? AND level = ? AND idx = ?",
                     (value, log, level, node_idx),
                 )
-        backend.sql("UPDATE audit_entries SET entry = ?, leaf = ? WHERE log_id = ? AND idx = ?", (raw, leaf, log, idx))
+        client = "someone-else" if idx >= 12 else "c"
+        backend.sql(
+            "UPDATE audit_entries SET entry = ?, leaf = ?, client = ? WHERE log_id = ? AND idx = ?",
+            (raw, leaf, client, log, idx),
+        )
     code, output = verify(backend, home)
     assert code == 1
-    assert "checkpoint" in output
+    assert re.search(r"index \d+: checkpoint: the signed root", output), output
 
 
 def test_a_store_rolled_back_to_an_older_copy_is_caught(backend: Backend, tmp_path: Path) -> None:

@@ -9,26 +9,27 @@ from hypothesis import strategies as st
 from bastion.audit import verify
 from bastion.audit.checkpoint import Checkpoint, Signer, sign_checkpoint
 from bastion.audit.merkle import CompactRange, leaf_hash
-from bastion.store.audit import CheckpointRow, LogRow
+from bastion.store.audit import CheckpointRow, LogRow, StoredEntry
 
 LOG = LogRow("abc", "bastion/test/abc", "test", 1, 0.0)
 SIGNER = Signer.generate("k")
 
 
-def rows(count: int) -> list[tuple[int, bytes, bytes]]:
-    out: list[tuple[int, bytes, bytes]] = []
+def rows(count: int) -> list[StoredEntry]:
+    out: list[StoredEntry] = []
     for i in range(count):
         raw = rfc8785.dumps({"i": i, "log": "abc", "t": 1000 + i, "v": 1, "kind": "call.intent"})
-        out.append((i, leaf_hash(raw), raw))
+        out.append(
+            (i, leaf_hash(raw), raw, (1000 + i) / 1000, "call.intent", None, None, None, None, None, False, None)
+        )
     return out
 
 
-def checkpoints(
-    data: list[tuple[int, bytes, bytes]], sizes: list[int], tamper: int | None = None
-) -> list[CheckpointRow]:
+def checkpoints(data: list[StoredEntry], sizes: list[int], tamper: int | None = None) -> list[CheckpointRow]:
     found: list[CheckpointRow] = []
     edge = CompactRange()
-    for position, (_i, leaf, _raw) in enumerate(data, 1):
+    for position, row in enumerate(data, 1):
+        leaf = row[1]
         edge.push(leaf)
         if position in sizes:
             root = edge.root() if position != tamper else bytes(32)

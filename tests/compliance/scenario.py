@@ -8,6 +8,7 @@ review, a kill switch and its undoing, a secret revoked, heartbeats and a redact
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +29,8 @@ PERIOD = "2026-10-01..2026-12-31"
 SECRET = "sk-live-NEVER-IN-A-PACK-0123456789"
 SERVER = {"name": "mail", "id": "srv_mail_1", "version": "1.2.0"}
 CHECKPOINT = "checkpoint"
+PID = os.getpid()
+"""A gateway records its own process id at start, which is the one its log is stored with."""
 
 
 def at(text: str) -> float:
@@ -86,7 +89,7 @@ def alert(key: str, to: str, by: str | None = None, previous: str | None = None)
 
 def _gateway_one(start: float) -> Script:
     script: Script = [
-        (start, Record(Kind.GATEWAY_START, {"mode": "stdio", "pid": 1, "label": "mail", "config_sha256": "a" * 64})),
+        (start, Record(Kind.GATEWAY_START, {"mode": "stdio", "pid": PID, "label": "mail", "config_sha256": "a" * 64})),
         (start, Record(Kind.LISTING, {"session": "s-agent", "client": "agent", "server": SERVER, "listing": "tools",
                                       "definitions": {"send": "d1", "read": "d2"}})),
     ]  # fmt: skip
@@ -116,7 +119,7 @@ def _gateway_one(start: float) -> Script:
         (later + 70, Record(Kind.POLICY_CHANGE, {"change": "unkill", "server": {"name": "mail"}, "tool": "send",
                                                  "reason": "resolved", "by": "carol"})),
         (later + 80, Record(Kind.HEARTBEAT, {"check": "nightly", "ping": "success", "run": "", "duration_s": 3.0})),
-        (at("2026-11-02T03:00:00"), Record(Kind.GATEWAY_STOP, {"pid": 1})),
+        (at("2026-11-02T03:00:00"), Record(Kind.GATEWAY_STOP, {"pid": PID})),
     ]  # fmt: skip
     return script
 
@@ -124,14 +127,14 @@ def _gateway_one(start: float) -> Script:
 def _gateway_two() -> Script:
     start = at("2026-11-02T05:00:00")
     script: Script = [
-        (start, Record(Kind.GATEWAY_START, {"mode": "http", "pid": 2, "label": "", "config_sha256": "b" * 64}))
+        (start, Record(Kind.GATEWAY_START, {"mode": "http", "pid": PID, "label": "", "config_sha256": "b" * 64}))
     ]
     script += [(start + 86400 * i, r) for i in range(12) for r in call("agent2", "read", 300 + i)]
     script.append((at("2026-12-01T00:00:00"), Record(Kind.SECRET_CHANGE, {
         "server": {"name": "mail", "id": "srv_mail_1"}, "secret": "TOKEN", "version": 2, "change": "revoke"})))  # fmt: skip
     after = at("2027-01-01T01:00:00")
     script += [(after, r) for r in call("agent2", "read", 999)]
-    script.append((at("2027-01-01T02:00:00"), Record(Kind.GATEWAY_STOP, {"pid": 2})))
+    script.append((at("2027-01-01T02:00:00"), Record(Kind.GATEWAY_STOP, {"pid": PID})))
     return script
 
 

@@ -4,6 +4,8 @@ the log's calls in the period, each control counts its entries, gaps are named, 
 from __future__ import annotations
 
 import json
+import shutil
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -17,7 +19,7 @@ from bastion.audit.proofs import check_bundle
 from bastion.audit.service import open_store
 from bastion.compliance import Period, Status, check_pack
 from bastion.compliance.controls import CALL_KINDS
-from bastion.store.audit import AuditStore
+from bastion.store.audit import AuditStore, SearchFilter
 from tests.compliance.conftest import Built, build
 from tests.compliance.scenario import PERIOD, SECRET, record_quarter
 from tests.conftest import BASTION, child_env
@@ -190,3 +192,20 @@ def test_shredded_days_move_the_oldest_payload_forward(tmp_path: Path) -> None:
     assert retention["oldest_payload_day"] == "2026-10-01"
     assert retention["profile"] == "hipaa"
     assert retention["payload_days"] == 2190
+
+
+def test_a_refusal_hidden_by_its_kind_column_still_counts_and_the_pack_fails_naming_it(
+    built: Built, tmp_path: Path
+) -> None:
+    home = Path(shutil.copytree(built.home, tmp_path / "home"))
+    store = open_store(home, None)
+    [(log_id, row)] = store.search(SearchFilter(kind="call.denied", tool="fetch", limit=1))
+    store.close()
+    with sqlite3.connect(home / "audit.db") as db:  # one byte, as anyone who can write the file could
+        db.execute("UPDATE audit_entries SET kind = 'call.deniee' WHERE log_id = ? AND idx = ?", (log_id, row.idx))
+    pack = build(home, tmp_path / "pack")
+    result = json.loads((pack / "verification.json").read_text(encoding="utf-8"))
+    assert result["ok"] is False
+    assert result["problems"][0].startswith(f"log {log_id} index {row.idx}: index column kind:")
+    assert result["population"]["kinds"]["call.denied"] == 2, "counted as the entries say, not as the index does"
+    assert controls(pack)["164.312(c)(2)"]["status"] != Status.EVIDENCED

@@ -14,13 +14,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
 from bastion.audit.canonical import canonical, canonical_any
 
-__all__ = ["ENTRY_VERSION", "Kind", "Record", "SealedRecord", "commit", "encode_entry", "format_time", "seal"]
+__all__ = [
+    "ENTRY_VERSION",
+    "Kind",
+    "Record",
+    "SealedRecord",
+    "commit",
+    "encode_entry",
+    "format_time",
+    "index_columns",
+    "seal",
+]
 
 ENTRY_VERSION = 1
 _COMMIT_TAG = b"bastion-commitment-v1\x00"
@@ -57,6 +67,8 @@ class Kind(StrEnum):
     SCREEN_FINDING = "screen.finding"
     SECRET_CHANGE = "secret.change"  # noqa: S105 (an entry kind, not a secret)
     IDENTITY_CHANGE = "identity.change"
+    AUTH_DENIED = "auth.denied"
+    """A bearer token refused at the HTTP front (expired, wrong audience, missing scope …): why, never the token."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,3 +128,21 @@ def encode_entry(index: int, moment: float, log_id: str, sealed: SealedRecord) -
     if sealed.commitments:
         entry["commitments"] = dict(sealed.commitments)
     return canonical(entry)
+
+
+def index_columns(fields: Mapping[str, Any]) -> tuple[str | None, str | None, str | None, str | None]:
+    """What the store indexes an entry by besides its kind and time: (server name, tool, client, decision).
+
+    The writer fills the columns with this and the verifier recomputes it from the entry, so the two
+    can never drift apart. Only text is indexed; anything else is None.
+    """
+    server, decision = fields.get("server"), fields.get("decision")
+    name = cast(Mapping[str, Any], server).get("name") if isinstance(server, Mapping) else None
+    action = cast(Mapping[str, Any], decision).get("action") if isinstance(decision, Mapping) else None
+    tool, client = fields.get("tool"), fields.get("client")
+    return (
+        name if isinstance(name, str) else None,
+        tool if isinstance(tool, str) else None,
+        client if isinstance(client, str) else None,
+        action if isinstance(action, str) else None,
+    )

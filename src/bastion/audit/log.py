@@ -4,7 +4,8 @@
 being written wait for the next batch, so concurrent calls share one transaction (and one
 fsync). A checkpoint is signed at least every second while the log grows, at shutdown and
 on demand; the last signed checkpoint is also written to a witness file outside the store,
-so a store rolled back to an older copy is noticed.
+so a store rolled back to an older copy is noticed. After a write fails, every append raises
+(its call is refused) until the store answers again; the log then resumes where the store has it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +23,10 @@ import anyio
 import anyio.abc
 
 from bastion.audit.checkpoint import Checkpoint, Signer, sign_checkpoint
-from bastion.audit.entry import Record, SealedRecord, encode_entry, seal
+from bastion.audit.entry import Record, SealedRecord, encode_entry, index_columns, seal
 from bastion.audit.keys import write_private
 from bastion.audit.merkle import CompactRange, leaf_hash
-from bastion.audit.payload import PayloadCipher
+from bastion.audit.payload import PayloadCipher, epoch_of
 from bastion.clock import Clock
 from bastion.errors import StoreError
 from bastion.store.audit import STORED_NODE_LEVEL, AuditStore, CheckpointRow, EntryRow, LogRow, NodeRow, PayloadRow
@@ -145,6 +145,11 @@ class AuditLog:
         batch, self._queue = self._queue, []
         if not batch:
             return
+        if self._failed is not None:  # nothing is written until the log has resumed where the store has it
+            for waiting in batch:
+                waiting.error = self._failed
+                waiting.done.set()
+            return
         start = self._edge.size
         edge = CompactRange(self._edge.size, list(self._edge.hashes or []))
         entries: list[EntryRow] = []
@@ -152,7 +157,7 @@ class AuditLog:
         payloads: list[PayloadRow] = []
         try:
             moment = max(self.clock.now(), self._last_time)
-            epoch = datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d")
+            epoch = epoch_of(moment)
             for offset, waiting in enumerate(batch):
                 index = start + offset
                 raw = encode_entry(index, moment, self.log_id, waiting.sealed)
@@ -204,8 +209,31 @@ class AuditLog:
     async def _checkpoint_loop(self) -> None:
         while True:
             await anyio.sleep(CHECKPOINT_INTERVAL)
-            if self._edge.size > self._signed:
-                await self.checkpoint()
+            try:  # a store that fails here must not take the gateway down: calls are refused meanwhile
+                if self._failed is not None:
+                    await self._resume()
+                elif self._edge.size > self._signed:
+                    await self.checkpoint()
+            except (StoreError, OSError):
+                logger.warning("audit log %s: the store still fails; trying again", self.log_id, exc_info=True)
+
+    async def _resume(self) -> None:
+        """After a failed write, pick up the log where the store has it, once the store answers again.
+
+        A batch whose commit was not acknowledged may have been committed all the same: its entries
+        are then part of the log (their callers were refused, which errs on the safe side).
+        """
+        size = await anyio.to_thread.run_sync(self.store.size, self.log_id)
+        if size < self._edge.size:
+            raise StoreError(
+                f"audit log {self.log_id}: the store holds {size} entries, {self._edge.size} were recorded"
+            )
+        rows = await anyio.to_thread.run_sync(lambda: list(self.store.entries(self.log_id, self._edge.size, size)))
+        for row in rows:
+            self._edge.append(row.leaf)
+            self._last_time = max(self._last_time, row.time)
+        self._failed = None
+        logger.warning("audit log %s: the store answers again; recording resumes", self.log_id)
 
     async def checkpoint(self) -> str:
         """Sign the current tree head, store it, and write it to the witness file."""
@@ -233,20 +261,7 @@ class AuditLog:
 
 
 def _row(index: int, leaf: bytes, raw: bytes, moment: float, waiting: _Waiting) -> EntryRow:
-    fields = waiting.index_fields
-    server = fields.get("server")
-    decision = fields.get("decision")
-    return EntryRow(
-        index,
-        leaf,
-        raw,
-        moment,
-        waiting.sealed.kind.value,
-        server.get("name") if isinstance(server, dict) else None,  # pyright: ignore[reportUnknownMemberType,reportUnknownArgumentType]
-        fields.get("tool"),
-        fields.get("client"),
-        decision.get("action") if isinstance(decision, dict) else None,  # pyright: ignore[reportUnknownMemberType,reportUnknownArgumentType]
-    )
+    return EntryRow(index, leaf, raw, moment, waiting.sealed.kind.value, *index_columns(waiting.index_fields))
 
 
 def _pid() -> int:

@@ -221,15 +221,20 @@ class CompactRange:
         self.size += 1
         return completed
 
-    def push(self, leaf: bytes) -> None:
-        """Append a leaf without reporting completed subtrees (for replaying a log fast)."""
+    def push(self, leaf: bytes, completed: list[tuple[int, int, bytes]] | None = None, from_level: int = 1) -> None:
+        """Append a leaf, fast (for replaying a log); the perfect subtrees it completes from `from_level`
+        up are added to `completed` as (level, index, hash) when a list is given."""
         hashes = self.hashes
         assert hashes is not None
         index = self.size
         node = leaf
+        level = 0
         while index & 1:
             node = hashlib.sha256(b"\x01" + hashes.pop() + node).digest()
             index >>= 1
+            level += 1
+            if completed is not None and level >= from_level:
+                completed.append((level, index, node))
         hashes.append(node)
         self.size += 1
 

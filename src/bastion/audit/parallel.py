@@ -34,7 +34,7 @@ def _check_run(home: Path, url: str | None, log_id: str, start: int, end: int) -
 
 def checked_runs(
     store: AuditStore,
-    home: Path,
+    home: Path | None,
     url: str | None,
     log_id: str,
     size: int,
@@ -42,9 +42,10 @@ def checked_runs(
     parallel_from: int = PARALLEL_FROM,
     run: int = RUN,
 ) -> Iterator[Checked]:
-    """The log's rows as checked runs, in order; in worker processes when the log is large."""
+    """The log's rows as checked runs, in order; in worker processes when the log is large and the
+    store can be reopened there (from `home` and `url`; without `home`, always here)."""
     workers = os.cpu_count() or 1
-    if size < parallel_from or workers < 2:
+    if home is None or size < parallel_from or workers < 2:
         yield from _inline(store, log_id, size, run)
         return
     pending: deque[Future[Checked]] = deque()

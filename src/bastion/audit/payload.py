@@ -12,6 +12,7 @@ import binascii
 import os
 import secrets
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -19,10 +20,15 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from bastion.errors import StoreError
 
-__all__ = ["MASTER_KEY_ENV", "PayloadCipher", "load_master_key"]
+__all__ = ["MASTER_KEY_ENV", "PayloadCipher", "epoch_of", "load_master_key"]
 
 MASTER_KEY_ENV = "BASTION_AUDIT_KEY"
 """Base64 of a 32-byte master key; if unset, a key file under BASTION_HOME (mode 0600) is used."""
+
+
+def epoch_of(moment: float) -> str:
+    """The day (UTC, YYYY-MM-DD) whose data key seals the payloads of entries written at `moment`."""
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d")
 
 
 def load_master_key(home: Path, environ: Mapping[str, str], *, create: bool) -> bytes | None:
@@ -75,7 +81,7 @@ class PayloadCipher:
     def unwrap(self, epoch: str, wrapped: bytes) -> bytes:
         try:
             return self._master.decrypt(wrapped[:12], wrapped[12:], f"bastion-data-key:{epoch}".encode())
-        except InvalidTag:
+        except (InvalidTag, ValueError):  # ValueError: too short to hold a nonce
             raise StoreError(f"the data key of {epoch} does not open with this master key") from None
 
     @staticmethod
@@ -87,5 +93,5 @@ class PayloadCipher:
     def open(data_key: bytes, log_id: str, index: int, sealed: bytes) -> bytes:
         try:
             return AESGCM(data_key).decrypt(sealed[:12], sealed[12:], f"{log_id}:{index}".encode())
-        except InvalidTag:
+        except (InvalidTag, ValueError):  # ValueError: too short to hold a nonce
             raise StoreError(f"payload {log_id}/{index} does not decrypt: it was altered or moved") from None

@@ -17,15 +17,14 @@ import orjson
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from bastion.audit.checkpoint import CheckpointError, Verifier, verify_note
+from bastion.audit.checkpoint import CheckpointError, Verifier
 from bastion.audit.entry import Kind, Record, format_time
 from bastion.audit.export import to_jsonl, to_ocsf
 from bastion.audit.keys import Keyring
-from bastion.audit.parallel import checked_runs
 from bastion.audit.payload import PayloadCipher, load_master_key
 from bastion.audit.proofs import BundleError, check_bundle, make_bundle, make_consistency_bundle
-from bastion.audit.service import append_once, open_store, pid_alive, read_witnesses, recover
-from bastion.audit.verify import LogReport, Problem, verify_log
+from bastion.audit.service import append_once, open_store, read_witnesses, recover
+from bastion.audit.storewide import verify_store
 from bastion.cli._common import JsonOption, console, err_console, home
 from bastion.cli._listing import Listing
 from bastion.clock import SystemClock
@@ -207,20 +206,24 @@ def verify(
         bool,
         typer.Option(help="Also check BASTION_HOME's witness checkpoints (off for a store copied from elsewhere)."),
     ] = True,
+    payloads: Annotated[
+        bool,
+        typer.Option(
+            "--payloads", help="Also decrypt every payload and check it against its entry's commitments (master key)."
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Replay every entry, recompute the tree and check every checkpoint. Exit 0 only if all holds."""
+    """Replay every entry, recompute the tree, check every checkpoint and stored column. Exit 0 only if all holds."""
     opened = _store(store)
     verifiers = _verifiers(key)
+    master = load_master_key(home(), os.environ, create=False) if payloads else None
+    if payloads and master is None:
+        fix = "set BASTION_AUDIT_KEY, or keep the key file in BASTION_HOME/keys/audit-master.key"
+        raise ConfigError(None, [ConfigProblem("--payloads", "no audit master key here", fix)])
     external = [path.read_text(encoding="utf-8") for path in checkpoint or []]
     if witness:
         external += list(read_witnesses(home(), opened).values())
-    logs = opened.logs()
-    total = sum(opened.size(log.log_id) for log in logs)
-    by_origin: dict[str, list[str]] = {}
-    for note in external:
-        by_origin.setdefault(note.split("\n", 1)[0], []).append(note)
-    reports: list[LogReport] = []
     with Progress(
         TextColumn("verifying"),
         BarColumn(),
@@ -230,21 +233,16 @@ def verify(
         transient=True,
         disable=as_json,
     ) as progress:
-        task = progress.add_task("verify", total=total)
-        for log in logs:
-            witnesses = by_origin.get(log.origin, [])
-            reports.append(
-                verify_log(
-                    log,
-                    checked_runs(opened, home(), store, log.log_id, opened.size(log.log_id)),
-                    opened.checkpoints(log.log_id),
-                    verifiers,
-                    witnesses=witnesses,
-                    owner_alive=pid_alive(log.pid),
-                    progress=lambda n: progress.advance(task, n),
-                )
-            )
-    _unmatched_external(external, logs, reports, verifiers)
+        task = progress.add_task("verify", total=None)
+        reports = verify_store(
+            opened,
+            verifiers,
+            external=external,
+            master=master,
+            home=home(),
+            url=store,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
     problems = [p for r in reports for p in r.problems]
     if as_json:
         typer.echo(
@@ -279,36 +277,6 @@ def verify(
             console.print(f"verified {sum(r.size for r in reports)} entries in {len(reports)} logs")
     if problems:
         raise typer.Exit(1)
-
-
-def _unmatched_external(
-    external: list[str], logs: list[Any], reports: list[LogReport], verifiers: list[Verifier]
-) -> None:
-    """An external checkpoint for a log the store no longer has is itself evidence of deletion."""
-    origins = {log.origin for log in logs}
-    for note in external:
-        try:
-            checkpoint, _ = verify_note(note, verifiers)
-        except CheckpointError as exc:
-            reports.append(
-                LogReport("?", "?", problems=[Problem("?", None, "signature", f"external checkpoint: {exc}")])
-            )
-            continue
-        if checkpoint.origin not in origins:
-            reports.append(
-                LogReport(
-                    "?",
-                    checkpoint.origin,
-                    problems=[
-                        Problem(
-                            checkpoint.origin,
-                            None,
-                            "missing log",
-                            "an external checkpoint names a log the store does not have",
-                        )
-                    ],
-                )
-            )
 
 
 @app.command()

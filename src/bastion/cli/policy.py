@@ -14,9 +14,9 @@ import anyio
 import orjson
 import typer
 
+from bastion.audit.columns import indexed_entry
 from bastion.audit.entry import Kind, Record, format_time
 from bastion.audit.service import open_store as open_audit_store
-from bastion.audit.verify import indexed_entry
 from bastion.cli._common import ConfigOption, JsonOption, console, err_console, home, open_store, read_config
 from bastion.cli.audit import StoreOption, moment, plaintext, record_entry, who
 from bastion.clock import SystemClock
@@ -241,7 +241,7 @@ def _recorded_calls(store: AuditStore, since: float) -> Iterator[dict[str, Any]]
     for kind in (Kind.CALL_INTENT, Kind.CALL_DENIED):
         rows = store.search(SearchFilter(None, None, None, None, kind.value, since, None, 10_000_000))
         for log_id, row in rows:
-            entry = indexed_entry(log_id, row)  # the row's server, tool, client and time are the entry's, or this fails
+            entry: Any = indexed_entry(log_id, row)  # fails unless the row's server, tool, client, time are the entry's
             fields = entry.get("fields", entry)
             if fields.get("method", "tools/call") != "tools/call" or not row.server or not row.tool:
                 continue

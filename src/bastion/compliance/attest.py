@@ -23,17 +23,14 @@ import heapq
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from bastion.audit.checkpoint import Signer, Verifier
-from bastion.audit.parallel import checked_runs
 from bastion.audit.proofs import BundleError, make_bundle, make_consistency_bundle
-from bastion.audit.service import pid_alive, read_witnesses
-from bastion.audit.verify import LogReport, verify_log
 from bastion.compliance.catalog import SAMPLES
 from bastion.compliance.evidence import LogSpan
 from bastion.compliance.timeline import Period
+from bastion.errors import StoreError
 from bastion.store.audit import AuditStore, CheckpointRow
 
 __all__ = [
@@ -49,7 +46,6 @@ __all__ = [
     "sample_files",
     "sample_score",
     "sign_digest",
-    "verify_store",
 ]
 
 MANIFEST_TAG = "bastion report manifest v1"
@@ -156,7 +152,7 @@ def checkpoint_files(
         if bound.opening is not None and bound.closing is not None:
             try:
                 bundle = make_consistency_bundle(store, span.log_id, bound.opening.note, bound.closing, verifiers)
-            except BundleError as exc:
+            except (BundleError, StoreError) as exc:  # StoreError: a subtree or leaf is missing
                 notes.append(f"log {span.log_id}: no consistency proof between its bounding checkpoints: {exc}")
             else:
                 files[f"{base}/consistency.json"] = bundle
@@ -176,7 +172,7 @@ def sample_files(
         path = f"samples/{number:02d}-{log_id}-{index}.json"
         try:
             files[path] = make_bundle(store, log_id, index, closing[log_id])
-        except BundleError as exc:
+        except (BundleError, StoreError) as exc:  # StoreError: a subtree or leaf is missing
             notes.append(f"sample {log_id}/{index}: {exc}")
             continue
         chosen.append({"file": path, "log": log_id, "index": index, "leaf_hash": leaf.hex()})
@@ -188,27 +184,6 @@ def sample_files(
         "samples": chosen,
     }
     return chosen, files
-
-
-def verify_store(
-    store: AuditStore, home: Path, url: str | None, verifiers: list[Verifier], *, witnesses: bool = True
-) -> list[LogReport]:
-    """The offline verifier over every log of the store, as `bastion audit verify` runs it."""
-    kept: Mapping[str, str] = read_witnesses(home, store) if witnesses else {}
-    reports: list[LogReport] = []
-    for log in store.logs():
-        size = store.size(log.log_id)
-        reports.append(
-            verify_log(
-                log,
-                checked_runs(store, home, url, log.log_id, size),
-                store.checkpoints(log.log_id),
-                verifiers,
-                witnesses=[kept[log.log_id]] if log.log_id in kept else [],
-                owner_alive=pid_alive(log.pid),
-            )
-        )
-    return reports
 
 
 def _body(tag: str, data: bytes) -> str:

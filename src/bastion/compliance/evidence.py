@@ -14,6 +14,7 @@ from typing import Any, Literal, cast
 
 import orjson
 
+from bastion.audit.columns import Problem, read_entry
 from bastion.compliance.controls import text
 from bastion.compliance.timeline import Period, day
 from bastion.store.audit import AuditStore, EntryRow, LogRow
@@ -61,7 +62,9 @@ class Run:
         }
 
 
-def _entry(row: EntryRow) -> Mapping[str, Any]:
+def _entry(row: EntryRow | None) -> Mapping[str, Any]:
+    if row is None:
+        return {}
     try:
         parsed = orjson.loads(row.entry)
     except orjson.JSONDecodeError:
@@ -69,12 +72,15 @@ def _entry(row: EntryRow) -> Mapping[str, Any]:
     return cast(Mapping[str, Any], parsed) if isinstance(parsed, dict) else {}
 
 
-def _at(store: AuditStore, log_id: str, index: int) -> EntryRow:
-    return next(store.entries(log_id, index, index + 1))
+def _at(store: AuditStore, log_id: str, index: int) -> EntryRow | None:
+    """The row at `index`; None where the store lost it (the verifier reports the gap)."""
+    return next(store.entries(log_id, index, index + 1), None)
 
 
 def _time_ms(store: AuditStore, log_id: str, index: int) -> int:
     row = _at(store, log_id, index)
+    if row is None:
+        return -1
     moment = _entry(row).get("t")
     return moment if isinstance(moment, int) else round(row.time * 1000)
 
@@ -104,12 +110,16 @@ def locate(store: AuditStore, period: Period) -> list[LogSpan]:
     return spans
 
 
-def period_rows(store: AuditStore, spans: list[LogSpan]) -> Iterator[tuple[str, EntryRow, Mapping[str, Any]]]:
-    """(log id, row, parsed entry) for every entry of the period, log by log, in index order."""
+def period_rows(
+    store: AuditStore, spans: list[LogSpan]
+) -> Iterator[tuple[str, EntryRow, Mapping[str, Any], Problem | None]]:
+    """(log id, row, entry, what is wrong with the row) for every entry of the period, log by log, in
+    index order. The entry is what counts; a row whose index columns disagree with it is a problem."""
     for span in spans:
         if span.lo < span.hi:
             for row in store.entries(span.log_id, span.lo, span.hi):
-                yield span.log_id, row, _entry(row)
+                entry, problem = read_entry(span.log_id, row)
+                yield span.log_id, row, entry, problem
 
 
 def runs(spans: list[LogSpan], period: Period, now: float, alive: Callable[[int], bool]) -> list[Run]:

@@ -21,8 +21,10 @@ from typing import IO, Any, Literal
 import orjson
 
 from bastion.audit.checkpoint import Signer, Verifier
+from bastion.audit.columns import Problem
 from bastion.audit.export import to_jsonl
-from bastion.audit.service import pid_alive
+from bastion.audit.service import pid_alive, read_witnesses
+from bastion.audit.storewide import verify_store
 from bastion.audit.verify import LogReport
 from bastion.compliance import catalog as c
 from bastion.compliance.attest import (
@@ -36,7 +38,6 @@ from bastion.compliance.attest import (
     sample_files,
     sign_digest,
 )
-from bastion.compliance.attest import verify_store as run_verifier
 from bastion.compliance.controls import Assessment, Facts, artefacts_of, assess, describe
 from bastion.compliance.evidence import LogSpan, locate, oldest_entry_day, oldest_payload_day, period_rows, runs
 from bastion.compliance.render import FILES, RenderError, print_pdf, render_html
@@ -148,6 +149,8 @@ class _Scan:
     sampler: Sampler
     kinds: Counter[str]
     per_log: Counter[str]
+    disagreeing: list[Problem]
+    """Rows whose index columns or leaf hash disagree with their entry (the pack then fails)."""
 
 
 def _scan(
@@ -155,18 +158,20 @@ def _scan(
 ) -> _Scan:
     """Read every entry of the period once: into its evidence files, the views and the sampler."""
     provable = {b.span.log_id: b.closing.size for b in bounds if b.closing is not None}
-    scan = _Scan(Views(), Sampler(seed, count), Counter(), Counter())
+    scan = _Scan(Views(), Sampler(seed, count), Counter(), Counter(), [])
     for path in c.ENTRY_FILES:
         folder.write(path, b"")
     try:
-        for log_id, row, entry in period_rows(store, spans):
+        for log_id, row, entry, problem in period_rows(store, spans):  # counted as the entry says, not the index
+            if problem is not None:
+                scan.disagreeing.append(problem)
             paths = artefacts_of(entry)
             line = to_jsonl(log_id, row)
             for path in paths:
                 folder.line(path, line)
             scan.views.add(entry)
             if c.CALLS in paths:
-                scan.kinds[row.kind] += 1
+                scan.kinds[str(entry.get("kind"))] += 1
                 scan.per_log[log_id] += 1
                 if row.idx < provable.get(log_id, 0):
                     scan.sampler.offer(log_id, row.idx, row.leaf)
@@ -181,8 +186,12 @@ def _write(store: AuditStore, request: Request, folder: _Folder, out: Path) -> O
     bounds = bounding(store, spans)
     seed = request.seed or derive_seed(period, bounds)
     scan = _scan(store, folder, spans, bounds, seed, request.samples)
-    reports = run_verifier(store, request.home, request.store_url, request.verifiers, witnesses=request.witnesses)
-    notes: list[str] = []
+    witnesses = list(read_witnesses(request.home, store).values()) if request.witnesses else []
+    reports = verify_store(
+        store, request.verifiers, external=witnesses, home=request.home, url=request.store_url, alive=pid_alive
+    )
+    found = {p.describe() for r in reports for p in r.problems}
+    notes: list[str] = list(dict.fromkeys(p.describe() for p in scan.disagreeing if p.describe() not in found))
     period_logs, files = checkpoint_files(store, bounds, request.verifiers, scan.per_log, notes)
     chosen, sample_bundles = sample_files(store, scan.sampler, bounds, notes)
     for path, content in {**files, **sample_bundles}.items():

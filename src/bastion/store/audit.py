@@ -19,6 +19,7 @@ __all__ = [
     "NodeRow",
     "PayloadRow",
     "SearchFilter",
+    "StoredEntry",
 ]
 
 STORED_NODE_LEVEL = 4
@@ -46,6 +47,14 @@ class EntryRow:
     tool: str | None = None
     client: str | None = None
     decision: str | None = None
+
+
+StoredEntry = tuple[
+    int, bytes, bytes, float, str, str | None, str | None, str | None, str | None, str | None, bool, float | None
+]
+"""Every column of an entry's row but the payload itself, as the verifier reads it: (index, leaf hash,
+entry bytes, time, kind, server, tool, client, decision, epoch, whether a sealed payload is stored,
+redacted). A plain tuple: the verifier reads millions of them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +106,24 @@ class AuditStore(Protocol):
     def size(self, log_id: str) -> int: ...
     def entries(self, log_id: str, start: int = 0, end: int | None = None) -> Iterator[EntryRow]: ...
     def subtree(self, log_id: str, level: int, idx: int) -> bytes: ...
-    def raw_entries(self, log_id: str, start: int = 0, end: int | None = None) -> Iterator[tuple[int, bytes, bytes]]:
-        """(index, stored leaf hash, entry bytes) in index order: all the verifier needs, fast."""
+    def raw_entries(self, log_id: str, start: int = 0, end: int | None = None) -> Iterator[StoredEntry]:
+        """Every column of the rows in index order (see `StoredEntry`), in pages: all the verifier needs, fast."""
+        ...
+
+    def nodes(self, log_id: str, level: int, end: int) -> Iterator[tuple[int, bytes]]:
+        """(index, hash) of the stored subtrees of one level with index below `end`, in index order, in pages."""
+        ...
+
+    def sealed_payloads(self, log_id: str, start: int, end: int) -> Iterator[tuple[int, bytes, str | None, bytes]]:
+        """(index, entry bytes, epoch, sealed payload) of the rows in [start, end) that hold a payload, in pages."""
+        ...
+
+    def data_keys(self) -> list[tuple[str, bytes | None, float | None]]:
+        """Every day's (epoch, wrapped data key, when it was shredded)."""
+        ...
+
+    def stored_log_ids(self) -> set[str]:
+        """Every log id that entries, subtrees or checkpoints are stored under (listed in the logs or not)."""
         ...
 
     def add_checkpoint(self, row: CheckpointRow) -> None: ...

@@ -13,7 +13,16 @@ from typing import Any
 
 from bastion.audit.merkle import perfect_root
 from bastion.errors import StoreError
-from bastion.store.audit import STORED_NODE_LEVEL, CheckpointRow, EntryRow, LogRow, NodeRow, PayloadRow, SearchFilter
+from bastion.store.audit import (
+    STORED_NODE_LEVEL,
+    CheckpointRow,
+    EntryRow,
+    LogRow,
+    NodeRow,
+    PayloadRow,
+    SearchFilter,
+    StoredEntry,
+)
 
 __all__ = ["SqlAuditStore"]
 
@@ -85,18 +94,61 @@ class SqlAuditStore:
                 yield EntryRow(*row)  # type: ignore[arg-type]
             position = int(rows[-1][0]) + 1  # type: ignore[arg-type]
 
-    def raw_entries(self, log_id: str, start: int = 0, end: int | None = None) -> Iterator[tuple[int, bytes, bytes]]:
+    def raw_entries(self, log_id: str, start: int = 0, end: int | None = None) -> Iterator[StoredEntry]:
         position, stop = start, end if end is not None else 1 << 62
         while position < stop:
             rows = self._read(
-                "SELECT idx, leaf, entry FROM audit_entries WHERE log_id = ? AND idx >= ? AND idx < ? "
-                "ORDER BY idx LIMIT 20000",
+                "SELECT idx, leaf, entry, time, kind, server, tool, client, decision, epoch, sealed IS NOT NULL, "
+                "redacted FROM audit_entries WHERE log_id = ? AND idx >= ? AND idx < ? ORDER BY idx LIMIT 20000",
                 (log_id, position, stop),
             )
             if not rows:
                 return
-            yield from rows  # (idx, leaf, entry): both drivers return BLOB/BYTEA as bytes
+            yield from rows  # type: ignore[misc]  # both drivers return BLOB/BYTEA as bytes
             position = rows[-1][0] + 1
+
+    def nodes(self, log_id: str, level: int, end: int) -> Iterator[tuple[int, bytes]]:
+        position = 0
+        while position < end:
+            rows = self._read(
+                "SELECT idx, hash FROM audit_nodes WHERE log_id = ? AND level = ? AND idx >= ? AND idx < ? "
+                "ORDER BY idx LIMIT 20000",
+                (log_id, level, position, end),
+            )
+            if not rows:
+                return
+            for idx, value in rows:
+                yield int(idx), bytes(value)
+            position = int(rows[-1][0]) + 1
+
+    def sealed_payloads(self, log_id: str, start: int, end: int) -> Iterator[tuple[int, bytes, str | None, bytes]]:
+        position = start
+        while position < end:
+            rows = self._read(
+                "SELECT idx, entry, epoch, sealed FROM audit_entries WHERE log_id = ? AND idx >= ? AND idx < ? "
+                "AND sealed IS NOT NULL ORDER BY idx LIMIT 2000",
+                (log_id, position, end),
+            )
+            if not rows:
+                return
+            for idx, entry, epoch, sealed in rows:
+                yield int(idx), bytes(entry), (str(epoch) if epoch is not None else None), bytes(sealed)
+            position = int(rows[-1][0]) + 1
+
+    def data_keys(self) -> list[tuple[str, bytes | None, float | None]]:
+        rows = self._read("SELECT epoch, wrapped, shredded FROM audit_data_keys ORDER BY epoch")
+        return [(str(r[0]), bytes(r[1]) if r[1] is not None else None, r[2]) for r in rows]
+
+    def stored_log_ids(self) -> set[str]:
+        """Found by skipping from one log id to the next along each table's primary key: a lookup per log,
+        never a scan of the entries."""
+        found: set[str] = set()
+        for table in ("audit_entries", "audit_nodes", "audit_checkpoints"):
+            rows = self._read(f"SELECT MIN(log_id) FROM {table}")  # noqa: S608 (fixed table names)
+            while rows and rows[0][0] is not None:
+                found.add(str(rows[0][0]))
+                rows = self._read(f"SELECT MIN(log_id) FROM {table} WHERE log_id > ?", (rows[0][0],))  # noqa: S608
+        return found
 
     def subtree(self, log_id: str, level: int, idx: int) -> bytes:
         if level < STORED_NODE_LEVEL:

@@ -1,6 +1,10 @@
 """What the dashboard shows, read from the stores: calls, a call's evidence, activity over time,
 the inventory as configured and pinned, and the log's integrity. Synchronous (pages call these
-in a worker thread); nothing here writes."""
+in a worker thread); nothing here writes.
+
+What is shown comes from the entries themselves, never from the store's index columns: every row
+read is checked against its entry, and one that disagrees marks its log as failing, as the
+store-wide verifier behind "verify now" does."""
 
 from __future__ import annotations
 
@@ -9,15 +13,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
+from bastion.audit.columns import Problem, read_entry
 from bastion.audit.keys import Keyring
 from bastion.audit.payload import PayloadCipher, load_master_key
 from bastion.audit.proofs import make_bundle
-from bastion.audit.service import pid_alive, read_witnesses
-from bastion.audit.verify import LogReport, verify_log
+from bastion.audit.service import read_witnesses
+from bastion.audit.storewide import verify_store
+from bastion.audit.verify import LogReport
 from bastion.config.model import BastionConfig
 from bastion.inventory.collect import config_findings
 from bastion.inventory.pins import Lock
@@ -75,18 +81,39 @@ class AuditView:
         self.store = store
         self.home = home
         self.verification = Verification()
+        self.flagged: dict[tuple[str, int | None], Problem] = {}
+        """Rows the pages read that disagree with their entry, since the last verification."""
+
+    def _entry(self, log_id: str, row: EntryRow) -> dict[str, Any]:
+        """The row's entry; a row that disagrees with it is remembered, and its log shown as failing."""
+        entry, problem = read_entry(log_id, row)
+        if problem is not None:
+            self.flagged[(log_id, row.idx)] = problem
+        return entry
+
+    def problems(self) -> list[Problem]:
+        """What the last verification found, and what the pages found since."""
+        found = [p for report in self.verification.reports for p in report.problems]
+        return found + [p for p in list(self.flagged.values()) if p not in found]
 
     def calls(self, wanted: CallFilter, limit: int = 200) -> list[CallRow]:
         """Calls newest first: each allowed call (its intent, with the outcome's status) and each refusal."""
         rows: list[CallRow] = []
         outcomes: dict[tuple[str, int], str] = {}
         for log_id, row in self.store.search(SearchFilter(kind="call.outcome", limit=limit * 2)):
-            entry = orjson.loads(row.entry)
-            outcomes[(log_id, int(entry.get("intent", -1)))] = str(entry.get("status", ""))
+            entry = self._entry(log_id, row)
+            intent = entry.get("intent")
+            if entry.get("kind") == "call.outcome" and isinstance(intent, int):
+                outcomes[(log_id, intent)] = str(entry.get("status", ""))
         found = [*self.store.search(SearchFilter(kind="call.intent", limit=limit * 2))]
         found += self.store.search(SearchFilter(kind="call.denied", limit=limit * 2))
-        for log_id, row in sorted(found, key=lambda item: item[1].time, reverse=True):
-            call = _call_row(log_id, row, outcomes)
+        calls = [
+            (log_id, row.idx, entry)
+            for log_id, row in found
+            if (entry := self._entry(log_id, row)).get("kind") in ("call.intent", "call.denied")
+        ]
+        for log_id, index, entry in sorted(calls, key=lambda call: _time(call[2]), reverse=True):
+            call = _call_row(log_id, index, entry, outcomes)
             if wanted.matches(call):
                 rows.append(call)
             if len(rows) >= limit:
@@ -103,8 +130,10 @@ class AuditView:
         rows = list(self.store.entries(log_id, index, index + 1))
         if not rows:
             return None
-        entry = orjson.loads(rows[0].entry)
+        entry = self._entry(log_id, rows[0])
+        problem = self.flagged.get((log_id, index))
         result: dict[str, Any] = {"log": log_id, "index": index, "entry": entry, "payload": None, "proof": None}
+        result["problem"] = problem.describe() if problem is not None else None
         if payloads:
             result["payload"] = self._payload(log_id, index)
         checkpoint = self.store.latest_checkpoint(log_id)
@@ -128,76 +157,80 @@ class AuditView:
         return {name: orjson.loads(text) for name, text in values.items()}
 
     def activity(self, hours: int = 24, now: float | None = None) -> list[tuple[int, int, int]]:
-        """(hour start, calls, denials) for the last `hours` hours."""
+        """(hour start, calls, denials) for the last `hours` hours.
+
+        Every entry of each hour is read and counted by the kind and time it records, so a row whose
+        kind column was changed still counts as what it is, and marks its log as failing.
+        """
         now = now or time.time()
         start = int(now // 3600 - hours + 1) * 3600
         buckets = {start + 3600 * i: [0, 0] for i in range(hours)}
-        for kind, slot in (("call.intent", 0), ("call.denied", 1)):
-            for _log, row in self.store.search(SearchFilter(kind=kind, since=start, limit=100_000)):
-                hour = int(row.time // 3600) * 3600
-                if hour in buckets:
-                    buckets[hour][slot] += 1
+        for hour in buckets:
+            for log_id, row in self.store.search(SearchFilter(since=hour, until=hour + 3600, limit=100_000)):
+                entry = self._entry(log_id, row)
+                slot = _SLOTS.get(str(entry.get("kind")))
+                bucket = int(_time(entry) // 3600) * 3600
+                if slot is not None and bucket in buckets:
+                    buckets[bucket][slot] += 1
         return [(hour, counts[0], counts[1]) for hour, counts in sorted(buckets.items())]
 
     def integrity(self) -> list[dict[str, Any]]:
+        """Each log with its latest checkpoint and its state: failing (with its problems), verified, or unknown."""
+        failing: dict[str, list[str]] = {}
+        for problem in self.problems():
+            failing.setdefault(problem.log_id, []).append(problem.describe())
+        verified = {report.log_id for report in self.verification.reports if report.ok}
         logs: list[dict[str, Any]] = []
         for log in self.store.logs():
             latest = self.store.latest_checkpoint(log.log_id)
+            problems = failing.get(log.log_id, [])
+            state = "failing" if problems else "verified" if log.log_id in verified else "not verified yet"
             logs.append(
                 {
                     "log": log.log_id,
                     "origin": log.origin,
                     "size": self.store.size(log.log_id),
                     "checkpoint": latest,
+                    "state": state,
+                    "problems": problems,
                 }
             )
         return logs
 
     def verify(self, progress: Callable[[int, int], None]) -> list[LogReport]:
-        """Re-verify every log against its signed checkpoints and witnesses, with this host's trusted keys."""
+        """Re-verify the whole store with this host's trusted keys and witnesses, as `bastion audit verify` does."""
+        self.flagged.clear()
         verifiers = Keyring(self.home, "").verifiers()
-        logs = self.store.logs()
-        total = sum(self.store.size(log.log_id) for log in logs)
-        by_origin: dict[str, list[str]] = {}
-        for note in read_witnesses(self.home, self.store).values():
-            by_origin.setdefault(note.split("\n", 1)[0], []).append(note)
-        done = 0
-
-        def step(count: int) -> None:
-            nonlocal done
-            done += count
-            progress(done, total)
-
-        reports = [
-            verify_log(
-                log,
-                self.store.raw_entries(log.log_id),
-                self.store.checkpoints(log.log_id),
-                verifiers,
-                witnesses=by_origin.get(log.origin, []),
-                owner_alive=pid_alive(log.pid),
-                progress=step,
-            )
-            for log in logs
-        ]
-        progress(total, total)
-        return reports
+        witnesses = list(read_witnesses(self.home, self.store).values())
+        return verify_store(self.store, verifiers, external=witnesses, progress=progress)
 
 
-def _call_row(log_id: str, row: EntryRow, outcomes: dict[tuple[str, int], str]) -> CallRow:
-    entry = orjson.loads(row.entry)
-    decision = entry.get("decision") or {}
-    denied = row.kind == "call.denied"
+_SLOTS = {"call.intent": 0, "call.denied": 1}
+
+
+def _time(entry: dict[str, Any]) -> float:
+    """When the entry was written, in seconds, as the entry records it."""
+    moment = entry.get("t")
+    return moment / 1000 if isinstance(moment, int) else 0.0
+
+
+def _mapping(value: object) -> dict[str, Any]:
+    return cast(dict[str, Any], value) if isinstance(value, dict) else {}
+
+
+def _call_row(log_id: str, index: int, entry: dict[str, Any], outcomes: dict[tuple[str, int], str]) -> CallRow:
+    decision = _mapping(entry.get("decision"))
+    denied = entry.get("kind") == "call.denied"
     return CallRow(
         log_id,
-        row.idx,
-        row.time,
+        index,
+        _time(entry),
         str(entry.get("client", "")),
-        str((entry.get("server") or {}).get("name", "")),
+        str(_mapping(entry.get("server")).get("name", "")),
         str(entry.get("tool", "")),
         "deny" if denied else str(decision.get("action", "allow")),
         str(decision.get("rule", "")),
-        "refused" if denied else outcomes.get((log_id, row.idx), "in flight"),
+        "refused" if denied else outcomes.get((log_id, index), "in flight"),
         str(decision.get("approved_by", "")),
     )
 

@@ -79,7 +79,9 @@ class Pages:
             alerts = self._s.watch.alerts() if self._s.watch else []
             pending = self._s.approvals.list(Status.PENDING) if self._s.approvals else []
             activity = self._s.audit.activity()
+            failing = self._s.audit.problems()  # after the reads above: what they found counts too
             return {
+                "failing": failing[0].describe() if failing else None,
                 "gateways": gateways,
                 "servers": servers,
                 "alerts": alerts,
@@ -153,7 +155,7 @@ class Pages:
     async def integrity(self, request: Request, viewer: Viewer) -> Response:
         logs = await anyio.to_thread.run_sync(self._s.audit.integrity)
         state = self._s.audit.verification
-        problems = [p for report in state.reports for p in report.problems]
+        problems = [p.describe() for p in self._s.audit.problems()]
         return self._shell.render(
             "integrity.html", viewer=viewer, logs=logs, state=state, problems=problems, now=time.time()
         )
