@@ -206,6 +206,13 @@ def _aad(server: str, name: str, version: int) -> bytes:
     return f"bastion-secret-v1\x00{server}\x00{name}\x00{version}".encode()
 
 
+def _unreadable(path: Path, exc: sqlite3.Error) -> StoreError:
+    return StoreError(
+        f"cannot open the secret store {path}: {exc}\n  fix: restore it from a backup (it opens only with its "
+        "master key), or move it aside and set each server's secrets again: bastion secrets set SERVER NAME"
+    )
+
+
 def _has_key_check(path: Path) -> bool:
     """Whether a store already exists there, sealed under some master key (then no new key is made)."""
     if not path.exists():
@@ -213,13 +220,13 @@ def _has_key_check(path: Path) -> bool:
     try:
         db = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
     except sqlite3.Error as exc:
-        raise StoreError(f"cannot open the secret store {path}: {exc}") from exc
+        raise _unreadable(path, exc) from exc
     try:
         if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'secrets_meta'").fetchone() is None:
             return False  # created, never written
         return db.execute("SELECT 1 FROM secrets_meta WHERE key = 'key_check'").fetchone() is not None
     except sqlite3.Error as exc:
-        raise StoreError(f"cannot open the secret store {path}: {exc}") from exc
+        raise _unreadable(path, exc) from exc
     finally:
         db.close()
 
@@ -237,7 +244,7 @@ class SecretStore:
             self._db.execute("PRAGMA secure_delete=ON")  # an erased ciphertext does not linger in free pages
             self._db.executescript(SCHEMA)
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot open the secret store {path}: {exc}") from exc
+            raise _unreadable(path, exc) from exc
         os.chmod(path, 0o600)
         self._aead = AESGCM(master)
         self._check_key()

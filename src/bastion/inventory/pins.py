@@ -64,7 +64,11 @@ LOCK_VERSION = 1
 TOOL_FIELDS = ("name", "title", "description", "inputSchema", "outputSchema", "annotations")
 PROMPT_FIELDS = ("name", "title", "description", "arguments")
 TEMPLATE_FIELDS = ("uriTemplate", "name", "title", "description", "mimeType")
-_REPIN = "review the change with `bastion review`, or pin again with `bastion pin`"
+_RESTORE = (
+    "restore bastion.lock from version control; failing that, delete it and run `bastion pin` "
+    "(which trusts what the servers offer now)"
+)
+"""The fix for a lock that does not load: `bastion review` and `bastion pin` read the lock first."""
 
 
 def _sha256(data: bytes) -> str:
@@ -438,8 +442,9 @@ def load_lock(path: Path) -> Lock:
     try:
         return _load_document(json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicates))
     except UnicodeDecodeError as exc:
-        raise PinError(path, f"is not UTF-8 (byte {exc.start})", _REPIN) from exc
+        raise PinError(path, f"is not UTF-8 (byte {exc.start})", _RESTORE) from exc
     except json.JSONDecodeError as exc:
-        raise PinError(path, f"is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}", _REPIN) from exc
+        where = f"line {exc.lineno} column {exc.colno}"
+        raise PinError(path, f"is not valid JSON: {exc.msg.removesuffix(' at')} at {where}", _RESTORE) from exc
     except _Shape as exc:
-        raise PinError(path, f"{exc.where}: {exc.detail}", _REPIN) from exc
+        raise PinError(path, f"{exc.where}: {exc.detail}", _RESTORE) from exc

@@ -61,6 +61,13 @@ class PostgresAuditStore(SqlAuditStore):
     def close(self) -> None:
         self._pool.close()
 
+    def _failure(self, exc: psycopg.Error) -> StoreError:
+        if isinstance(exc, psycopg.OperationalError):
+            # The server went away: its other idle connections are broken too. Drop them now, so that
+            # the first calls once it is back do not fail on a dead connection (psycopg_pool's advice).
+            self._pool.check()
+        return StoreError(f"audit store {_safe(self.url)}: {exc}")
+
     def _write(self, statements: Statements) -> None:
         try:
             with self._pool.connection() as db, db.transaction(), db.cursor() as cursor:
@@ -68,21 +75,21 @@ class PostgresAuditStore(SqlAuditStore):
                     if rows:
                         cursor.executemany(_pg(sql), rows)
         except psycopg.Error as exc:
-            raise StoreError(f"audit store {_safe(self.url)}: {exc}") from exc
+            raise self._failure(exc) from exc
 
     def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         try:
             with self._pool.connection() as db:
                 return db.execute(_pg(sql), args).fetchall()
         except psycopg.Error as exc:
-            raise StoreError(f"audit store {_safe(self.url)}: {exc}") from exc
+            raise self._failure(exc) from exc
 
     def _count(self, sql: str, args: tuple[Any, ...]) -> int:
         try:
             with self._pool.connection() as db:
                 return db.execute(_pg(sql), args).rowcount
         except psycopg.Error as exc:
-            raise StoreError(f"audit store {_safe(self.url)}: {exc}") from exc
+            raise self._failure(exc) from exc
 
 
 def _safe(url: str) -> str:

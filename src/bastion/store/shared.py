@@ -9,8 +9,9 @@ whose waiters poll).
 
 from __future__ import annotations
 
+import functools
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +33,15 @@ class SharedDb:
         self.postgres = url.startswith(("postgresql://", "postgres://"))
         self._what = what
         self._errors: tuple[type[Exception], ...] = (sqlite3.Error,)
+        self._reconnect: Callable[[], Any] = lambda: None
         try:
             if self.postgres:
                 # psycopg costs ~24 MB; only gateways that share PostgreSQL load it.
                 import psycopg
 
                 self._errors = (sqlite3.Error, psycopg.Error)
-                self._db: Any = psycopg.connect(url, autocommit=True)
+                self._reconnect = functools.partial(psycopg.connect, url, autocommit=True, connect_timeout=5)
+                self._db: Any = self._reconnect()
             else:
                 path = url.removeprefix("sqlite:")
                 self._db = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
@@ -51,6 +54,8 @@ class SharedDb:
 
     def execute(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
         try:
+            if self.postgres and self._db.closed:  # the server went away and came back: a new connection
+                self._db = self._reconnect()
             return self._db.execute(sql.replace("?", "%s") if self.postgres else sql, args)
         except self._errors as exc:
             raise StoreError(f"{self._what} store: {exc}") from exc
