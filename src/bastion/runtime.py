@@ -369,7 +369,7 @@ def make_session_factory(running: Gateway) -> SessionFactory:
         events = AuditEvents(running.audit, running.facts.of, running.metrics.denied if running.metrics else None)
         report = functools.partial(_screen_finding, running.audit, running.watcher)
         results = ResultScreen(servers, report)
-        policy_hide = _told(functools.partial(running.policy.hide, client.client_id), told)
+        policy_hide = _told(functools.partial(running.policy.hide, client.client_id, ceiling=client.grants), told)
         guard = None
         if running.lock is not None:
             guard = PinGuard(running.lock, servers, functools.partial(_drift, running.audit, running.watcher), events)

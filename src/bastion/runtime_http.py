@@ -13,8 +13,10 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
+import httpx2
 import uvicorn
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
@@ -28,14 +30,31 @@ from bastion.approvals.webhook import LinkKey
 from bastion.audit.entry import Kind, Record
 from bastion.audit.service import open_store
 from bastion.clock import Clock
-from bastion.config.model import BastionConfig
-from bastion.errors import ConfigError, ConfigProblem
+from bastion.config.model import AuthConfig, BastionConfig
+from bastion.errors import ConfigError, ConfigProblem, StoreError
+from bastion.identity.oauth import (
+    WELL_KNOWN,
+    Denial,
+    DenialBudget,
+    Rules,
+    protected_resource_metadata,
+    resource_metadata_url,
+)
+from bastion.identity.oauth_io import Introspector, IssuerKeys, TokenGate
 from bastion.proxy.http_front import HttpFront
 from bastion.proxy.pipeline import ClientInfo
 from bastion.proxy.session import NoClient
 from bastion.runtime import Gateway, gateway, make_session_factory
 from bastion.store.sqlite import StateStore
-from bastion.transport.http_front_app import BearerAuth, is_loopback, split_listen
+from bastion.transport.http_front_app import (
+    Authenticate,
+    BearerAuth,
+    OnDenied,
+    describe,
+    is_loopback,
+    lookup_only,
+    split_listen,
+)
 from bastion.watch.checks import PingKind
 from bastion.watch.metrics import Metrics
 from bastion.web.app import dashboard_app
@@ -43,7 +62,7 @@ from bastion.web.auth import Sessions
 from bastion.web.data import AuditView
 from bastion.web.pages import Sources
 
-__all__ = ["PathRouter", "build_http_app", "preflight", "run_http"]
+__all__ = ["PathRouter", "build_http_app", "preflight", "resource_uri", "run_http"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +78,15 @@ async def preflight(running: Gateway) -> str | None:
     return instructions
 
 
-def build_http_app(config: BastionConfig, front: HttpFront, store: StateStore | None, clock: Clock) -> ASGIApp:
+def build_http_app(
+    config: BastionConfig,
+    front: HttpFront,
+    store: StateStore | None,
+    clock: Clock,
+    authenticate: Authenticate | None = None,
+    on_denied: OnDenied | None = None,
+) -> ASGIApp:
+    """The MCP endpoint behind bearer authentication: Bastion's own tokens, or `authenticate`."""
     host, port = split_listen(config.http.listen)
     hosts = [f"{host}:{port}", "127.0.0.1:*", "localhost:*", "[::1]:*", *config.http.allowed_hosts]
     origins = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*", *config.http.allowed_origins]
@@ -71,7 +98,91 @@ def build_http_app(config: BastionConfig, front: HttpFront, store: StateStore | 
     def lookup(token: str) -> str | None:
         return store.client_for_token(token, clock.now()) if store is not None else None
 
-    return BearerAuth(app, lookup, open_access=config.http.open)
+    auth = config.auth
+    return BearerAuth(
+        app,
+        authenticate or lookup_only(lookup),
+        open_access=config.http.open,
+        metadata_url=resource_metadata_url(resource_uri(config)) if auth is not None else None,
+        scope_hint=" ".join(auth.required_scopes) if auth is not None and auth.required_scopes else None,
+        on_denied=on_denied,
+    )
+
+
+def resource_uri(config: BastionConfig) -> str:
+    """This gateway's MCP endpoint as clients name it: `[auth] resource`, else http://LISTEN/mcp."""
+    if config.auth is not None and config.auth.resource is not None:
+        return config.auth.resource
+    host, port = split_listen(config.http.listen)
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 (compared with, not bound to)
+        raise ConfigError(
+            None,
+            [
+                ConfigProblem(
+                    "auth.resource",
+                    f"the gateway listens on every address ({host}), so its public URL is unknown",
+                    'set resource = "https://bastion.example.com/mcp" (the URL clients use) under [auth]',
+                )
+            ],
+        )
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}/mcp"
+
+
+def _token_gate(config: BastionConfig, running: Gateway, http: httpx2.AsyncClient) -> TokenGate:
+    """Bastion's own tokens, and with `[auth]` the issuer's JWTs and (if configured) introspection."""
+
+    def lookup(token: str) -> str | None:
+        return running.state.client_for_token(token, running.clock.now())
+
+    auth = config.auth
+    if auth is None:
+        return TokenGate(lookup, running.clock)
+    rules = Rules.of(auth, resource_uri(config))
+    url = auth.introspection_url
+    introspect = Introspector(http, url, auth, running.environ, running.clock) if url is not None else None
+    return TokenGate(lookup, running.clock, rules, IssuerKeys(http, auth, running.clock), introspect)
+
+
+def _denials(running: Gateway) -> OnDenied:
+    """Every refused token is a log line and an `auth.denied` entry (the reason, never the token)."""
+    budget = DenialBudget()
+
+    async def record(denial: Denial, scope: Scope) -> None:
+        where = describe(scope)
+        logger.info("refused a bearer token from %s: %s (%s)", where["remote"], denial.reason, denial.description)
+        suppressed = budget.take(running.clock.monotonic())
+        if suppressed is None:
+            return
+        fields: dict[str, Any] = {
+            "reason": denial.reason,
+            "detail": denial.description,
+            "status": denial.status,
+            **denial.facts,
+            **where,
+        }
+        if denial.error is not None:
+            fields["error"] = denial.error
+        if suppressed:
+            fields["suppressed"] = suppressed
+        try:
+            await running.audit.append(Record(Kind.AUTH_DENIED, fields))
+        except StoreError:
+            logger.exception("a refused bearer token could not be recorded")
+
+    return record
+
+
+def _metadata_app(config: BastionConfig, auth: AuthConfig) -> ASGIApp:
+    """RFC 9728 protected resource metadata, at the well-known path and its `/mcp`-suffixed form."""
+    resource = resource_uri(config)
+    document = protected_resource_metadata(auth, resource, config.gateway.instance)
+    headers = {"Cache-Control": "public, max-age=3600", "Access-Control-Allow-Origin": "*"}
+
+    async def metadata(_request: Request) -> Response:
+        return JSONResponse(document, headers=headers)
+
+    paths = {WELL_KNOWN, f"{WELL_KNOWN}/mcp", urlsplit(resource_metadata_url(resource)).path}
+    return Starlette(routes=[Route(path, metadata, methods=["GET"]) for path in sorted(paths)])
 
 
 async def run_http(
@@ -88,20 +199,32 @@ async def run_http(
         front = HttpFront(
             make_session_factory(running), instance=config.gateway.instance, instructions=await preflight(running)
         )
-        app = _routes(config, front, running, home, lock_path)
-        server = uvicorn.Server(
-            uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", access_log=False)
-        )
-        async with anyio.create_task_group() as tasks:
-            await tasks.start(front.run)
-            print(f"bastion: serving MCP at http://{host}:{port}/mcp (dashboard at /)", file=sys.stderr, flush=True)
-            await server.serve()
-            tasks.cancel_scope.cancel()
+        timeout = config.auth.timeout if config.auth is not None else 5.0
+        async with httpx2.AsyncClient(timeout=timeout) as http:  # the issuer's metadata, keys, introspection
+            app = _routes(config, front, running, home, lock_path, http)
+            server = uvicorn.Server(
+                uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", access_log=False)
+            )
+            async with anyio.create_task_group() as tasks:
+                await tasks.start(front.run)
+                where = f"http://{host}:{port}/mcp (dashboard at /)"
+                print(f"bastion: serving MCP at {where}", file=sys.stderr, flush=True)
+                await server.serve()
+                tasks.cancel_scope.cancel()
 
 
-def _routes(config: BastionConfig, front: HttpFront, running: Gateway, home: Path, lock_path: Path | None) -> ASGIApp:
-    """/mcp (MCP, bearer tokens), /hb (heartbeats, bearer tokens), /metrics, and the dashboard at /."""
-    mcp = build_http_app(config, front, running.state, running.clock)
+def _routes(
+    config: BastionConfig,
+    front: HttpFront,
+    running: Gateway,
+    home: Path,
+    lock_path: Path | None,
+    http: httpx2.AsyncClient,
+) -> ASGIApp:
+    """/mcp (MCP, bearer tokens), /hb (heartbeats, bearer tokens), /metrics, the protected resource
+    metadata (with `[auth]`), and the dashboard at /."""
+    denied = _denials(running)
+    mcp = build_http_app(config, front, running.state, running.clock, _token_gate(config, running, http), denied)
 
     def lookup(token: str) -> str | None:
         return running.state.client_for_token(token, running.clock.now())
@@ -121,8 +244,10 @@ def _routes(config: BastionConfig, front: HttpFront, running: Gateway, home: Pat
             Route("/hb/{check}/{kind}", functools.partial(_heartbeat, running), methods=["POST", "GET"]),
         ]
     )
-    guarded = BearerAuth(extra, lookup, open_access=config.http.open, path="/")
+    guarded = BearerAuth(extra, lookup_only(lookup), open_access=config.http.open, path="/", on_denied=denied)
     routes: dict[str, ASGIApp] = {"/mcp": mcp, "/hb": guarded, "/metrics": guarded}
+    if config.auth is not None:
+        routes[WELL_KNOWN] = _metadata_app(config, config.auth)
 
     async def record(kind: str, fields: dict[str, Any]) -> None:
         await running.audit.append(Record(Kind(kind), fields))
@@ -183,6 +308,19 @@ def _listen(config: BastionConfig) -> tuple[str, int]:
         host, port = split_listen(config.http.listen)
     except ValueError as exc:
         raise ConfigError(None, [ConfigProblem("http.listen", str(exc), "write e.g. 127.0.0.1:8765")]) from None
+    if config.http.open and config.auth is not None:
+        raise ConfigError(
+            None,
+            [
+                ConfigProblem(
+                    "http.open",
+                    "open access takes no tokens, so [auth] would never be asked",
+                    "set open = false to require tokens, or remove [auth]",
+                )
+            ],
+        )
+    if config.auth is not None:
+        resource_uri(config)  # its public URL must be known before serving
     if config.http.open and not is_loopback(host):
         raise ConfigError(
             None,

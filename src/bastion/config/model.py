@@ -10,6 +10,7 @@ import ipaddress
 import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -18,12 +19,14 @@ from bastion.policy.paths import DEFAULT_ALLOWED_NAMES, DEFAULT_DENIED_NAMES
 from bastion.policy.urls import UrlRules
 
 __all__ = [
+    "ASYMMETRIC_ALGORITHMS",
     "CAPABILITIES",
     "DEFAULT_MAX_FRAME_BYTES",
     "ApprovalConfig",
     "ApprovalWhen",
     "ArgumentKinds",
     "AuditConfig",
+    "AuthConfig",
     "BastionConfig",
     "Capability",
     "CheckConfig",
@@ -378,6 +381,130 @@ class HttpConfig(_Model):
     """Extra Host header values accepted besides the listen address and loopback names."""
 
 
+ASYMMETRIC_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
+"""Signature algorithms a resource server can check with an issuer's public keys (JWKS)."""
+
+
+def _loopback_url(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _scope_word(scope: str) -> str:
+    if not scope or any(c.isspace() or c in '"\\' for c in scope):
+        raise ValueError(f"scope {scope!r} must be a non-empty word without spaces, quotes or backslashes")
+    return scope
+
+
+class AuthConfig(_Model):
+    """`[auth]`: the HTTP front as an OAuth 2.1 resource server (docs/oauth.md).
+
+    JWT access tokens are checked against the issuer's keys; opaque ones go to Bastion's own
+    tokens, then (if configured) to the issuer's introspection endpoint."""
+
+    issuer: str
+    """The authorization server's issuer identifier; a token's `iss` must equal it exactly."""
+    resource: str | None = None
+    """This gateway's MCP endpoint as clients reach it (RFC 9728 `resource`); default http://LISTEN/mcp."""
+    audience: str | None = None
+    """The `aud` a token must name (RFC 8707); default: `resource`."""
+    jwks_url: str | None = None
+    """Where the issuer's keys are; default: `jwks_uri` from its RFC 8414 or OpenID metadata, fetched once."""
+    algorithms: tuple[str, ...] = ("RS256", "ES256", "EdDSA")
+    """Signature algorithms accepted; never `none` or a shared-secret (HS*) one."""
+    client_claim: str | None = None
+    """The claim naming the Bastion client (`[clients.NAME]`); default: `client_id`, else `azp`, else `sub`."""
+    scopes: dict[str, tuple[Capability, ...]] = Field(default_factory=dict)
+    """Scope -> capabilities it carries, e.g. {"mcp:write" = ["write"]}; a token's capabilities are a
+    ceiling on what the configuration grants its client, never more (a token with none is read-only)."""
+    required_scopes: tuple[str, ...] = ()
+    """Scopes every token must carry (else 403 `insufficient_scope`)."""
+    leeway: Annotated[float, Field(ge=0, le=300)] = 30.0
+    """Seconds of clock skew allowed for `exp`, `nbf` and `iat`."""
+    jwks_max_age: Annotated[float, Field(ge=1, le=86400)] = 300.0
+    """Seconds the fetched keys are used before they are fetched again."""
+    jwks_cooldown: Annotated[float, Field(ge=0, le=3600)] = 10.0
+    """Least seconds between two fetches of the keys (an unknown `kid` triggers one, rate-limited so)."""
+    timeout: Annotated[float, Field(gt=0, le=60)] = 5.0
+    """Seconds to wait for the issuer (metadata, keys, introspection)."""
+    introspection_url: str | None = None
+    """RFC 7662 endpoint for opaque tokens that are not Bastion's own."""
+    introspection_client_id: str | None = None
+    """The client id Bastion authenticates to the introspection endpoint with (HTTP Basic)."""
+    introspection_secret_env: str | None = None
+    """The environment variable holding that client's secret."""
+
+    @field_validator("issuer", "resource", "audience", "jwks_url", "introspection_url")
+    @classmethod
+    def _https(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if not re.match(r"^https?://[^/?#\s]+", value) or not value.isascii() or any(c.isspace() for c in value):
+            raise ValueError(f"{value!r} must be an absolute http(s) URL, in ASCII (IDNA for host names)")
+        if "#" in value:
+            raise ValueError(f"{value!r} must not have a fragment (#...)")
+        if value.startswith("http://") and not _loopback_url(value):
+            raise ValueError(f"{value!r} must use https:// (http:// is accepted for loopback addresses only)")
+        return value
+
+    @field_validator("algorithms")
+    @classmethod
+    def _asymmetric(cls, algorithms: tuple[str, ...]) -> tuple[str, ...]:
+        if not algorithms:
+            raise ValueError(f"give at least one algorithm, e.g. {list(ASYMMETRIC_ALGORITHMS[:1])}")
+        for algorithm in algorithms:
+            if algorithm.lower() == "none":
+                raise ValueError("`none` would accept unsigned tokens; list signature algorithms, e.g. RS256")
+            if algorithm.upper().startswith("HS"):
+                raise ValueError(
+                    f"{algorithm} is a shared-secret algorithm: a resource server checks tokens with the "
+                    "issuer's public keys; use RS256, ES256 or EdDSA"
+                )
+            if algorithm not in ASYMMETRIC_ALGORITHMS:
+                raise ValueError(f"unknown algorithm {algorithm!r}; use some of {', '.join(ASYMMETRIC_ALGORITHMS)}")
+        return algorithms
+
+    @field_validator("scopes")
+    @classmethod
+    def _scope_names(cls, scopes: dict[str, tuple[Capability, ...]]) -> dict[str, tuple[Capability, ...]]:
+        for scope in scopes:
+            _scope_word(scope)
+        return scopes
+
+    @field_validator("required_scopes")
+    @classmethod
+    def _required_names(cls, scopes: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_scope_word(scope) for scope in scopes)
+
+    @field_validator("client_claim")
+    @classmethod
+    def _claim(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("client_claim names a claim, e.g. client_id")
+        return value
+
+    @field_validator("introspection_secret_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not ENV_NAME.match(value):
+            raise ValueError(f"{value!r} is not an environment variable name")
+        return value
+
+    @model_validator(mode="after")
+    def _introspection_credentials(self) -> AuthConfig:
+        given = (self.introspection_client_id is not None, self.introspection_secret_env is not None)
+        if any(given) and not all(given):
+            raise ValueError("give both `introspection_client_id` and `introspection_secret_env`, or neither")
+        if any(given) and self.introspection_url is None:
+            raise ValueError("introspection credentials need `introspection_url`")
+        return self
+
+
 class AuditConfig(_Model):
     store: str | None = None
     """Where the audit log lives: unset for the embedded SQLite file in BASTION_HOME, or
@@ -584,6 +711,8 @@ class BastionConfig(_Model):
     watch: WatchConfig = Field(default_factory=WatchConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
     http: HttpConfig = Field(default_factory=HttpConfig)
+    auth: AuthConfig | None = None
+    """`[auth]`: OAuth 2.1 access tokens at the HTTP front, beside Bastion's own tokens."""
     servers: dict[str, ServerConfig] = Field(default_factory=dict)
     clients: dict[str, ClientConfig] = Field(default_factory=dict)
 

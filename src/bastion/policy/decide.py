@@ -6,6 +6,7 @@ Tool level (also decides what a client is shown in `tools/list`), first match wi
     client.servers        the client's identity is limited to other servers
     tools.allow/deny      the server's tool lists; client deny_tools
     kill                  a tool switched off (config `tools.disabled` or `bastion policy kill`)
+    scope.<class>         the client's OAuth token carries no scope for the tool's class above read
     capability.<class>    the tool's risk class above read is not granted to this client
 
 Call level, for a tool that passed the above:
@@ -55,9 +56,18 @@ class Policy:
     clients: Mapping[str, ClientPolicy]
 
     def decide_tool(
-        self, client: str, server: str, profile: ToolProfile, kills: frozenset[tuple[str, str]] = frozenset()
+        self,
+        client: str,
+        server: str,
+        profile: ToolProfile,
+        kills: frozenset[tuple[str, str]] = frozenset(),
+        *,
+        ceiling: frozenset[str] | None = None,
     ) -> Decision:
-        """Whether `client` may see and call this tool at all (arguments aside)."""
+        """Whether `client` may see and call this tool at all (arguments aside).
+
+        `ceiling` is what the client's credential carries (its OAuth scopes' capabilities): a
+        tool above read needs its capability there as well as a grant (None: no ceiling)."""
         rules = self.servers.get(server)
         tool = profile.name
         risk = profile.risk.value
@@ -76,9 +86,12 @@ class Policy:
             return _hidden("kill", f"{tool!r} on {server!r} is switched off (kill switch)", risk)
         if profile.risk is RiskClass.READ:
             return Decision(Action.ALLOW, "read", f"{tool!r} is classified read", risk)
+        capability = _capability(profile.risk)
+        if ceiling is not None and capability not in ceiling:
+            reason = f"{tool!r} is classified {risk}; client {client!r}'s token has no scope granting {capability}"
+            return _hidden(f"scope.{capability}", reason, risk)
         if tool in rules.tools.grant:
             return Decision(Action.ALLOW, "tools.grant", f"{tool!r} is in servers.{server}.tools.grant", risk)
-        capability = _capability(profile.risk)
         if capability in rules.capabilities:
             return Decision(Action.ALLOW, f"grant.{capability}", f"server {server!r} grants {capability}", risk)
         if who.grants is not None and capability in who.grants.get(server, frozenset()):
@@ -101,13 +114,14 @@ class Policy:
         size: int = 0,
         sql_check: SqlCheck | None = None,
         resolve: Resolver | None = None,
+        ceiling: frozenset[str] | None = None,
     ) -> Decision:
         """The whole decision for one call; `size` is the arguments' encoded length in bytes.
 
         `resolve` (DNS) is the one input that is not a value; without it URL hosts are checked
         as written only.
         """
-        decision = self.decide_tool(client, server, profile, kills)
+        decision = self.decide_tool(client, server, profile, kills, ceiling=ceiling)
         if decision.action is Action.DENY:
             return decision
         rules = self.servers[server]

@@ -78,11 +78,13 @@ def evaluate(
     kills: frozenset[tuple[str, str]] = frozenset(),
     resolve: Resolver | None = None,
     profile: ToolProfile | None = None,
+    ceiling: frozenset[str] | None = None,
 ) -> Decision:
     """The decision for one call: the one path both the gateway and `bastion policy explain` take.
 
     `definition` is the tool as its server listed it (None: not listed, so judged fail-closed);
-    `resolve` is DNS for URL hosts (None: hosts as written only)."""
+    `resolve` is DNS for URL hosts (None: hosts as written only); `ceiling` is what the client's
+    token carries (None: no limit)."""
     rules = policy.servers.get(server)
     if profile is None:
         profile = unknown_profile(tool) if rules is None else profile_for(rules, definition, tool)
@@ -91,7 +93,15 @@ def evaluate(
     except TypeError:
         size = 0
     return policy.decide_call(
-        client, server, profile, arguments, kills=kills, size=size, sql_check=lazy_sql_check, resolve=resolve
+        client,
+        server,
+        profile,
+        arguments,
+        kills=kills,
+        size=size,
+        sql_check=lazy_sql_check,
+        resolve=resolve,
+        ceiling=ceiling,
     )
 
 
@@ -143,13 +153,15 @@ class PolicyStage:
         self._kills = kills
         self._profiles: dict[tuple[str, str], tuple[Mapping[str, Any] | None, ToolProfile]] = {}
 
-    def hide(self, client: str, server: str, definition: Mapping[str, Any]) -> Mapping[str, str] | None:
+    def hide(
+        self, client: str, server: str, definition: Mapping[str, Any], *, ceiling: frozenset[str] | None = None
+    ) -> Mapping[str, str] | None:
         """Why a listed tool is not shown to this client (a tool-level denial), or None to show it."""
         name = definition.get("name")
         if not isinstance(name, str):
             return {"action": "deny", "rule": "tools.malformed", "reason": "the tool's name is not text"}
         profile = self._profile(server, name, definition)
-        decision = self.policy.decide_tool(client, server, profile, self._kills())
+        decision = self.policy.decide_tool(client, server, profile, self._kills(), ceiling=ceiling)
         return decision.to_record() if decision.action is Action.DENY else None
 
     async def __call__(self, call: Call, call_next: CallNext) -> Reply:
@@ -217,6 +229,7 @@ class PolicyStage:
             arguments,
             kills=self._kills(),
             profile=profile,
+            ceiling=call.client.grants,
         )
         if needs_resolution(profile, arguments):
             # Name resolution blocks; it runs in a worker thread, and only for calls that carry a URL.

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 import anyio.abc
@@ -30,7 +31,7 @@ from bastion.proxy.handshake import as_modern_result, is_modern, strip_envelope
 from bastion.proxy.pipeline import ClientInfo
 from bastion.proxy.session import Session
 from bastion.proxy.stdio_front import SessionFactory
-from bastion.transport.http_front_app import CLIENT_SCOPE_KEY
+from bastion.transport.http_front_app import CLIENT_SCOPE_KEY, GRANTS_SCOPE_KEY
 from bastion.transport.jsonrpc import INTERNAL_ERROR, SERVER_UNAVAILABLE
 from bastion.types import Era, Reply, RpcError
 
@@ -220,9 +221,17 @@ class HttpFront:
             raise MCPError(reply.code, reply.message, reply.data)
         return as_modern_result(ctx.method, reply) if modern else reply
 
-    def _key(self, ctx: ServerRequestContext[Any, Any], modern: bool) -> str:
+    @staticmethod
+    def _principal(ctx: ServerRequestContext[Any, Any]) -> tuple[str, frozenset[str] | None]:
+        """The authenticated client, and the capabilities its token carries, as the bearer check left them."""
         scope: dict[str, Any] = ctx.request.scope if ctx.request is not None else {}  # pyright: ignore[reportUnknownMemberType,reportUnknownVariableType]
-        client = str(scope.get(CLIENT_SCOPE_KEY, "anonymous"))
+        grants = scope.get(GRANTS_SCOPE_KEY)
+        return str(scope.get(CLIENT_SCOPE_KEY, "anonymous")), frozenset(grants) if grants is not None else None
+
+    def _key(self, ctx: ServerRequestContext[Any, Any], modern: bool) -> str:
+        name, grants = self._principal(ctx)
+        # One session per client and token ceiling; the name is quoted so that no name can pose as another's key.
+        client = quote(name, safe="") + ("" if grants is None else f"[{','.join(sorted(grants))}]")
         if modern:
             return f"modern:{client}"
         headers = ctx.request.headers if ctx.request is not None else {}  # pyright: ignore[reportUnknownMemberType,reportUnknownVariableType]
@@ -236,7 +245,8 @@ class HttpFront:
             caps = ctx.session.client_capabilities
             capabilities = caps.model_dump(by_alias=True, mode="json", exclude_none=True) if caps else {}
             info = ctx.session.client_params.client_info if ctx.session.client_params else None
-            client = ClientInfo(key.split(":")[1], key, era, info.name if info else "", info.version if info else "")
+            name, grants = self._principal(ctx)
+            client = ClientInfo(name, key, era, info.name if info else "", info.version if info else "", grants)
             peer = _HttpPeer(era)
             entry = _Entry(key, self._make_session(client, peer, capabilities), peer)
             self._sessions[key] = entry

@@ -41,6 +41,9 @@ class ClientInfo:
     era: Era = Era.HANDSHAKE
     name: str = ""
     version: str = ""
+    grants: frozenset[str] | None = None
+    """Capabilities the client's credential carries (OAuth scopes mapped by `[auth.scopes]`): a ceiling
+    on what its configuration grants. None: the credential does not limit them (Bastion's own tokens)."""
 
 
 @dataclass(slots=True)

@@ -1,23 +1,45 @@
 """The ASGI edge of the HTTP front: bearer-token authentication in front of the SDK's app.
 
-Tokens are looked up by their SHA-256 hash. Without a valid token a request gets 401 and
-never reaches MCP handling, unless the gateway is explicitly configured open on loopback.
+Who a token is (Bastion's own token, looked up by its SHA-256 hash, or an OAuth access
+token) is decided by the `Authenticate` handed in. Without a valid token a request gets 401
+(with `WWW-Authenticate` pointing at the protected resource metadata when OAuth is on), a
+token without a required scope 403, and neither reaches MCP handling, unless the gateway is
+explicitly configured open on loopback. The client's name, and the capabilities its token
+carries, are left in the ASGI scope for the MCP layer; the token itself goes no further.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["CLIENT_SCOPE_KEY", "BearerAuth", "is_loopback", "split_listen"]
+from bastion.identity.oauth import Denial, Principal, challenge
+
+__all__ = [
+    "CLIENT_SCOPE_KEY",
+    "GRANTS_SCOPE_KEY",
+    "Authenticate",
+    "BearerAuth",
+    "OnDenied",
+    "describe",
+    "is_loopback",
+    "lookup_only",
+    "split_listen",
+]
 
 CLIENT_SCOPE_KEY = "bastion.client"
 """Where authentication leaves the client id in the ASGI scope for the MCP layer."""
+GRANTS_SCOPE_KEY = "bastion.grants"
+"""… and the capabilities the client's token carries (a ceiling; None: not limited by the token)."""
 
-TokenLookup = Callable[[str], str | None]
+Authenticate = Callable[[str], Awaitable[Principal | Denial]]
+OnDenied = Callable[[Denial, Scope], Awaitable[None]]
 
 
 def split_listen(listen: str) -> tuple[str, int]:
@@ -38,23 +60,85 @@ def is_loopback(host: str) -> bool:
 
 
 class BearerAuth:
-    def __init__(self, app: ASGIApp, lookup: TokenLookup, *, open_access: bool, path: str = "/mcp") -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        authenticate: Authenticate,
+        *,
+        open_access: bool,
+        path: str = "/mcp",
+        metadata_url: str | None = None,
+        scope_hint: str | None = None,
+        on_denied: OnDenied | None = None,
+    ) -> None:
         self._app = app
-        self._lookup = lookup
+        self._authenticate = authenticate
         self._open = open_access
         self._path = path
+        self._metadata_url = metadata_url
+        """The protected resource metadata (RFC 9728) a 401 points at; None without OAuth."""
+        self._scope_hint = scope_hint
+        self._on_denied = on_denied
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not str(scope.get("path", "")).startswith(self._path):
             await self._app(scope, receive, send)
             return
         token = _bearer(scope)
-        client = self._lookup(token) if token else None
-        if client is None and not self._open:
-            await _unauthorized(send, "a valid bearer token is required" if token is None else "invalid bearer token")
+        verdict = await self._authenticate(token) if token is not None else None
+        if isinstance(verdict, Principal):
+            scope[CLIENT_SCOPE_KEY] = verdict.client
+            scope[GRANTS_SCOPE_KEY] = verdict.grants
+            # The SDK binds a session to the credential that opened it (client, issuer, subject).
+            access = AccessToken(
+                token="",  # the token itself is deliberately not kept
+                client_id=verdict.client,
+                scopes=list(verdict.scopes),
+                subject=verdict.subject,
+                claims={"iss": verdict.issuer} if verdict.issuer is not None else None,
+            )
+            scope["user"] = AuthenticatedUser(access)
+        elif self._open:
+            scope[CLIENT_SCOPE_KEY] = "anonymous"
+        elif verdict is None:
+            await self._refuse(send, 401, challenge(self._metadata_url, None, self._scope_hint), _NO_CREDENTIALS)
             return
-        scope[CLIENT_SCOPE_KEY] = client or "anonymous"
+        else:
+            if self._on_denied is not None:
+                await self._on_denied(verdict, scope)
+            header = challenge(self._metadata_url, verdict) if verdict.status in (401, 403) else None
+            await self._refuse(send, verdict.status, header, verdict.description)
+            return
         await self._app(scope, receive, send)
+
+    @staticmethod
+    async def _refuse(send: Send, status: int, header: str | None, message: str) -> None:
+        body = json.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": -32001, "message": message}}).encode()
+        headers: list[tuple[bytes, bytes]] = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        if header is not None:
+            headers.append((b"www-authenticate", header.encode("latin-1")))
+        if status == 503:
+            headers.append((b"retry-after", b"5"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+_NO_CREDENTIALS = "a valid bearer token is required"
+
+
+def lookup_only(lookup: Callable[[str], str | None]) -> Authenticate:
+    """Bastion's own tokens only (heartbeats, metrics, and the MCP endpoint without `[auth]`)."""
+
+    async def authenticate(token: str) -> Principal | Denial:
+        client = lookup(token)
+        if client is not None:
+            return Principal(client)
+        return Denial("token.unknown", "invalid bearer token", facts={"credential": "bastion"})
+
+    return authenticate
 
 
 def _bearer(scope: Scope) -> str | None:
@@ -66,17 +150,7 @@ def _bearer(scope: Scope) -> str | None:
     return None
 
 
-async def _unauthorized(send: Send, message: str) -> None:
-    body = json.dumps({"jsonrpc": "2.0", "id": None, "error": {"code": -32001, "message": message}}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 401,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"www-authenticate", b'Bearer realm="bastion"'),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+def describe(scope: Scope) -> dict[str, Any]:
+    """Where a refused request came from, for its audit entry: path and peer address, nothing it carried."""
+    peer = scope.get("client")
+    return {"path": str(scope.get("path", "")), "remote": str(peer[0]) if peer else ""}
