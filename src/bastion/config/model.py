@@ -386,7 +386,11 @@ ASYMMETRIC_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "
 
 
 def _loopback_url(url: str) -> bool:
-    host = (urlsplit(url).hostname or "").lower()
+    return is_loopback((urlsplit(url).hostname or "").lower())
+
+
+def is_loopback(host: str) -> bool:
+    """`localhost` or a loopback address (127.0.0.0/8, ::1)."""
     if host == "localhost":
         return True
     try:

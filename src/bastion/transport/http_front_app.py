@@ -10,7 +10,6 @@ carries, are left in the ASGI scope for the MCP layer; the token itself goes no 
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -19,6 +18,7 @@ from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from bastion.config.model import is_loopback
 from bastion.identity.oauth import Denial, Principal, challenge
 
 __all__ = [
@@ -48,15 +48,6 @@ def split_listen(listen: str) -> tuple[str, int]:
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"listen address {listen!r} must be HOST:PORT, e.g. 127.0.0.1:8765")
     return host, int(port)
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class BearerAuth:
