@@ -37,6 +37,9 @@ class Events:
     async def refused(self, call: Call, reply: Reply) -> None:
         self.seen.append((call, reply))
 
+    async def failed(self, call: Call, error: BaseException) -> None:
+        raise AssertionError(f"the policy stage failed on {call.method}: {error!r}")
+
     async def listed(self, client: ClientInfo, server: str, kind: str, items: list[dict[str, Any]]) -> None:
         return None
 
