@@ -10,6 +10,13 @@ to 1 MiB results at its worst: a log of 1 MiB of base64 ids (every run tried, no
 of base64-encoded prose (one run, decoded up to the bound) and 1 MiB of percent-encoded text.
 
     .venv/bin/python bench/screen_bench.py --rounds 20000
+
+Wall-clock time depends on what else the machine runs; CPU instructions do not. `--only CASE`
+runs one case `--rounds` times, untimed, after the checks and 200 warm-up calls: under
+`valgrind --tool=callgrind`, the instructions of `--rounds 200` minus those of `--rounds 0`,
+divided by 200, are what one call costs.
+
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null .venv/bin/python bench/screen_bench.py --only benign --rounds 200
 """
 
 from __future__ import annotations
@@ -248,6 +255,7 @@ def measure(rounds: int, call: Callable[[], object]) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=20000)
+    parser.add_argument("--only", choices=["benign", "attack", "tools"], help="run one case, untimed (for callgrind)")
     args = parser.parse_args()
     check_benign()
     check_attack()
@@ -263,6 +271,11 @@ def main() -> None:
             lambda: [screen_tool(tool, "block", OTHER_TOOLS) for tool in FILESYSTEM_TOOLS],
         ),
     ]
+    if args.only:
+        call = dict(zip(["benign", "attack", "tools"], (call for _, call in cases), strict=True))[args.only]
+        for _ in range(200 + args.rounds):
+            call()
+        return
     print(f"{'case':<52} {'p50 µs':>8} {'p99 µs':>8}")
     for name, call in cases:
         for _ in range(200):

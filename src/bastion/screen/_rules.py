@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from bastion.screen.index import vocabulary
+
 
 def w(words: str) -> frozenset[bytes]:
-    return frozenset(words.encode().split())
+    return vocabulary(words.encode().split())
 
 
 MOVE_VERB = re.compile(
@@ -78,7 +80,7 @@ def _rule(
     opening: bool = False,
 ) -> Rule:
     keyed = tuple((a, re.split(r"[^a-z0-9]", a)[0].encode()) for a in anchors.split())
-    keys = frozenset(key for _, key in keyed)
+    keys = vocabulary(key for _, key in keyed)
     gated = tuple(w(g) for g in gates)
     compiled = re.compile(pattern)
     return Rule(rule, base, keyed, keys, compiled, gated, booster, imperative, verb_needed, tail, opening)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left
+from collections.abc import Iterable
+from typing import ClassVar
 
 from bastion.screen._chars import SUSPECT
+from bastion.screen._scan import finditer_at
 from bastion.screen.invisible import has_bare_cr
 from bastion.screen.normalize import fold
 
-__all__ = ["TextIndex"]
+__all__ = ["TextIndex", "vocabulary"]
 
 _WORD_TABLE = bytes(  # upper to lower case, controls (not tab, newline, CR) to NUL, digits and punctuation to space
     0
@@ -20,7 +24,25 @@ _WORD_TABLE = bytes(  # upper to lower case, controls (not tab, newline, CR) to 
     else c
     for c in range(256)
 )
-_ENDERS = ".!?;:\n"  # a sentence ends at a newline, or at one of the others before whitespace
+
+
+class _Vocabulary:
+    """Every word a detector looks for in `TextIndex.words` (`vocabulary` adds to it)."""
+
+    words: ClassVar[frozenset[bytes]] = frozenset()
+
+
+def vocabulary(words: Iterable[bytes]) -> frozenset[bytes]:
+    """A set of words a detector looks for in `TextIndex.words`, registered: an index keeps
+    only the registered words of its text (most of a text's words are nobody's business, and
+    the set of all of them cost more than everything else an index holds), so every set of
+    words the detectors test an index's words against is made here."""
+    found = frozenset(words)
+    _Vocabulary.words |= found
+    return found
+
+
+_ENDER = re.compile("[.!?;:\n]")  # a sentence ends at a newline, or at one of the others before whitespace
 _SENTENCE_REACH = 400
 
 
@@ -37,10 +59,11 @@ def _lower(text: str) -> str:
 
 class TextIndex:
     """A text with what every detector needs, computed once: its lower-case form with
-    look-alikes folded (same length, so positions agree), the set of its words (lower-case
-    bytes of the folded form, split at anything but an ASCII letter) for cheap gating,
-    whether it holds anything `strip_invisible` removes, and the names of the parameters a
-    definition's text may ask data to be put in."""
+    look-alikes folded (same length, so positions agree), the set of its words that the
+    detectors look for (lower-case bytes of the folded form, split at anything but an ASCII
+    letter; only those registered with `vocabulary`) for cheap gating, whether it holds
+    anything `strip_invisible` removes, and the names of the parameters a definition's text
+    may ask data to be put in."""
 
     __slots__ = ("_fences", "_found", "destinations", "low", "suspect", "text", "words")
 
@@ -54,7 +77,7 @@ class TextIndex:
         else:
             words = self.low.encode("utf-8", "surrogatepass").translate(_WORD_TABLE)
             self.suspect = SUSPECT.search(text) is not None or ("\r" in text and has_bare_cr(text))
-        self.words = frozenset(words.split())
+        self.words = _Vocabulary.words.intersection(words.split())
         self._fences: list[int] | None = None
         self._found: dict[str, list[int]] = {}
 
@@ -78,14 +101,16 @@ class TextIndex:
         """The sentence (or line) around `[start, end)`, looking at most 400 characters each way."""
         low = self.low
         lo, hi = max(0, start - _SENTENCE_REACH), min(len(low), end + _SENTENCE_REACH)
-        first = start
-        while (i := max(low.rfind(char, lo, first) for char in _ENDERS)) != -1 and not _ends(low, i):
-            first = i
-        first = lo if i == -1 else i + 1
+        first = lo
+        for ender in reversed([m.start() for m in _ENDER.finditer(low, lo, start)]):
+            if _ends(low, ender):
+                first = ender + 1
+                break
         while first < start and low[first].isspace():
             first += 1
         last = end
-        while (i := min((j for j in (low.find(char, last, hi) for char in _ENDERS) if j != -1), default=-1)) != -1:
+        while (found := _ENDER.search(low, last, hi)) is not None:
+            i = found.start()
             if _ends(low, i):
                 return first, i + 1
             last = i + 1
@@ -117,16 +142,24 @@ def _ends(low: str, i: int) -> bool:
     return not (nxt.isalnum() or nxt in "/\\_-.")
 
 
+_FENCES = ((re.compile("```"), "`"), (re.compile("~~~"), "~"))
+
+
 def _fences(text: str) -> list[int]:
-    """Where fenced code blocks open and close: ``` or ~~~ at the start of a line."""
+    """Where fenced code blocks open and close: ``` or ~~~ at the start of a line. After a
+    fence, the rest of its line is passed over."""
     found: list[int] = []
-    for fence in ("```", "~~~"):
-        i = text.find(fence)
-        while i != -1:
+    for fence, char in _FENCES:
+        line_end = 0
+        for match in finditer_at(fence, text, char):
+            i = match.start()
+            if i < line_end:
+                continue
             if not text[text.rfind("\n", 0, i) + 1 : i].strip(" \t"):
                 found.append(i)
             line_end = text.find("\n", i)
-            i = -1 if line_end == -1 else text.find(fence, line_end)
+            if line_end == -1:
+                break
     return sorted(found)
 
 

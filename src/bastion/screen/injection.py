@@ -81,8 +81,9 @@ from bastion.screen._rules import (
     Rule,
     w,
 )
+from bastion.screen._scan import finditer_at
 from bastion.screen.findings import Finding, Severity, excerpt
-from bastion.screen.index import TextIndex
+from bastion.screen.index import TextIndex, vocabulary
 
 __all__ = ["InjectionScan", "injection_findings", "injection_scan"]
 
@@ -112,6 +113,7 @@ _ROLE_HARM = re.compile(
 )
 _ROLE_COLON = re.compile(r"[ \t]*:(?=\s)")
 _ROLE_WORDS = w("system assistant human developer user ai")
+_MID_ROLES = tuple((role, role.encode()) for role in ("system", "assistant", "developer"))  # among _ROLE_WORDS
 _ROLE_AFTER = re.compile(r"\s*(?:system|user|assistant|human|\[inst\])\b")
 _SENSITIVE = tuple(  # (a path or file name, a word the text must hold for it to be looked for)
     (needle, key.encode())
@@ -125,6 +127,8 @@ _SENSITIVE = tuple(  # (a path or file name, a word the text must hold for it to
         credentials.json=credentials .config/gh=gh""".split()
     )
 )
+_SENSITIVE_BY_WORD = {key: tuple(needle for needle, word in _SENSITIVE if word == key) for _, key in _SENSITIVE}
+_SENSITIVE_WORDS = vocabulary(_SENSITIVE_BY_WORD)
 _PATH_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_.~/-")
 
 
@@ -198,36 +202,58 @@ def _blockquote(text: str, start: int) -> bool:
     return text.startswith(">", line_start) or text.startswith(" >", line_start)
 
 
-_RULES_BY_KEY: dict[bytes, tuple[int, ...]] = {
-    key: tuple(at for at, rule in enumerate(RULES) if key in rule.keys) for rule in RULES for key in rule.keys
-}
-_RULE_KEYS = frozenset(_RULES_BY_KEY)
+_Anchors = dict[bytes, tuple[str, ...]]  # a rule's anchors by the word each needs
 
 
-def _rule_hits(index: TextIndex, rule: Rule, hits: list[_Hit]) -> None:
-    """Hits of one rule; `injection_scan` calls it only for rules one of whose anchors' words the text holds."""
-    for gate in rule.gates:
-        if index.words.isdisjoint(gate):
-            return
-    for anchor, key in rule.anchors:
-        if key not in index.words:
-            continue
-        for i in index.starts(anchor):
-            match = rule.pattern.match(index.low, i)
-            if match is None or (rule.opening and not _opens(index, i)):
-                continue
-            score = _score(
-                index,
-                rule.base,
-                i,
-                match.end(),
-                imperative=rule.imperative,
-                booster=rule.booster,
-                verb_needed=rule.verb_needed,
-            )
-            if rule.tail is not None and _tail(index, match.end(), rule.tail):
-                score += 1
-            hits.append(_Hit(rule.rule, score, i, match.end(), match.end()))
+def _conditions() -> tuple[dict[bytes, int], dict[int, tuple[Rule, int, _Anchors]]]:
+    """Which rules may match, as bits: each rule has one bit for its anchors' words and one for
+    each of its gates, all above the bits of the rules before it; a word holds the bits of
+    every set it is in, and a rule is tried when the text's words hold all of its bits. Each
+    rule is found by one of its bits, its trigger: its last gate (usually its rarest words),
+    or its anchors' when it has no gate. So a text costs one pass over its words and one step
+    for each rule whose trigger it holds, not a set operation for each gate of each rule."""
+    bits: dict[bytes, int] = {}
+    rules: dict[int, tuple[Rule, int, _Anchors]] = {}
+    bit = 1
+    for rule in RULES:
+        need = 0
+        for words in (rule.keys, *rule.gates):
+            for word in words:
+                bits[word] = bits.get(word, 0) | bit
+            need |= bit
+            bit <<= 1
+        anchors = {word: tuple(anchor for anchor, key in rule.anchors if key == word) for word in rule.keys}
+        rules[bit >> 1] = (rule, need, anchors)
+    return bits, rules
+
+
+_BITS, _RULE_AT = _conditions()  # the rules by their trigger bit, in order
+_TRIGGERS = sum(_RULE_AT)
+
+
+def _rule_hits(index: TextIndex, rule: Rule, anchors: _Anchors, hits: list[_Hit]) -> None:
+    """Hits of one rule, tried at its anchors whose words the text holds; `injection_scan` calls
+    it only for rules whose gates the text passes. (A hit depends only on where it starts, so
+    the order of the anchors does not change what is found.)"""
+    low = index.low
+    for key in sorted(index.words & rule.keys):
+        for anchor in anchors[key]:
+            for i in index.starts(anchor):
+                match = rule.pattern.match(low, i)
+                if match is None or (rule.opening and not _opens(index, i)):
+                    continue
+                score = _score(
+                    index,
+                    rule.base,
+                    i,
+                    match.end(),
+                    imperative=rule.imperative,
+                    booster=rule.booster,
+                    verb_needed=rule.verb_needed,
+                )
+                if rule.tail is not None and _tail(index, match.end(), rule.tail):
+                    score += 1
+                hits.append(_Hit(rule.rule, score, i, match.end(), match.end()))
 
 
 def _opens(index: TextIndex, start: int) -> bool:
@@ -253,7 +279,7 @@ def _angle_hits(index: TextIndex, hits: list[_Hit]) -> None:
     low = index.low
     tokens: list[tuple[int, int, str]] = []
     if "<" in low:
-        for match in _ANGLE.finditer(low):
+        for match in finditer_at(_ANGLE, low, "<"):
             start, end = match.span()
             if match.group("tag") or match.group("comment"):
                 _block_hit(index, match, hits)
@@ -263,7 +289,7 @@ def _angle_hits(index: TextIndex, hits: list[_Hit]) -> None:
             else:
                 tokens.append((start, end, match.group("token") or match.lastgroup or ""))
     if "[" in low and index.has(_BRACKET_WORDS):
-        for match in _BRACKET.finditer(low):
+        for match in finditer_at(_BRACKET, low, "["):
             if match.group("inst"):
                 tokens.append((*match.span(), "inst"))
             else:
@@ -334,8 +360,8 @@ def _role_tail(low: str, end: int) -> int:
 def _mid_roles(index: TextIndex) -> list[tuple[int, int, str, bool]]:
     """Role markers ("System:", "Assistant:", "Developer:") opening a sentence or a quoted value mid-line."""
     low, found = index.low, list[tuple[int, int, str, bool]]()
-    for role in ("system", "assistant", "developer"):
-        if role.encode() not in index.words:
+    for role, word in _MID_ROLES:
+        if word not in index.words:
             continue
         for i in index.starts(role):
             colon = _ROLE_COLON.match(low, i + len(role))
@@ -383,7 +409,7 @@ _QUALIFIERS = {  # head word: (how many words back to look, the words that make 
     "variables": (1, frozenset({"environment"})),
     "transcript": (3, _DETERMINERS | _MANY),
 } | dict.fromkeys(SENSITIVE_HEADS_OWNED, (3, _OWNED))
-_HEADS = frozenset(head.encode() for head in ("chat", *_QUALIFIERS))
+_HEADS = vocabulary(head.encode() for head in ("chat", *_QUALIFIERS))
 _CHAT_TAIL = re.compile(r"\s+(?:history|so\s+far|log|transcript|context)\b")
 
 
@@ -429,9 +455,8 @@ def _request_hits(index: TextIndex, hits: list[_Hit]) -> None:
 def _sensitive_hits(index: TextIndex, hits: list[_Hit]) -> None:
     low = index.low
     spans: dict[tuple[int, int], int] = {}
-    for needle, word in _SENSITIVE:
-        if word not in index.words:
-            continue
+    needles = [needle for word in index.words & _SENSITIVE_WORDS for needle in _SENSITIVE_BY_WORD[word]]
+    for needle in needles:
         i = low.find(needle)
         while i != -1:
             start, end = i, i + len(needle)
@@ -474,12 +499,24 @@ def injection_scan(text: str | TextIndex, where: str, *, spans_at: Severity = Se
     sentences of findings at `spans_at` or more (HIGH unless the caller raises what it found)."""
     index = text if isinstance(text, TextIndex) else TextIndex(text)
     hits: list[_Hit] = []
-    for at in sorted({at for key in index.words & _RULE_KEYS for at in _RULES_BY_KEY[key]}):
-        _rule_hits(index, RULES[at], hits)
-    _angle_hits(index, hits)
-    _role_hits(index, hits)
-    _sensitive_hits(index, hits)
-    _request_hits(index, hits)
+    held = 0
+    for word in index.words:  # only the words the detectors look for: a few
+        held |= _BITS.get(word, 0)
+    triggered = held & _TRIGGERS
+    while triggered:  # lowest bit first: the rules in their order
+        trigger = triggered & -triggered
+        triggered ^= trigger
+        rule, need, anchors = _RULE_AT[trigger]
+        if held & need == need:
+            _rule_hits(index, rule, anchors, hits)
+    if "<" in index.low or "[" in index.low:
+        _angle_hits(index, hits)
+    if index.has(_ROLE_WORDS):
+        _role_hits(index, hits)
+    if index.has(_SENSITIVE_WORDS):
+        _sensitive_hits(index, hits)
+    if index.has(_HEADS):
+        _request_hits(index, hits)
     if not hits:
         return _NOTHING
     best: dict[str, int] = {}

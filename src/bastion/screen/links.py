@@ -20,8 +20,9 @@ import re
 from collections import Counter
 from urllib.parse import parse_qsl, unquote_plus, urlsplit
 
+from bastion.screen._scan import finditer_at
 from bastion.screen.findings import Finding, Severity, excerpt
-from bastion.screen.index import TextIndex
+from bastion.screen.index import TextIndex, vocabulary
 
 __all__ = ["Edit", "entropy", "exfiltration", "url_score"]
 
@@ -42,6 +43,7 @@ _SECRET_SHAPE = re.compile(
 _HEX = re.compile(r"[0-9a-fA-F]+")
 _EMAIL = re.compile(r"\S@\S+\.\w")
 _DATA_CHARS = re.compile(r"[{}\[\]<>$%]")
+_IMG = vocabulary([b"img"])
 
 
 def entropy(value: str) -> float:
@@ -51,7 +53,7 @@ def entropy(value: str) -> float:
 
 def url_score(url: str) -> tuple[int, str]:
     """How much data a URL carries (0 none, 2 likely, 3 surely) and its host."""
-    if "?" not in url and not _DATA_CHARS.search(url) and max(map(len, url.split("/"))) < 32:
+    if "?" not in url and not _DATA_CHARS.search(url) and (len(url) < 32 or max(map(len, url.split("/"))) < 32):
         return 0, ""  # a plain link: the common case
     try:
         parts = urlsplit(url.strip())
@@ -77,9 +79,15 @@ def _link_finding(
     rule: str, url: str, start: int, end: int, index: TextIndex, where: str
 ) -> tuple[Finding, Edit] | None:
     score, host = url_score(url)
-    image = rule != "exfil.link"
     if score < 2:
         return None
+    return _found(rule, score, host, start, end, index, where)
+
+
+def _found(
+    rule: str, score: int, host: str, start: int, end: int, index: TextIndex, where: str
+) -> tuple[Finding, Edit]:
+    image = rule != "exfil.link"
     severity = Severity.HIGH if image or score >= 3 else Severity.LOW
     shown = excerpt(host, 0, 0)[:60] or "?"
     marker = f"[bastion: removed {'image link' if image else 'link'} to {shown}]"
@@ -107,7 +115,10 @@ def exfiltration(index: TextIndex, where: str) -> list[tuple[Finding, Edit]]:
     text, low = index.text, index.low
     found: list[tuple[Finding, Edit] | None] = []
     if "]" in text:
-        for match in _MD_TARGET.finditer(text):
+        for match in finditer_at(_MD_TARGET, text, "]"):
+            score, host = url_score(match.group(1))
+            if score < 2:
+                continue  # a plain link, whatever opens it
             opening = _bracket_open(text, match.start())
             if opening == -1:
                 continue
@@ -115,14 +126,14 @@ def exfiltration(index: TextIndex, where: str) -> list[tuple[Finding, Edit]]:
             close = text.find(")", match.end())
             end = match.end() if close == -1 or close - match.end() > 300 else close + 1
             rule = "exfil.image" if image else "exfil.link"
-            found.append(_link_finding(rule, match.group(1), opening - image, end, index, where))
-        refs = {(m.group(2) or m.group(1)).lower() for m in _REF_USE.finditer(text)} if "!" in text else set[str]()
+            found.append(_found(rule, score, host, opening - image, end, index, where))
+        refs = {(m.group(2) or m.group(1)).lower() for m in finditer_at(_REF_USE, text, "!")} if "!" in text else None
         if refs:
             for match in _REF_DEF.finditer(text):
                 if match.group(1).lower() in refs:
                     found.append(_link_finding("exfil.reference_image", match.group(2), *match.span(2), index, where))
-    if b"img" in index.words:
-        for match in _HTML_IMG.finditer(low):
+    if not index.words.isdisjoint(_IMG):
+        for match in finditer_at(_HTML_IMG, low, "<"):
             found.append(
                 _link_finding("exfil.html_image", text[match.start(1) : match.end(1)], *match.span(), index, where)
             )

@@ -34,10 +34,13 @@ import string
 import unicodedata
 from dataclasses import dataclass
 from functools import cache
+from itertools import islice
 from typing import Literal
 from urllib.parse import unquote_plus
 
 from confusable_homoglyphs import confusables
+
+from bastion.screen._scan import finditer_at
 
 __all__ = ["Blob", "encoded_blobs", "fold"]
 
@@ -122,6 +125,7 @@ _B64_TABLE = bytes(1 if c in _B64_ALPHABET else 0 for c in range(256))
 _RUN_PROBE = b"\x01" * 24
 _ESCAPED_HEX = re.compile(r"(?:\\x[0-9A-Fa-f]{2}){8,}")
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
+_SEPARATORS = re.compile(r"[\s&=?/]+")
 _HEX_DIGITS = frozenset(string.hexdigits)
 _TOKEN_END = frozenset(" \t\r\n\"'<>()[]`")
 _MAX_BLOBS = 16
@@ -137,8 +141,11 @@ def _text_like(data: bytes) -> str | None:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return None
-    printable = sum(char.isprintable() or char in "\n\t\r" for char in text)
-    if printable < len(text) * 0.95 or sum(word.isalpha() for word in text.split()) < 3:
+    if not text.replace("\n", "").replace("\t", "").replace("\r", "").isprintable():  # else all of it is
+        printable = sum(char.isprintable() or char in "\n\t\r" for char in text)
+        if printable < len(text) * 0.95:
+            return None
+    if len(list(islice(filter(str.isalpha, text.split()), 3))) < 3:
         return None
     return text
 
@@ -177,7 +184,7 @@ def _percent(run: str) -> str | None:
     decoded = unquote_plus(run[:_MAX_BLOB])
     if decoded == run:
         return None
-    return decoded if sum(word.isalpha() for word in re.split(r"[\s&=?/]+", decoded)) >= 3 else None
+    return decoded if len(list(islice(filter(str.isalpha, _SEPARATORS.split(decoded)), 3))) >= 3 else None
 
 
 def encoded_blobs(text: str) -> list[Blob]:
@@ -197,11 +204,13 @@ def encoded_blobs(text: str) -> list[Blob]:
                 stop += 1
             runs.append(("base64", start, stop))
         start = classes.find(_RUN_PROBE, end)
-    if "\\x" in text:
-        for match in _ESCAPED_HEX.finditer(text):
+    if "\\" in text:
+        for match in finditer_at(_ESCAPED_HEX, text, "\\"):
             runs.append(("hex", match.start(), match.end()))
-    if "%" in text and _PERCENT.search(text):
-        runs += _percent_runs(text)
+    percent = text.find("%")
+    escape = None if percent == -1 else _PERCENT.search(text, percent)
+    if escape is not None:
+        runs += _percent_runs(text, escape.start())
     found: list[Blob] = []
     budget = _MAX_DECODED
     for encoding, start, end in runs[:_MAX_TRIES]:
@@ -215,11 +224,12 @@ def encoded_blobs(text: str) -> list[Blob]:
     return found
 
 
-def _percent_runs(text: str) -> list[tuple[Encoding, int, int]]:
-    """Tokens (runs without spaces or quotes) with three or more percent escapes."""
+def _percent_runs(text: str, first: int) -> list[tuple[Encoding, int, int]]:
+    """Tokens (runs without spaces or quotes) with three or more percent escapes, the first
+    escape at `first`."""
     runs: list[tuple[Encoding, int, int]] = []
     last_end = -1
-    for match in _PERCENT.finditer(text):
+    for match in _PERCENT.finditer(text, first):
         if match.start() < last_end:
             continue
         start, end = match.start(), match.end()

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from operator import is_not
 from typing import Any, Literal, cast
 
 from bastion.screen.findings import Action, Finding, Severity, escape, raised, replace_spans
@@ -37,6 +38,7 @@ from bastion.screen.secrets import MARKER_SECRET, secrets
 __all__ = ["MARKER_INSTRUCTIONS", "MARKER_SECRET", "ResultPolicy", "ResultVerdict", "screen_result"]
 
 MARKER_INSTRUCTIONS = "[bastion: removed suspected instructions]"
+_MEDIUM = Severity.MEDIUM.rank
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +63,7 @@ def screen_result(result: Mapping[str, Any], policy: ResultPolicy) -> ResultVerd
     if isinstance(content, list):
         blocks = cast(list[Any], content)
         screened = [screen.block(item, i) for i, item in enumerate(blocks)]
-        if any(new is not old for new, old in zip(screened, blocks, strict=True)):
+        if any(map(is_not, screened, blocks)):
             replaced["content"] = screened
     if "structuredContent" in result:
         structured = screen.walk(result["structuredContent"], "structuredContent")
@@ -82,7 +84,7 @@ class _Screen:
     blocked: bool = False
 
     def block(self, item: Any, i: int) -> Any:
-        if not isinstance(item, Mapping):
+        if type(item) is not dict and not isinstance(item, Mapping):  # a dict without asking the ABC
             return item
         block = cast(Mapping[str, Any], item)
         kind = block.get("type")
@@ -100,14 +102,16 @@ class _Screen:
     def walk(self, value: Any, where: str) -> Any:
         if isinstance(value, str):
             return self.text(value, where)
-        if isinstance(value, Mapping):
+        if value is None or isinstance(value, int | float):  # a JSON number, boolean or null
+            return value
+        if type(value) is dict or isinstance(value, Mapping):
             items = cast(Mapping[Any, Any], value)
             new = {key: self.walk(item, f"{where}.{escape(str(key))}") for key, item in items.items()}
             return new if any(new[key] is not items[key] for key in new) else items
         if isinstance(value, list):
             elements = cast(list[Any], value)
             new_list = [self.walk(item, f"{where}[{i}]") for i, item in enumerate(elements)]
-            return new_list if any(a is not b for a, b in zip(new_list, elements, strict=True)) else elements
+            return new_list if any(map(is_not, new_list, elements)) else elements
         return value
 
     def text(self, text: str, where: str) -> str:
@@ -115,6 +119,7 @@ class _Screen:
         clean = text
         findings: list[Finding] = []
         hidden: list[str] = []
+        evasive = False  # hidden characters beside what it says
         if index.suspect:
             stripped, removed = strip_invisible(text)
             if removed:
@@ -122,14 +127,15 @@ class _Screen:
                 hidden = hidden_segments(text)
                 clean = stripped
                 index = TextIndex(clean)
+                evasive = any(f.severity.rank >= Severity.MEDIUM.rank for f in findings)
         edits: list[Edit] = []
-        evasive = any(f.severity.rank >= Severity.MEDIUM.rank for f in findings)  # hidden characters beside it
-        scan = injection_scan(index, where, spans_at=Severity.MEDIUM if evasive else Severity.HIGH)
-        said = [raised(f) for f in scan.findings] if evasive else list(scan.findings)
-        findings += said
         instructions: list[Edit] = []
-        if any(f.severity is Severity.HIGH for f in said):
-            instructions += [(s, e, MARKER_INSTRUCTIONS) for s, e in scan.spans]
+        scan = injection_scan(index, where, spans_at=Severity.MEDIUM) if evasive else injection_scan(index, where)
+        if scan.findings:
+            said = [raised(f) for f in scan.findings] if evasive else list(scan.findings)
+            findings += said
+            if any(f.severity is Severity.HIGH for f in said):
+                instructions += [(s, e, MARKER_INSTRUCTIONS) for s, e in scan.spans]
         inner: list[tuple[str, int, int]] = [(segment, *_span(clean, segment)) for segment in hidden]
         inner += [(blob.decoded, blob.start, blob.end) for blob in encoded_blobs(clean)]
         for segment, start, end in inner:
@@ -149,9 +155,11 @@ class _Screen:
             (found_secrets, self.policy.secrets),
         )
         for found, acting in checks:
-            findings += (finding for finding, _ in found)
-            self.act(acting, edits, [edit for finding, edit in found if finding.severity.rank >= Severity.MEDIUM.rank])
-        self.findings += findings
+            if found:
+                findings += (finding for finding, _ in found)
+                self.act(acting, edits, [edit for finding, edit in found if finding.severity.rank >= _MEDIUM])
+        if findings:
+            self.findings += findings
         out = replace_spans(clean, edits) if edits else clean if self.policy.invisible == "strip" else text
         return text if out == text else out
 
