@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from bastion import __version__
-from tests.conftest import BASTION, child_env
-
-USAGE = 2
-
-
-def bastion(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*BASTION, *args],
-        capture_output=True,
-        text=True,
-        env=child_env(home),
-        timeout=60,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
+from tests.cli.conftest import USAGE, bastion
 
 
 @pytest.mark.parametrize(

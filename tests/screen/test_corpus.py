@@ -4,54 +4,13 @@ benign texts. The figures and how they were reached are in bench/README.md."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
+from bench.screen_corpus import flagged, listing_findings, load, result_findings
 
-from bastion.screen.listing import screen_instructions, screen_prompt, screen_resource, screen_tool
-from bastion.screen.results import ResultPolicy, screen_result
-from bastion.screen.text import Finding, Severity
-
-CORPUS = Path(__file__).parent / "corpus"
-OTHER_TOOLS = frozenset(
-    {
-        "send_email",
-        "github_create_issue",
-        "slack_post_message",
-        "run_command",
-        "write_file",
-        "http_request",
-        "fetch",
-        "web_search",
-        "read_file",
-        "get_current_time",
-        "git_log",
-    }
-)
-
-
-def load(name: str) -> list[dict[str, Any]]:
-    with (CORPUS / f"{name}.jsonl").open(encoding="utf-8") as lines:
-        return [json.loads(line) for line in lines]
-
-
-def result_findings(item: dict[str, Any]) -> tuple[Finding, ...]:
-    return screen_result({"content": [{"type": "text", "text": item["text"]}]}, ResultPolicy()).findings
-
-
-def listing_findings(item: dict[str, Any]) -> tuple[Finding, ...]:
-    definition, kind = item["definition"], item["kind"]
-    if kind == "instructions":
-        return screen_instructions(definition["instructions"], "flag")[1]
-    if kind == "prompt":
-        return screen_prompt(definition, "flag").findings
-    if kind == "resource":
-        return screen_resource(definition, "flag").findings
-    return screen_tool(definition, "flag", OTHER_TOOLS).findings
-
+from bastion.screen.text import Finding
 
 SCREENS: dict[str, Callable[[dict[str, Any]], tuple[Finding, ...]]] = {
     "results": result_findings,
@@ -69,8 +28,7 @@ DETECTION = {
 
 def rate(name: str, split: str, label: str) -> float:
     items = [item for item in load(name) if item["split"] == split and item["label"] == label]
-    flagged = sum(any(f.severity is Severity.HIGH for f in SCREENS[name](item)) for item in items)
-    return flagged / len(items)
+    return sum(flagged(SCREENS[name](item)) for item in items) / len(items)
 
 
 @pytest.mark.parametrize("name", ["results", "listings"])

@@ -146,7 +146,11 @@ def _python_query(interpreter: str, env: Mapping[str, str]) -> list[str]:
             values = orjson.loads(found) if found else []
         except orjson.JSONDecodeError:
             values = []
-        _python_cache[interpreter] = [str(v) for v in values] if isinstance(values, list) else []
+        answer = [str(v) for v in values] if isinstance(values, list) else []
+        _python_cache[interpreter] = answer
+        if answer and answer[0]:
+            # The real interpreter answers the same: `runtime_paths` asks it after a shim was resolved.
+            _python_cache.setdefault(answer[0], answer)
     return _python_cache[interpreter] or [""]
 
 
