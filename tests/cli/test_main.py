@@ -37,7 +37,7 @@ def test_shell_completion_is_offered(home: Path) -> None:
 
 
 def test_version_and_help_exit_0(home: Path) -> None:
-    assert bastion(home, "--version").stdout.strip() == f"bastion {__version__}"
+    assert bastion(home, "--version").stdout.strip() == f"bastion-mcp-gateway {__version__}"
     assert bastion(home, "--help").returncode == 0
 
 

@@ -181,7 +181,7 @@ def test_install_rewrites_jsonc_with_trailing_commas_but_no_comments(tmp_path: P
     assert entry["args"][-3:] == ["--", "uvx", "mcp-server-time"]
 
 
-def test_install_names_the_bastion_on_path_never_the_python_of_a_venv(tmp_path: Path) -> None:
+def test_install_never_names_another_installations_bastion_on_path(tmp_path: Path) -> None:
     shims = tmp_path / "shims"
     shims.mkdir()
     shim = shims / "bastion"
@@ -198,8 +198,28 @@ def test_install_names_the_bastion_on_path_never_the_python_of_a_venv(tmp_path: 
         PATH=f"{shims}{os.pathsep}{os.defpath}",
     )
     assert done.returncode == 0, done.stderr
-    assert json.loads(config.read_text(encoding="utf-8"))["mcpServers"]["time"]["command"] == str(shim)
+    assert json.loads(config.read_text(encoding="utf-8"))["mcpServers"]["time"]["command"] == str(SCRIPTS / "bastion")
+    assert f"the `bastion` on PATH ({shim}) belongs to another installation" in done.stderr
     assert sys.executable not in config.read_text(encoding="utf-8")
+
+
+def test_install_keeps_the_path_name_of_this_installations_bastion(tmp_path: Path) -> None:
+    links = tmp_path / "bin"
+    links.mkdir()
+    (links / "bastion").symlink_to(SCRIPTS / "bastion")
+    config = write(tmp_path / "mcp.json", {"mcpServers": {"time": {"command": "uvx", "args": ["mcp-server-time"]}}})
+    done = bastion(
+        tmp_path / "home",
+        "install",
+        "--client",
+        "cursor",
+        "--config-path",
+        str(config),
+        PATH=f"{links}{os.pathsep}{os.defpath}",
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(config.read_text(encoding="utf-8"))["mcpServers"]["time"]["command"] == str(links / "bastion")
+    assert "warning" not in done.stderr
 
 
 @pytest.mark.parametrize("started_as", ["entry point", "python -m"])

@@ -93,21 +93,24 @@ def bastion_command(search_path: str | None, started_as: str, scripts: Path) -> 
     """How a client should launch Bastion, and a warning if only a fragile way was found.
 
     Bastion's installed entry point, by absolute path (a symlink such as pipx's is kept, not
-    resolved): the `bastion` on PATH, else the one this process was started as, else the one
-    beside this interpreter. This interpreter itself only when there is none: recreating its venv
-    or upgrading Python would break every client.
+    resolved): the one this process was started as, else the `bastion` on PATH when it is this
+    installation's, else the one beside this interpreter. Another package may install a script
+    called `bastion`, so one on PATH that is not ours is never written, only named in the warning.
+    This interpreter itself only when there is no entry point: recreating its venv or upgrading
+    Python would break every client.
     """
-    found = shutil.which("bastion", path=search_path)
-    if found:
-        return [os.path.abspath(found)], None
     started = Path(started_as)
     if started.name in ("bastion", "bastion.exe") and started.is_file():
         return [os.path.abspath(started)], None
-    for beside in (scripts / "bastion", scripts / "bastion.exe"):
-        if beside.is_file():
-            return [str(beside)], None
+    ours = next((beside for beside in (scripts / "bastion", scripts / "bastion.exe") if beside.is_file()), None)
+    found = shutil.which("bastion", path=search_path)
+    if found and ours and os.path.samefile(found, ours):
+        return [os.path.abspath(found)], None
+    other = f"; the `bastion` on PATH ({found}) belongs to another installation" if found else ""
+    if ours:
+        return [str(ours)], (f"clients will run {ours}{other}" if other else None)
     return [sys.executable, "-m", "bastion"], (
-        f"no `bastion` entry point found (not on PATH, not in {scripts}); the client will run "
+        f"no `bastion` entry point found in {scripts}{other}; the client will run "
         f"`{sys.executable} -m bastion`, which stops working if that Python or its venv is replaced"
     )
 

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from bastion import __version__
+from bastion import DISTRIBUTION, __version__
 from bastion.cli import alerts, approvals, audit, clients, gateway, inspect, pins, policy, report, secrets, tokens
 from bastion.cli._common import err_console
 from bastion.errors import BastionError, ClientConfigError, ConfigError
@@ -30,7 +30,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"bastion {__version__}")
+        typer.echo(f"{DISTRIBUTION} {__version__}")
         raise typer.Exit
 
 

@@ -504,7 +504,7 @@ def default_fetcher(url: str) -> bytes:
     """GET an https URL (30 s timeout, https redirects only, 64 MiB at most)."""
     if not url.startswith("https://"):
         raise PackageLookupError(url, "only https URLs are fetched")
-    request = urllib.request.Request(url, headers={"Accept": "application/json", "User-Agent": "bastion-mcp"})  # noqa: S310 -- https checked above
+    request = urllib.request.Request(url, headers={"Accept": "application/json", "User-Agent": "bastion-mcp-gateway"})  # noqa: S310 -- https checked above
     try:
         with urllib.request.build_opener(_HttpsOnly).open(request, timeout=30) as response:
             body: bytes = response.read(_MAX_BODY + 1)
