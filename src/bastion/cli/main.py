@@ -7,7 +7,7 @@ import sys
 import typer
 
 from bastion import DISTRIBUTION, __version__
-from bastion.cli import alerts, approvals, audit, clients, gateway, inspect, pins, policy, report, secrets, tokens
+from bastion.cli import alerts, approvals, audit, clients, doctor, gateway, inspect, pins, policy, report, secrets, tokens
 from bastion.cli._common import err_console
 from bastion.errors import BastionError, ClientConfigError, ConfigError
 
@@ -45,6 +45,7 @@ gateway.register(app)
 clients.register(app)
 inspect.register(app)
 pins.register(app)
+doctor.register(app)
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(audit.app, name="audit")
 app.add_typer(approvals.app, name="approvals")
