@@ -203,6 +203,8 @@ FILESYSTEM_TOOLS: list[dict[str, Any]] = [
 OTHER_TOOLS = frozenset(
     {"fetch", "get_current_time", "convert_time", "git_status", "git_log", "git_diff", "send_email"}
 )
+# results come from this server: the gateway gives result screening its tool names
+LISTED = frozenset(str(tool["name"]) for tool in FILESYSTEM_TOOLS)
 
 
 def mebibyte(line: str) -> str:
@@ -220,13 +222,13 @@ PERCENT = mebibyte("q=" + "%20".join(PROSE.split()) + "&")
 
 
 def check_benign() -> None:
-    verdict = screen_result({"content": [{"type": "text", "text": BENIGN}]}, ResultPolicy())
+    verdict = screen_result({"content": [{"type": "text", "text": BENIGN}]}, ResultPolicy(), LISTED)
     if verdict.findings or verdict.changed:
         raise SystemExit(f"benign result: expected nothing, got {verdict.findings}")
 
 
 def check_attack() -> None:
-    verdict = screen_result({"content": [{"type": "text", "text": ATTACK}]}, ResultPolicy())
+    verdict = screen_result({"content": [{"type": "text", "text": ATTACK}]}, ResultPolicy(), LISTED)
     found = {f.rule for f in verdict.findings if f.severity is Severity.HIGH}
     if not {"injection.override", "secret.aws_access_key"} <= found:
         raise SystemExit(f"attack result: expected an override and an AWS key, got {verdict.findings}")
@@ -264,8 +266,8 @@ def main() -> None:
     attack = {"content": [{"type": "text", "text": ATTACK}]}
     policy = ResultPolicy()
     cases: list[tuple[str, Callable[[], object]]] = [
-        (f"screen_result, benign {len(BENIGN.encode())} B", lambda: screen_result(benign, policy)),
-        (f"screen_result, injection + secret {len(ATTACK.encode())} B", lambda: screen_result(attack, policy)),
+        (f"screen_result, benign {len(BENIGN.encode())} B", lambda: screen_result(benign, policy, LISTED)),
+        (f"screen_result, injection + secret {len(ATTACK.encode())} B", lambda: screen_result(attack, policy, LISTED)),
         (
             f"screen_tool, {len(FILESYSTEM_TOOLS)} filesystem tools (all of them)",
             lambda: [screen_tool(tool, "block", OTHER_TOOLS) for tool in FILESYSTEM_TOOLS],

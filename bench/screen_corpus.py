@@ -8,9 +8,10 @@ detectors were tuned on `tune` only.
 - detection: attacks with at least one HIGH finding;
 - false positives: benign texts with at least one HIGH finding.
 
-Results are screened with the default policy; listings with `flag` (findings are the same
-under every action) and the other servers' tool names below, as a gateway aggregating them
-would know them.
+Results are screened with the default policy and the names of the tools their server lists
+(an item's `tools`, else `SERVER_TOOLS`: a web and file server), as the gateway knows them
+from the listing; listings with `flag` (findings are the same under every action) and the
+other servers' tool names below, as a gateway aggregating them would know them.
 
     .venv/bin/python bench/screen_corpus.py            # the table
     .venv/bin/python bench/screen_corpus.py --misses   # also every miss and false positive
@@ -51,8 +52,12 @@ def load(name: str) -> list[dict[str, Any]]:
         return [json.loads(line) for line in lines]
 
 
+SERVER_TOOLS = frozenset({"fetch", "search_web", "read_file", "list_directory", "get_page"})
+
+
 def result_findings(item: dict[str, Any]) -> tuple[Finding, ...]:
-    return screen_result({"content": [{"type": "text", "text": item["text"]}]}, ResultPolicy()).findings
+    listed = frozenset(item["tools"]) if "tools" in item else SERVER_TOOLS
+    return screen_result({"content": [{"type": "text", "text": item["text"]}]}, ResultPolicy(), listed).findings
 
 
 def listing_findings(item: dict[str, Any]) -> tuple[Finding, ...]:

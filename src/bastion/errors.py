@@ -5,6 +5,8 @@
     ├── ClientConfigError      an MCP client's config file that cannot be read or rewritten
     ├── TransportError         a connection to a server or client failed
     │   ├── ServerUnavailable  a configured server is down, crashed or did not start
+    │   ├── GatewayFull        no room for another session or call now (HTTP 503 with Retry-After)
+    │   ├── ListenError        the HTTP address to serve on cannot be bound
     │   └── NoServerStarted    a stdio gateway whose every server failed its first start
     ├── ProtocolError          a peer spoke MCP/JSON-RPC wrongly (carries a JSON-RPC code)
     ├── StoreError             the state store cannot be opened or written
@@ -28,6 +30,8 @@ __all__ = [
     "ClientConfigError",
     "ConfigError",
     "ConfigProblem",
+    "GatewayFull",
+    "ListenError",
     "NoServerStarted",
     "PinError",
     "ProtocolError",
@@ -90,6 +94,32 @@ class ServerUnavailable(TransportError):
         self.server = server
         self.reason = reason
         super().__init__(f"server {server!r} is unavailable: {reason}")
+
+
+class GatewayFull(TransportError):
+    """A bound was reached (a server's pool, one client's sessions on its process): try again later.
+
+    The HTTP front answers it with 503 and `Retry-After: retry_after`, never by holding the request.
+    """
+
+    def __init__(self, server: str, limit: str, retry_after: int) -> None:
+        self.server = server
+        self.limit = limit
+        self.retry_after = retry_after
+        super().__init__(f"server {server!r} is at its limit ({limit}); retry after {retry_after}s")
+
+
+class ListenError(TransportError):
+    """The address `serve` or `dashboard` was asked to listen on cannot be bound."""
+
+    def __init__(self, host: str, port: int, reason: str) -> None:
+        self.host = host
+        self.port = port
+        self.reason = reason
+        super().__init__(
+            f"cannot listen on {host}:{port}: {reason} (another process may hold the port: "
+            "stop it, or give another with --listen HOST:PORT)"
+        )
 
 
 class NoServerStarted(TransportError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import sys
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import ExitStack, asynccontextmanager
@@ -31,9 +32,11 @@ from bastion.inventory.pins import Drift, Lock, load_lock
 from bastion.policy.compile import compile_policy
 from bastion.policy.lint import lint
 from bastion.policy.resolver import make_resolver
-from bastion.policy.stage import Limits, PolicyStage
+from bastion.policy.rollout import candidate_file, load_candidate, monitored, screen_as_monitored
+from bastion.policy.stage import Candidate, Limits, PolicyStage
 from bastion.proxy.catalog import Hide
 from bastion.proxy.pipeline import STAGE_ORDER, ClientInfo, PassThrough, Stage
+from bastion.proxy.pools import Pools
 from bastion.proxy.session import ClientPeer, Session
 from bastion.proxy.stdio_front import SessionFactory, StdioFront
 from bastion.proxy.supervisor import StateChange, StateListener
@@ -183,6 +186,7 @@ async def gateway(
     clock = clock or SystemClock()
     check_enforceable(config)
     policy = compile_policy(config, environ)
+    monitor, candidate, rollout = _rollout(config, environ)
     lock = pins_in_force(config, lock_path)
     with ExitStack() as closing:
         state = StateStore.open(home)
@@ -198,7 +202,10 @@ async def gateway(
         events = AuditEvents(audit, facts.of, hook.denied)
         gate = bool(config.approvals.channels)
         resolve = make_resolver(config.dns)
-        stage = PolicyStage(policy, Limits(config), clock, events, kills.current, approval_gate=gate, resolve=resolve)
+        stage = PolicyStage(
+            policy, Limits(config), clock, events, kills.current,
+            approval_gate=gate, resolve=resolve, monitor=monitor, candidate=candidate,
+        )  # fmt: skip
         approvals = open_approvals(home, config.audit.store) if gate else None
         if approvals is not None:
             closing.callback(approvals.close)
@@ -211,7 +218,7 @@ async def gateway(
         async with anyio.create_task_group() as tasks:
             await tasks.start(audit.run)
             tasks.start_soon(kills.watch)
-            start = {"mode": mode, "pid": pid, "label": label, "config_sha256": config_digest(config)}
+            start = {"mode": mode, "pid": pid, "label": label, "config_sha256": config_digest(config), **rollout}
             await audit.append(Record(Kind.GATEWAY_START, start))
             launcher = Launcher(environ, facts, secrets_of(secrets))
             tasks.start_soon(launcher.watch, functools.partial(_sandbox_finding, audit))
@@ -276,6 +283,34 @@ def pins_in_force(config: BastionConfig, lock_path: Path | None) -> Lock | None:
     return load_lock(lock_path)
 
 
+def _rollout(
+    config: BastionConfig, environ: Mapping[str, str]
+) -> tuple[frozenset[str], Candidate | None, dict[str, Any]]:
+    """The servers in monitor mode and the candidate policy, and what the start entry says of them.
+    An invalid candidate stops start-up (fail closed): it is never silently left unevaluated."""
+    monitor = monitored(config)
+    said: dict[str, Any] = {"monitor": sorted(monitor)} if monitor else {}
+    candidate = None
+    path = candidate_file(config)
+    if path is not None:
+        shadowed = load_candidate(path)
+        candidate = Candidate(compile_policy(shadowed, environ), Limits(shadowed))
+        said["candidate"] = {"file": str(path), "config_sha256": config_digest(shadowed)}
+    _warn_monitor(monitor)
+    return monitor, candidate, said
+
+
+def _warn_monitor(monitor: frozenset[str]) -> None:
+    """Loudly, on stderr whatever the log level: these servers' refusals are not applied."""
+    for name in sorted(monitor):
+        sys.stderr.write(
+            f"bastion: WARNING: server {name!r} runs in MONITOR mode: policy refusals, approval waits and "
+            'screening blocks are recorded in the audit log but NOT applied (set mode = "enforce" to block)\n'
+        )
+    if monitor:
+        sys.stderr.flush()
+
+
 def _either(first: Hide, second: Hide) -> Hide:
     def hide(server: str, item: Mapping[str, Any]) -> Mapping[str, str] | None:
         return first(server, item) or second(server, item)
@@ -324,7 +359,11 @@ async def _screen_finding(
     for rule in sorted({f.rule for f in findings}):
         # One structured line per rule on stderr: a client's own logs show what Bastion saw, even with `flag`.
         severity = fields["severity"]
-        findings_log.warning("finding %s server=%s %s=%s in=%s severity=%s", rule, server, key, name, what, severity)
+        findings_log.warning(
+            "finding %s server=%s %s=%s in=%s severity=%s", rule, server, key, name, what, severity,
+            extra={"server": server, "tool" if key == "tool" else "item": name, "rule": rule, "in": what,
+                   "severity": severity},
+        )  # fmt: skip
     await _record(audit, Record(Kind.SCREEN_FINDING, fields))
     severity = {"high": WatchSeverity.CRITICAL, "medium": WatchSeverity.WARNING}.get(fields["severity"])
     if watcher is not None and severity is not None:
@@ -346,7 +385,8 @@ async def _record(audit: AuditLog, record: Record) -> None:
         logger.exception("a %s entry could not be recorded", record.kind.value)
 
 
-def make_session_factory(running: Gateway) -> SessionFactory:
+def make_session_factory(running: Gateway, pools: Pools | None = None) -> SessionFactory:
+    """Sessions over every server; with `pools` (`bastion serve`), pooled servers' processes are shared."""
     config = running.config
     connector = make_connector(
         running.environ,
@@ -368,7 +408,9 @@ def make_session_factory(running: Gateway) -> SessionFactory:
         }
         events = AuditEvents(running.audit, running.facts.of, running.metrics.denied if running.metrics else None)
         report = functools.partial(_screen_finding, running.audit, running.watcher)
-        results = ResultScreen(servers, report)
+        screened = screen_as_monitored(servers, running.policy.monitor)
+        listings = ListingScreen(screened, report)
+        results = ResultScreen(screened, report, listings.listed)
         policy_hide = _told(functools.partial(running.policy.hide, client.client_id, ceiling=client.grants), told)
         guard = None
         if running.lock is not None:
@@ -387,7 +429,8 @@ def make_session_factory(running: Gateway) -> SessionFactory:
             events=events,
             hide=_either(guard.hide, policy_hide) if guard is not None else policy_hide,
             observe=guard.observe if guard is not None else None,
-            screen=ListingScreen(servers, report),
+            screen=listings,
+            pools=pools,
         )
 
     return make

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
-import sys
+import socket
 from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -23,7 +23,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bastion.approvals.model import Status
 from bastion.approvals.webhook import LinkKey
@@ -43,15 +43,18 @@ from bastion.identity.oauth import (
 from bastion.identity.oauth_io import Introspector, IssuerKeys, TokenGate
 from bastion.proxy.http_front import HttpFront
 from bastion.proxy.pipeline import ClientInfo
+from bastion.proxy.pools import Pools
 from bastion.proxy.session import NoClient
-from bastion.runtime import Gateway, gateway, make_session_factory
+from bastion.runtime import Gateway, gateway, make_session_factory, status_listener
 from bastion.store.sqlite import StateStore
+from bastion.transport.connect import make_connector
 from bastion.transport.http_front_app import (
     Authenticate,
     BearerAuth,
     OnDenied,
     describe,
     is_loopback,
+    listening_socket,
     lookup_only,
     split_listen,
 )
@@ -62,9 +65,11 @@ from bastion.web.auth import Sessions
 from bastion.web.data import AuditView
 from bastion.web.pages import Sources
 
-__all__ = ["PathRouter", "build_http_app", "preflight", "resource_uri", "run_http"]
+__all__ = ["EndOnDelete", "PathRouter", "build_http_app", "make_pools", "preflight", "resource_uri", "run_http"]
 
 logger = logging.getLogger(__name__)
+announce = logging.getLogger("bastion.announce")
+"""Where the gateway listens: shown at every log level (cli/_logging.py)."""
 
 
 async def preflight(running: Gateway) -> str | None:
@@ -76,6 +81,19 @@ async def preflight(running: Gateway) -> str | None:
         instructions = session.instructions()
         tasks.cancel_scope.cancel()
     return instructions
+
+
+def make_pools(running: Gateway) -> Pools:
+    """The processes of servers shared between sessions (`isolation = "client"` or `"shared"`)."""
+    config = running.config
+    connector = make_connector(
+        running.environ,
+        max_bytes=config.gateway.max_frame_bytes,
+        max_depth=config.gateway.max_depth,
+        prepare=running.launcher,
+    )
+    on_state = status_listener(running.state, running.clock, running.facts, running.watcher)
+    return Pools(config.enabled_servers(), connector, on_state=on_state, backoff_max=config.gateway.restart_backoff_max)
 
 
 def build_http_app(
@@ -93,7 +111,7 @@ def build_http_app(
     security = TransportSecuritySettings(
         enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
     )
-    app = front.server.streamable_http_app(streamable_http_path="/mcp", transport_security=security, host=host)
+    app = EndOnDelete(front.app(security, host), front.end)
 
     def lookup(token: str) -> str | None:
         return store.client_for_token(token, clock.now()) if store is not None else None
@@ -195,21 +213,42 @@ async def run_http(
 ) -> None:
     """Serve many clients over Streamable HTTP until interrupted."""
     host, port = _listen(config)
+    with listening_socket(host, port) as sock:  # before any server starts: a taken port is one clear error
+        await _serve_http(config, environ, home, label, clock, lock_path, sock)
+
+
+async def _serve_http(
+    config: BastionConfig,
+    environ: Mapping[str, str],
+    home: Path,
+    label: str,
+    clock: Clock | None,
+    lock_path: Path | None,
+    sock: socket.socket,
+) -> None:
+    host, port = _listen(config)
     async with gateway(config, environ, home, f"http {host}:{port}", label, clock, lock_path) as running:
+        pools = make_pools(running)
         front = HttpFront(
-            make_session_factory(running), instance=config.gateway.instance, instructions=await preflight(running)
+            make_session_factory(running, pools),
+            instance=config.gateway.instance,
+            instructions=await preflight(running),
+            admit_session=pools.admit,
         )
         timeout = config.auth.timeout if config.auth is not None else 5.0
         async with httpx2.AsyncClient(timeout=timeout) as http:  # the issuer's metadata, keys, introspection
             app = _routes(config, front, running, home, lock_path, http)
             server = uvicorn.Server(
-                uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", access_log=False)
+                uvicorn.Config(
+                    app, host=host, port=port, log_level="warning", log_config=None, lifespan="on", access_log=False
+                )
             )
             async with anyio.create_task_group() as tasks:
+                await tasks.start(pools.run)
                 await tasks.start(front.run)
                 where = f"http://{host}:{port}/mcp (dashboard at /)"
-                print(f"bastion: serving MCP at {where}", file=sys.stderr, flush=True)
-                await server.serve()
+                announce.info("bastion: serving MCP at %s", where, extra={"url": f"http://{host}:{port}/mcp"})
+                await server.serve(sockets=[sock])
                 tasks.cancel_scope.cancel()
 
 
@@ -285,6 +324,31 @@ def _holder(running: Gateway) -> Callable[[str], tuple[str, str] | None]:
         return running.state.holder_of_token(token, running.clock.now())
 
     return lookup
+
+
+class EndOnDelete:
+    """A DELETE the MCP transport accepted ends the client's Bastion session with it, so its servers
+    are released at once rather than when the session would have gone idle."""
+
+    def __init__(self, app: ASGIApp, end: Callable[[Scope], None]) -> None:
+        self._app = app
+        self._end = end
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") != "DELETE":
+            await self._app(scope, receive, send)
+            return
+        status = 0
+
+        async def watch(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        await self._app(scope, receive, watch)
+        if 200 <= status < 300:
+            self._end(scope)
 
 
 class PathRouter:

@@ -29,9 +29,9 @@ INIT = {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"nam
 class RawClient:
     """A JSON-RPC client over a `bastion wrap` process's pipes, with many calls in flight."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, server: list[str] = ECHO, options: list[str] | None = None) -> None:
         self.process = subprocess.Popen(
-            [*BASTION, "wrap", "--name", "echo", "--", *ECHO],
+            [*BASTION, "wrap", "--name", "echo", *(options or []), "--", *server],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -39,6 +39,7 @@ class RawClient:
         )
         self.answered: set[str] = set()
         self.ready = threading.Event()
+        self._replied = threading.Condition()
         self._lock = threading.Lock()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -63,6 +64,8 @@ class RawClient:
             if "result" in frame and isinstance(frame.get("id"), str) and frame["id"].startswith("call-"):
                 with self._lock:
                     self.answered.add(frame["id"])
+                with self._replied:
+                    self._replied.notify_all()
 
     def close(self) -> None:
         """Close our side, wait for the gateway to finish (it answers calls in flight first), reap it."""
@@ -73,6 +76,12 @@ class RawClient:
         self._reader.join(timeout=10)
         assert self.process.stdout is not None
         self.process.stdout.close()
+
+    def call_and_wait(self, request_id: str) -> None:
+        """One call at a time: send it and wait (bounded) for its answer."""
+        if self.call(request_id):
+            with self._replied:
+                self._replied.wait_for(lambda: request_id in self.answered, timeout=10)
 
     def call(self, request_id: str) -> bool:
         return self.send(
@@ -146,3 +155,68 @@ def test_several_gateways_share_one_home_without_breaking_the_log(home: Path) ->
     report = json.loads(verified.stdout)
     assert len(report["logs"]) == 4
     assert {entry["request"] for entry in intents(home)} >= answered
+
+
+RECORDER = """
+import os, sys
+import orjson
+
+record = os.open(sys.argv[1], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+schema = {"type": "object", "properties": {"text": {"type": "string"}}}
+tools = [{"name": "echo", "description": "Echo the text.", "inputSchema": schema}]
+for line in sys.stdin.buffer:
+    message = orjson.loads(line)
+    ident, method = message.get("id"), message.get("method")
+    if ident is None or method is None:
+        continue
+    if method == "initialize":
+        result = {"protocolVersion": "2025-11-25", "capabilities": {"tools": {}}, "serverInfo": {"name": "rec", "version": "1"}}
+    elif method == "tools/list":
+        result = {"tools": tools}
+    else:
+        text = message["params"]["arguments"]["text"]
+        os.write(record, text.encode() + b"\\n")  # what reached the server, before it answers
+        result = {"content": [{"type": "text", "text": text}]}
+    sys.stdout.buffer.write(orjson.dumps({"jsonrpc": "2.0", "id": ident, "result": result}) + b"\\n")
+    sys.stdout.buffer.flush()
+"""
+
+
+@pytest.mark.parametrize("in_flight", [1, 8])
+def test_killing_the_gateway_mid_traffic_never_leaves_a_forwarded_call_without_its_intent(
+    home: Path, tmp_path: Path, in_flight: int
+) -> None:
+    """Stronger than answered: every call the server received had its intent entry durable first,
+    whether the caller is sequential (small batches committed on the event loop) or has calls in flight."""
+    server = tmp_path / "server"
+    server.mkdir()
+    (server / "recorder.py").write_text(RECORDER, encoding="utf-8")
+    received = tmp_path / "received"
+    received.mkdir()
+    record = received / "calls.txt"
+    command = [PYTHON, str(server / "recorder.py"), str(record)]
+    grants = ["--fs-read", str(server), "--fs-write", str(received)]
+    rng = random.Random(4321 + in_flight)
+    for round_number in range(4):
+        client = RawClient(home, command, grants)
+        assert client.ready.wait(60), "the gateway answered initialize"
+        stop = time.monotonic() + 0.3 + rng.random() * 0.7
+        sent = 0
+        with ThreadPoolExecutor(in_flight) as pool:
+            while time.monotonic() < stop:
+                if in_flight == 1:
+                    client.call_and_wait(f"call-{round_number}-{sent}")
+                else:
+                    pool.submit(client.call, f"call-{round_number}-{sent}")
+                    time.sleep(0.001)
+                sent += 1
+            os.kill(client.process.pid, signal.SIGKILL)
+        client.close()
+    forwarded = set(record.read_text(encoding="utf-8").split())
+    assert len(forwarded) > 20, f"the traffic reached the server only {len(forwarded)} times"
+    assert run(home, "seal").returncode == 0
+    verified = run(home, "verify")
+    assert verified.returncode == 0, verified.stdout.decode() + verified.stderr.decode()
+    recorded = {entry["request"] for entry in intents(home)}
+    missing = forwarded - recorded
+    assert not missing, f"{len(missing)} calls reached the server without a durable intent entry: {sorted(missing)[:5]}"

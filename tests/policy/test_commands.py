@@ -448,6 +448,12 @@ def test_any_value_gets_a_decision_not_an_exception(command: object, args: objec
         ("do_it", "Runs the given shell command and returns its output."),
         ("tool", "Executes an arbitrary program on the host"),
         ("tool", "Run shell commands in a persistent session"),
+        ("command", None),
+        ("cmd", None),
+        ("handle_command", None),
+        ("create_command", "Save a command to run later"),
+        ("send_command", "Send a command to the tmux pane"),
+        ("send_command", "Send a command over SSH"),
     ],
 )
 def test_tools_that_run_or_ping_something_are_recognised(name: str, description: str | None) -> None:
@@ -475,6 +481,11 @@ def test_tools_that_run_or_ping_something_are_recognised(name: str, description:
         ("run_tests", None),
         ("runWorkflow", None),
         ("summarise", "Summarise the running order of the meeting"),
+        # A command another verb handles: sent to a device, listed, looked up, explained.
+        ("send_command", "Send a device command."),
+        ("list_commands", "List the editor's commands"),
+        ("get_command_history", None),
+        ("explain_command", "Explain what a command line does"),
     ],
 )
 def test_tools_that_run_nothing_are_not(name: str, description: str | None) -> None:

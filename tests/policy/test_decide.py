@@ -182,6 +182,36 @@ def test_ssrf_spellings_are_refused_and_a_public_address_with_an_ip_path_allowed
     assert decide(p, "web", FETCH, {"url": "http://93.184.215.14/10.0.0.1"}).action is Action.ALLOW
 
 
+def test_refusals_of_benign_calls_name_the_setting_that_would_allow_them(data: Path) -> None:
+    # A path outside every root: the roots are named, and the setting that adds one.
+    outside = decide(fs(data), "fs", READ_FILE, {"path": "/Users/alice/My Documents/Q3 plan.md"})
+    assert outside.rule == "paths.outside_roots"
+    assert repr(str(data)) in outside.reason
+    assert outside.reason.endswith("to servers.fs.fs_read")
+    nothing = decide(policy('[servers.fs]\ncommand = "x"'), "fs", READ_FILE, {"path": "/srv/a.txt"})
+    assert nothing.rule == "paths.no_roots"
+    assert "servers.fs.fs_read" in nothing.reason
+    # A loopback URL: refused, and the operator's switch for it is named (not weakened: an
+    # allow_hosts entry alone does not lift it).
+    web = policy('[servers.web]\ncommand = "x"\ngrants = ["network"]')
+    local = decide(web, "web", FETCH, {"url": "http://localhost:3000/health"})
+    assert local.rule == "urls.private_address"
+    assert "servers.web.urls.allow_private = true" in local.reason
+    listed = policy(
+        '[servers.web]\ncommand = "x"\ngrants = ["network"]\n[servers.web.urls]\nallow_hosts = ["localhost"]'
+    )
+    assert decide(listed, "web", FETCH, {"url": "http://localhost:3000/health"}).rule == "urls.private_address"
+    private = policy('[servers.web]\ncommand = "x"\ngrants = ["network"]\n[servers.web.urls]\nallow_private = true')
+    assert decide(private, "web", FETCH, {"url": "http://localhost:3000/health"}).action is Action.ALLOW
+    metadata = decide(private, "web", FETCH, {"url": "http://169.254.169.254/latest/meta-data"})
+    assert metadata.rule == "urls.metadata"
+    assert "allow_private" not in metadata.reason
+    # A Windows path: refused, saying why (this POSIX host has no such file) and what to give instead.
+    windows = decide(fs(data), "fs", READ_FILE, {"path": "C:\\Users\\alice\\Documents\\notes.txt"})
+    assert windows.rule == "paths.windows_form"
+    assert "POSIX" in windows.reason
+
+
 def test_dns_answers_are_checked_when_a_resolver_is_given() -> None:
     p = policy('[servers.web]\ncommand = "x"\ngrants = ["network"]')
     profile = p.servers["web"].profile(FETCH)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bastion.policy.leaves import MAX_DEPTH, Leaf, content_kind, string_leaves
+from bastion.policy.leaves import MAX_DEPTH, Leaf, content_kind, string_leaves, strings_of
 from bastion.policy.profile import ArgKind
 from bastion.policy.stage import evaluate
 from tests.policy.test_decide import policy
@@ -137,3 +138,116 @@ def test_text_that_only_looks_like_a_secret_passes() -> None:
         base64.b64encode(b"just a long enough ordinary sentence").decode(),
     ):
         assert evaluate(p, "local", "gh", "create_issue", tool, {"body": body}).action.value == "allow", body
+
+
+# JSON carried in a string: data unless a command runs; still scanned for paths and URLs.
+
+FILTER = json.dumps({"a": "x|y", "cmd": "ls; rm", "nested": {"command": "a && b"}})
+SEARCH = {
+    "name": "search_records",
+    "description": "Search the records.",
+    "inputSchema": {"type": "object", "properties": {"query": {"type": "string"}, "filter": {}}},
+}
+SEND = {
+    "name": "send_command",
+    "description": "Send a device command.",
+    "inputSchema": {"type": "object", "properties": {"payload": {"type": "string"}}, "required": ["payload"]},
+}
+PING = {
+    "name": "ping_host",
+    "description": "Ping a host.",
+    "inputSchema": {"type": "object", "properties": {"host": {"type": "string"}, "options": {"type": "string"}}},
+}
+
+
+@pytest.mark.parametrize("filter_", [FILTER, json.loads(FILTER)])
+def test_a_json_document_on_a_tool_that_runs_nothing_is_data(filter_: object) -> None:
+    p = policy('[servers.db]\ncommand = "x"\n')
+    decision = evaluate(p, "local", "db", "search_records", SEARCH, {"query": "open", "filter": filter_})
+    assert decision.action.value == "allow", decision
+
+
+def test_a_device_command_payload_is_data() -> None:
+    p = policy('[servers.dev]\ncommand = "x"\ngrants = ["exec"]\n')
+    payload = json.dumps({"cmd": "status", "verbose": True})
+    decision = evaluate(p, "local", "dev", "send_command", SEND, {"payload": payload})
+    assert decision.action.value == "allow", decision
+    tmux = {**SEND, "description": "Send a command to the tmux pane."}
+    refused = evaluate(p, "local", "dev", "send_command", tmux, {"payload": payload})
+    assert refused.rule == "commands.metacharacter"
+
+
+@pytest.mark.parametrize(
+    ("server", "tool", "arguments"),
+    [
+        # A tool that runs or pings something: every string may reach a command line.
+        ('[servers.db]\ncommand = "x"\nread_only = false\n', PING, {"host": "8.8.8.8", "options": FILTER}),
+        # A server that runs a shell: the same for every tool of it.
+        ('[servers.db]\ncommand = "x"\n[servers.db.commands]\nshell = true\n', SEARCH, {"filter": FILTER}),
+        # A top-level `command` argument is a command line whatever the tool.
+        (
+            '[servers.db]\ncommand = "x"\n',
+            {**SEARCH, "inputSchema": {"type": "object", "additionalProperties": True}},
+            {"command": "ls; rm"},
+        ),
+    ],
+)
+def test_the_same_json_where_a_command_runs_is_refused(
+    server: str, tool: dict[str, object], arguments: dict[str, object]
+) -> None:
+    p = policy(server)
+    decision = evaluate(p, "local", "db", str(tool["name"]), tool, arguments)
+    assert decision.rule == "commands.metacharacter", decision
+
+
+def test_a_nested_command_on_a_tool_that_takes_commands_is_judged_as_one() -> None:
+    p = policy('[servers.sh]\ncommand = "x"\ngrants = ["exec"]\n[servers.sh.commands]\nallow = { git = ["status"] }\n')
+    tool: dict[str, Any] = {
+        "name": "run_task",
+        "inputSchema": {"type": "object", "properties": {"command": {}, "env": {}}},
+    }
+    allowed = evaluate(p, "local", "sh", "run_task", tool, {"command": "git status", "env": {"cmd": "git status"}})
+    assert allowed.action.value == "allow", allowed
+    refused = evaluate(p, "local", "sh", "run_task", tool, {"command": "git status", "env": {"cmd": "curl x"}})
+    assert refused.rule == "commands.executable"
+
+
+@pytest.mark.parametrize(
+    ("inner", "rule"),
+    [
+        ({"cmd": "/etc/passwd"}, "paths.no_roots"),
+        ({"cmd": "http://169.254.169.254/latest/meta-data/"}, "urls.metadata"),
+        ({"a": ["x", {"file": "../../etc/shadow"}]}, "paths.no_roots"),
+    ],
+)
+def test_json_in_a_string_is_still_scanned_for_paths_and_urls(inner: object, rule: str) -> None:
+    p = policy('[servers.db]\ncommand = "x"\n')
+    decision = evaluate(p, "local", "db", "search_records", SEARCH, {"filter": json.dumps(inner)})
+    assert decision.rule == rule, decision
+
+
+@given(
+    st.recursive(
+        st.text(max_size=6) | st.sampled_from(['{"u": "http://x/"}', '["a", {"b": "c"}]', "[1, 2]"]) | st.integers(),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+        max_leaves=20,
+    )
+)
+def test_the_one_pass_walk_finds_what_the_generator_finds_in_the_same_order(value: object) -> None:
+    expected: list[Leaf] = []
+    deep = False
+    for leaf in string_leaves({"arg": value, "other": "x"}):
+        if leaf is None:
+            deep = True
+            break
+        expected.append(leaf)
+    assert strings_of({"arg": value, "other": "x"}) == (expected, deep)
+
+
+def test_the_one_pass_walk_stops_at_the_first_nesting_too_deep() -> None:
+    value: object = "x"
+    for _ in range(MAX_DEPTH + 2):
+        value = [value]
+    leaves, deep = strings_of({"a": "first", "b": value, "c": "after"})
+    assert deep
+    assert [leaf.value for leaf in leaves] == ["first"]

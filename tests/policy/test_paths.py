@@ -96,9 +96,17 @@ def test_dot_dot_that_leaves_the_roots_is_refused(tree: Tree, path: str) -> None
     assert rule(path, tree.rules) == "paths.outside_roots"
 
 
-def test_an_absolute_path_outside_the_roots_is_refused_with_a_plain_reason(tree: Tree) -> None:
+def test_an_absolute_path_outside_the_roots_is_refused_with_a_plain_reason_and_its_fix(tree: Tree) -> None:
     refusal = check_path("/etc/passwd", tree.rules, write=False)
-    assert refusal == Refusal("paths.outside_roots", "'/etc/passwd' is outside the readable roots")
+    roots = ", ".join(repr(root) for root in (*tree.rules.read_roots, *tree.rules.write_roots))
+    assert refusal == Refusal(
+        "paths.outside_roots",
+        f"'/etc/passwd' is outside the readable roots ({roots}); to allow it, add it or a directory above it to fs_read",
+    )
+    named = replace(tree.rules, section="servers.files")
+    written = check_path("/etc/passwd", named, write=True)
+    assert written is not None
+    assert written.reason.endswith("to servers.files.fs_write")
 
 
 @pytest.mark.parametrize("path", ["/etc/passwd", "/", "/root/.ssh/id_rsa", "file:///etc/shadow", "//etc/passwd"])
@@ -287,10 +295,39 @@ def test_a_file_uri_with_a_drive_letter_is_a_windows_form(tree: Tree) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["C:\\Windows", "c:/Windows", "C:", "\\\\server\\share", "a\\..\\..\\outside", "notes.txt\\", "D:\\"]
+    "path",
+    ["C:\\Windows", "c:/Windows", "C:", "a\\..\\..\\outside", "notes.txt\\", "D:\\", "\\\\?\\C:\\x", "\\\\.\\pipe\\x"],
 )
 def test_windows_forms_are_refused(tree: Tree, path: str) -> None:
     assert rule(path, tree.rules) == "paths.windows_form"
+
+
+@pytest.mark.parametrize(
+    "path", ["C:\\Users\\me\\project\\notes.md", "c:/Users/me/notes.md", "file:///C:/Users/me/notes.md"]
+)
+def test_a_windows_drive_path_is_refused_saying_it_names_no_file_here(tree: Tree, path: str) -> None:
+    # Decided: on a POSIX host a drive path names no file the caller meant. A server would take
+    # it as a relative name under its working directory and read or write the wrong file, so it
+    # is refused, as the pinned Node filesystem server refuses it, with the reason and the fix.
+    refusal = check_path(path, tree.rules, write=False)
+    assert refusal is not None
+    assert refusal.rule == "paths.windows_form"
+    assert "names no file on this POSIX host" in refusal.reason
+    assert "POSIX path" in refusal.reason
+
+
+@pytest.mark.parametrize("path", ["\\\\server\\share", "\\\\evil.example\\c$\\x", "\\\\10.0.0.1\\share\\..\\x"])
+def test_a_unc_path_names_another_machine(tree: Tree, path: str) -> None:
+    refusal = check_path(path, tree.rules, write=False)
+    assert refusal is not None
+    assert refusal.rule == "paths.unc"
+    assert "another machine" in refusal.reason
+
+
+def test_a_drive_path_that_climbs_out_is_refused_like_any_windows_form(tree: Tree) -> None:
+    assert rule("C:\\..\\..\\etc\\passwd", tree.rules) == "paths.windows_form"
+    assert rule("C:/../../etc/passwd", tree.rules) == "paths.windows_form"
+    assert rule("%43%3A%5C..%5Cetc", tree.rules) in ("paths.encoded", "paths.windows_form")
 
 
 def test_a_colon_without_a_separator_is_an_ordinary_posix_name(tree: Tree) -> None:

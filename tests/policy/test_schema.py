@@ -3,9 +3,11 @@ that does not compile refuses every call, and the server's regular expressions n
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bastion.policy.schema import compile_schema
 
@@ -87,3 +89,174 @@ def test_the_servers_regular_expressions_never_run() -> None:
 def test_no_schema_object_means_no_schema_check() -> None:
     assert compile_schema(None) is None
     assert compile_schema("not a schema") is None
+
+
+# The fast path: a schema's common subset compiled once; it may only ever say "valid" where
+# jsonschema says so too, and anything it is not certain of goes to jsonschema.
+
+NODE_READ = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "type": "object",
+    "properties": {
+        "path": {"type": "string"},
+        "tail": {"description": "If provided, returns only the last N lines of the file", "type": "number"},
+        "head": {"description": "If provided, returns only the first N lines of the file", "type": "number"},
+    },
+    "required": ["path"],
+}
+FETCH = {
+    "type": "object",
+    "title": "Fetch",
+    "properties": {
+        "url": {"type": "string", "format": "uri", "minLength": 1, "title": "Url"},
+        "max_length": {"type": "integer", "default": 5000, "exclusiveMinimum": 0, "exclusiveMaximum": 1000000},
+        "raw": {"type": "boolean", "default": False},
+        "tags": {"anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "null"}], "default": None},
+    },
+    "required": ["url"],
+}
+
+
+@pytest.mark.parametrize(
+    ("schema", "arguments"),
+    [
+        (NODE_READ, {"path": "/srv/a.txt"}),
+        (NODE_READ, {"path": "/srv/a.txt", "head": 10}),
+        (FETCH, {"url": "https://example.com/", "max_length": 20, "tags": None}),
+        (FETCH, {"url": "https://example.com/", "raw": True, "tags": ["a", "b"]}),
+        (ROLE, {"user": "ann", "role": "editor", "level": 2, "mode": "safe"}),
+        ({"type": "object", "properties": {"a": {}}}, {"a": [1, {"b": None}]}),
+    ],
+)
+def test_typical_schemas_are_judged_valid_without_jsonschema(schema: dict[str, Any], arguments: dict[str, Any]) -> None:
+    check = compile_schema(schema)
+    assert check is not None
+    assert check.fast is not None
+    assert check.fast(arguments)
+    assert check.refusal(arguments) is None
+
+
+@pytest.mark.parametrize(
+    ("schema", "arguments", "path"),
+    [
+        (NODE_READ, {"path": 3}, "$.path"),
+        (NODE_READ, {"head": 3}, "$"),
+        (FETCH, {"url": "", "max_length": 0}, "$.url"),
+        (FETCH, {"url": "x", "max_length": 1000000}, "$.max_length"),
+        (FETCH, {"url": "x", "tags": ["a", 1]}, "$.tags[1]"),
+        (FETCH, {"url": "x", "raw": 1}, "$.raw"),
+    ],
+)
+def test_a_violation_found_by_the_fast_path_is_named_by_jsonschema(
+    schema: dict[str, Any], arguments: dict[str, Any], path: str
+) -> None:
+    check = compile_schema(schema)
+    assert check is not None
+    assert check.fast is not None
+    assert not check.fast(arguments)
+    refusal = check.refusal(arguments)
+    assert refusal is not None
+    assert refusal.rule == "arguments.schema"
+    assert refusal.reason.startswith(f"at {path}:")
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"$schema": "http://json-schema.org/draft-04/schema#", "type": "object"},
+        {"type": "object", "oneOf": [{"required": ["a"]}, {"required": ["b"]}]},
+        {"$defs": {"s": {"type": "string"}}, "$ref": "#/$defs/s"},
+    ],
+)
+def test_schemas_outside_the_subset_are_left_to_jsonschema(schema: dict[str, Any]) -> None:
+    check = compile_schema(schema)
+    assert check is not None
+    assert check.fast is None
+
+
+def test_an_optional_argument_outside_the_subset_only_matters_when_given() -> None:
+    schema = {"type": "object", "properties": {"a": {"type": "string"}, "b": {"$ref": "#/$defs/n"}}}
+    schema["$defs"] = {"n": {"type": "integer"}}
+    check = compile_schema(schema)
+    assert check is not None
+    assert check.fast is not None
+    assert check.fast({"a": "x"})
+    assert not check.fast({"a": "x", "b": 1})  # not certain: jsonschema decides
+    assert check.refusal({"a": "x", "b": 1}) is None
+    refusal = check.refusal({"a": "x", "b": "1"})
+    assert refusal is not None
+    assert refusal.rule == "arguments.schema"
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 5)
+    | st.floats(-5, 5, allow_nan=False)
+    | st.sampled_from(["", "a", "ab", "abc", "x"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["a", "b", "c"]), inner, max_size=3),
+    max_leaves=8,
+)
+TYPE_NAMES = st.sampled_from(["string", "object", "array", "boolean", "null", "number", "integer"])
+
+
+def _schemas() -> st.SearchStrategy[object]:
+    leaf = cast("st.SearchStrategy[object]", st.one_of(
+        st.booleans(),
+        st.fixed_dictionaries({}, optional={
+            "type": TYPE_NAMES | st.lists(TYPE_NAMES, min_size=1, max_size=3, unique=True),
+            "enum": st.lists(JSON_VALUES, min_size=1, max_size=3),
+            "const": JSON_VALUES,
+            "minLength": st.integers(0, 3), "maxLength": st.integers(0, 3),
+            "minimum": st.integers(-3, 3) | st.floats(-3, 3), "maximum": st.integers(-3, 3),
+            "exclusiveMinimum": st.integers(-3, 3), "exclusiveMaximum": st.floats(-3, 3),
+            "minItems": st.integers(0, 2), "maxItems": st.integers(0, 2),
+            "minProperties": st.integers(0, 2), "maxProperties": st.integers(0, 2),
+            "required": st.lists(st.sampled_from(["a", "b", "c"]), max_size=2, unique=True),
+            "pattern": st.just("^(a+)+$"), "format": st.just("uri"), "description": st.just("d"),
+            "multipleOf": st.just(2), "uniqueItems": st.booleans(),
+        }),
+    ))  # fmt: skip
+
+    def nest(inner: st.SearchStrategy[object]) -> st.SearchStrategy[object]:
+        return cast("st.SearchStrategy[object]", st.fixed_dictionaries({}, optional={
+            "type": TYPE_NAMES,
+            "properties": st.dictionaries(st.sampled_from(["a", "b", "c"]), inner, max_size=3),
+            "additionalProperties": inner,
+            "patternProperties": st.just({"^a$": {"type": "integer"}}),
+            "required": st.lists(st.sampled_from(["a", "b", "c"]), max_size=2, unique=True),
+            "items": inner, "anyOf": st.lists(inner, min_size=1, max_size=2),
+            "allOf": st.lists(inner, min_size=1, max_size=2), "oneOf": st.lists(inner, min_size=1, max_size=2),
+            "not": inner,
+        }))  # fmt: skip
+
+    return st.recursive(leaf, nest, max_leaves=6)
+
+
+DRAFTS = st.sampled_from(
+    [
+        None,
+        "https://json-schema.org/draft/2020-12/schema",
+        "https://json-schema.org/draft/2019-09/schema",
+        "http://json-schema.org/draft-07/schema#",
+        "http://json-schema.org/draft-06/schema#",
+        "http://json-schema.org/draft-04/schema#",
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_schemas(), JSON_VALUES, DRAFTS)
+def test_the_fast_path_never_accepts_what_jsonschema_refuses(
+    schema: object, instance: object, draft: str | None
+) -> None:
+    document: dict[str, object] = cast("dict[str, object]", schema) if isinstance(schema, dict) else {"allOf": [schema]}
+    if draft is not None:
+        document = {**document, "$schema": draft}
+    check = compile_schema(document)
+    assert check is not None
+    if check.problem is not None or check.fast is None:
+        return
+    assert check.validator is not None
+    if check.fast(instance):
+        assert check.validator.is_valid(cast("Any", instance)), (schema, instance)

@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 
+import bastion.policy.arguments as arguments_module
 from bastion.clock import FakeClock
 from bastion.config.load import parse_config
 from bastion.policy.compile import compile_policy
+from bastion.policy.leaves import Leaf
 from bastion.policy.rate import RateLimiter
 from bastion.policy.stage import Limits, PolicyStage
 from bastion.proxy.pipeline import Call, ClientInfo
@@ -150,3 +152,31 @@ def test_the_rate_limiter_forgets_full_buckets_only() -> None:
     assert limiter.take(("busy",), (1, 60.0), 0.0)
     assert limiter.take(("trigger",), (5, 1.0), 10.0)
     assert not limiter.take(("busy",), (1, 60.0), 10.0)
+
+
+async def test_a_call_is_walked_once_to_ask_for_dns_and_to_decide(monkeypatch: pytest.MonkeyPatch) -> None:
+    walks: list[object] = []
+    real = arguments_module.strings_of
+
+    def counted(values: dict[str, object]) -> tuple[list[Leaf], bool]:
+        walks.append(values)
+        return real(values)
+
+    monkeypatch.setattr(arguments_module, "strings_of", counted)
+    config = parse_config('[servers.s]\ncommand = "x"\ngrants = ["network"]\n')
+    asked: list[str] = []
+
+    def resolve(host: str) -> list[str]:
+        asked.append(host)
+        return ["10.0.0.5"]
+
+    stage = PolicyStage(compile_policy(config), Limits(config), FakeClock(), Events(), resolve=resolve)
+    fetch = {"name": "fetch", "inputSchema": {"type": "object", "properties": {"url": {"type": "string"}}}}
+    reply = await run(stage, [], call(fetch, {"url": "https://rebind.example/"}))
+    assert isinstance(reply, RpcError)
+    assert reply.data == {"rule": "urls.private_address"}  # the walk said DNS matters, and the answer was checked
+    assert asked == ["rebind.example"]
+    assert len(walks) == 1
+    walks.clear()
+    assert not isinstance(await run(stage, [], call(ECHO, {"text": "hi"})), RpcError)
+    assert len(walks) == 1

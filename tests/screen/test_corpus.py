@@ -17,7 +17,7 @@ SCREENS: dict[str, Callable[[dict[str, Any]], tuple[Finding, ...]]] = {
     "listings": listing_findings,
 }
 # (corpus, split): least share of attacks with a HIGH finding. Holdout figures measured were
-# 86.7% (results) and 81.4% (listings); the thresholds leave a few items of margin.
+# 85.7% (results, 140 attacks) and 81.4% (listings); the thresholds leave a few items of margin.
 DETECTION = {
     ("results", "tune"): 0.97,
     ("results", "holdout"): 0.83,

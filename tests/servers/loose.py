@@ -4,7 +4,8 @@ true}`. It does nothing with its arguments but write each call it receives to a 
 can tell which calls reached it.
 
 `set_role` is the exception: it declares a strict schema (an enum, a required argument, no
-others), for the tests of validation against the pinned schema.
+others), for the tests of validation against the pinned schema; and `lookup_region` declares an
+`x-mcp-header` property, for the 2026-07-28 `Mcp-Param-*` header checks.
 
 Plain JSON-RPC over stdio, no SDK, so that the listed schemas are exactly these.
 Run as `python loose.py LOG_PATH`.
@@ -20,6 +21,15 @@ TOOLS = [
     {"name": "http_post", "description": "Send an HTTP POST request.", "inputSchema": LOOSE},
     {"name": "read_file", "description": "Read a file.", "inputSchema": LOOSE},
     {"name": "lookup", "description": "Look something up.", "inputSchema": LOOSE},
+    {
+        "name": "lookup_region",
+        "description": "Look up a region's status. Its `region` is mirrored in an Mcp-Param-Region header (2026-07-28).",
+        "inputSchema": {
+            "type": "object",
+            "properties": {"region": {"type": "string", "x-mcp-header": "Region"}},
+            "required": ["region"],
+        },
+    },
     {
         "name": "set_role",
         "description": "Set a user's role.",

@@ -62,8 +62,8 @@ class ApprovalStage:
         decision = call.notes.get("decision") or {}
         if call.method == "tools/call":
             self._remember(call)
-        if decision.get("action") != "approve":
-            return await call_next(call)
+        if decision.get("action") != "approve" or decision.get("enforced") is False:
+            return await call_next(call)  # nothing to wait for, or a monitored server's (recorded, not held)
         now = self._clock.now()
         grants = await anyio.to_thread.run_sync(self._store.grants, now)
         session, client = call.client.session_id, call.client.client_id

@@ -9,7 +9,6 @@ payload that can be redacted or crypto-shredded later while every proof stays va
 from __future__ import annotations
 
 import hashlib
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from typing import Any, cast
 import orjson
 
 from bastion.audit.canonical import canonical, canonical_any
+from bastion.audit.randomness import random_bytes
 
 __all__ = [
     "ENTRY_VERSION",
@@ -104,7 +104,7 @@ def seal(record: Record) -> SealedRecord:
     """
     if not record.secret:
         return SealedRecord(record.kind, record.fields, {}, None)
-    salt = secrets.token_bytes(16)
+    salt = random_bytes(16)
     texts = {name: canonical_any(value) for name, value in record.secret.items()}
     commitments = {name: commit(salt, name, text) for name, text in texts.items()}
     payload = orjson.dumps({"salt": salt.hex(), "values": {name: text.decode("utf-8") for name, text in texts.items()}})

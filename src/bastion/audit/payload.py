@@ -18,9 +18,10 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from bastion.audit.randomness import random_bytes
 from bastion.errors import StoreError
 
-__all__ = ["MASTER_KEY_ENV", "PayloadCipher", "epoch_of", "load_master_key"]
+__all__ = ["MASTER_KEY_ENV", "DayEpochs", "PayloadCipher", "epoch_of", "load_master_key"]
 
 MASTER_KEY_ENV = "BASTION_AUDIT_KEY"
 """Base64 of a 32-byte master key; if unset, a key file under BASTION_HOME (mode 0600) is used."""
@@ -29,6 +30,21 @@ MASTER_KEY_ENV = "BASTION_AUDIT_KEY"
 def epoch_of(moment: float) -> str:
     """The day (UTC, YYYY-MM-DD) whose data key seals the payloads of entries written at `moment`."""
     return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d")
+
+
+class DayEpochs:
+    """`epoch_of` for a writer whose clock moves forward: the day is formatted once, not once per batch."""
+
+    def __init__(self) -> None:
+        self._start = self._end = 0.0
+        self._epoch = ""
+
+    def of(self, moment: float) -> str:
+        if not self._start <= moment < self._end:
+            self._epoch = epoch_of(moment)
+            self._start = moment - moment % 86400
+            self._end = self._start + 86400
+        return self._epoch
 
 
 def load_master_key(home: Path, environ: Mapping[str, str], *, create: bool) -> bytes | None:
@@ -86,8 +102,13 @@ class PayloadCipher:
 
     @staticmethod
     def seal(data_key: bytes, log_id: str, index: int, plaintext: bytes) -> bytes:
-        nonce = secrets.token_bytes(12)
-        return nonce + AESGCM(data_key).encrypt(nonce, plaintext, f"{log_id}:{index}".encode())
+        return PayloadCipher.seal_with(AESGCM(data_key), log_id, index, plaintext)
+
+    @staticmethod
+    def seal_with(aead: AESGCM, log_id: str, index: int, plaintext: bytes) -> bytes:
+        """`seal` with the data key's cipher made once (the log writer keeps one per day)."""
+        nonce = random_bytes(12)
+        return nonce + aead.encrypt(nonce, plaintext, f"{log_id}:{index}".encode())
 
     @staticmethod
     def open(data_key: bytes, log_id: str, index: int, sealed: bytes) -> bytes:

@@ -77,7 +77,8 @@ def open_audit(
     recover(store, home, signer, verifiers, clock)
     master = load_master_key(home, environ, create=True)
     cipher = PayloadCipher(master) if master is not None else None
-    return AuditLog(store, signer, cipher, clock, home, instance=config.gateway.instance)
+    inline = store.try_append_batch if isinstance(store, SqliteAuditStore) else None
+    return AuditLog(store, signer, cipher, clock, home, instance=config.gateway.instance, inline=inline)
 
 
 async def append_once(

@@ -21,9 +21,10 @@ from bastion.proxy.pipeline import Call, CallNext, ClientInfo
 from bastion.transport.jsonrpc import AUDIT_UNAVAILABLE, INTERNAL_ERROR
 from bastion.types import Reply, RpcError
 
-__all__ = ["AuditEvents", "AuditStage", "ServerFactsOf", "call_fields"]
+__all__ = ["AuditEvents", "AuditStage", "ServerFactsOf", "call_fields", "log_fields"]
 
 logger = logging.getLogger(__name__)
+refusals_log = logging.getLogger("bastion.refusals")
 
 
 ServerFactsOf = Callable[[str], Mapping[str, Any]]
@@ -71,7 +72,12 @@ class AuditStage:
         try:
             intent = await self._log.append(Record(Kind.CALL_INTENT, fields, {"arguments": arguments}))
         except StoreError:
-            logger.exception("refusing %s %s: no durable audit record", call.method, call.tool)
+            logger.exception(
+                "refusing %s %s: no durable audit record",
+                call.method,
+                call.tool,
+                extra=log_fields(call, "audit.unavailable"),
+            )
             return RpcError(AUDIT_UNAVAILABLE, "Refused: the call's audit record could not be made durable")
         call.notes["audit.intent"] = intent
         started = time.perf_counter()
@@ -93,6 +99,17 @@ class AuditStage:
         return reply
 
 
+def log_fields(call: Call, rule: str | None = None) -> dict[str, Any]:
+    """What a log line about a call carries as fields (`extra=`): names and ids, never arguments."""
+    return {
+        "server": call.server,
+        "tool": call.tool,
+        "rule": rule,
+        "client": call.client.client_id,
+        "request_id": call.request_id,
+    }
+
+
 def _is_tool_error(reply: Reply) -> bool:
     return isinstance(reply, dict) and reply.get("isError") is True
 
@@ -109,8 +126,10 @@ class AuditEvents:
 
     async def refused(self, call: Call, reply: Reply) -> None:
         fields = call_fields(call, self._facts)
+        rule = str((fields.get("decision") or {}).get("rule", "unknown"))
         if self._on_refused is not None:
-            self._on_refused(str((fields.get("decision") or {}).get("rule", "unknown")))
+            self._on_refused(rule)
+        refusals_log.info("refused %s %s (rule %s)", call.method, call.tool or "", rule, extra=log_fields(call, rule))
         if isinstance(reply, RpcError):
             fields["error"] = {"code": reply.code, "message": reply.message}
         try:
@@ -118,7 +137,7 @@ class AuditEvents:
                 Record(Kind.CALL_DENIED, fields, {"arguments": (call.params or {}).get("arguments", {})})
             )
         except StoreError:
-            logger.exception("a refusal of %s could not be recorded", call.tool)
+            logger.exception("a refusal of %s could not be recorded", call.tool, extra=log_fields(call, rule))
 
     async def failed(self, call: Call, error: BaseException) -> None:
         """A request the gateway failed on: its error's type, never its message (which may quote arguments)."""

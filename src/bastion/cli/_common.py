@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 import os
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from bastion.cli._logging import install_logging
 from bastion.config.load import load_config
 from bastion.config.model import BastionConfig
 from bastion.store.home import bastion_home, ensure_home
@@ -40,12 +39,9 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (one docume
 
 
 def setup_logging(level: str) -> None:
-    """Log to stderr only: on a stdio front, stdout belongs to the protocol."""
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        stream=sys.stderr,
-        format="bastion %(levelname)s %(name)s: %(message)s",
-    )
+    """Log to stderr only (on a stdio front, stdout belongs to the protocol), as text or JSON lines
+    as `--log-format` chose."""
+    install_logging(level)
 
 
 def read_config(path: Path) -> BastionConfig:

@@ -15,7 +15,6 @@ from typing import Annotated, Any
 import anyio
 import orjson
 import typer
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from bastion.audit.checkpoint import CheckpointError, Verifier
 from bastion.audit.entry import Kind, Record, format_time
@@ -27,6 +26,7 @@ from bastion.audit.service import append_once, open_store, read_witnesses, recov
 from bastion.audit.storewide import verify_store
 from bastion.cli._common import JsonOption, console, err_console, home
 from bastion.cli._listing import Listing
+from bastion.cli._progress import progress
 from bastion.clock import SystemClock
 from bastion.config.load import load_config
 from bastion.config.model import AuditConfig, BastionConfig
@@ -224,24 +224,9 @@ def verify(
     external = [path.read_text(encoding="utf-8") for path in checkpoint or []]
     if witness:
         external += list(read_witnesses(home(), opened).values())
-    with Progress(
-        TextColumn("verifying"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} entries"),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=True,
-        disable=as_json,
-    ) as progress:
-        task = progress.add_task("verify", total=None)
+    with progress("verifying", "entries") as update:
         reports = verify_store(
-            opened,
-            verifiers,
-            external=external,
-            master=master,
-            home=home(),
-            url=store,
-            progress=lambda done, total: progress.update(task, completed=done, total=total),
+            opened, verifiers, external=external, master=master, home=home(), url=store, progress=update
         )
     problems = [p for r in reports for p in r.problems]
     if as_json:

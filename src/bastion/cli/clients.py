@@ -19,6 +19,7 @@ import typer
 from bastion.audit.entry import Kind, Record
 from bastion.cli._common import console, err_console, home
 from bastion.cli.audit import record_entry, who
+from bastion.cli.config import write_schema
 from bastion.config.clients import (
     ClientKind,
     MovedEnv,
@@ -31,6 +32,7 @@ from bastion.config.clients import install as install_client
 from bastion.config.clients import uninstall as uninstall_client
 from bastion.config.load import parse_config
 from bastion.config.model import BastionConfig
+from bastion.config.schema import SCHEMA_NAME
 from bastion.config.starter import starter_toml
 from bastion.errors import ClientConfigError, ConfigError, ConfigProblem, SecretError
 from bastion.identity.secrets import SecretStore
@@ -59,7 +61,10 @@ def init(
     if path.exists() and not force:
         raise ConfigError(path, [ConfigProblem("file", "already exists", "pass --force to overwrite it")])
     path.write_text(starter_toml(), encoding="utf-8")
-    typer.echo(f"wrote {path}; edit it, then run `bastion inventory --config {path}`")
+    # Beside it, the schema its first line names: editors (taplo, Even Better TOML) complete and check keys.
+    schema = path.parent / SCHEMA_NAME
+    write_schema(schema)
+    typer.echo(f"wrote {path} (and {schema}, for editors); edit it, then run `bastion inventory --config {path}`")
 
 
 def import_config(

@@ -14,11 +14,18 @@ from bastion.cli._common import ConfigOption, home, read_config, setup_logging
 from bastion.config.model import BastionConfig, GatewayConfig, ServerConfig, ToolRules
 from bastion.errors import ConfigError, ConfigProblem
 from bastion.inventory.pins import LOCK_NAME
+from bastion.policy.rollout import with_candidate
 from bastion.runtime import run_stdio
 
 __all__ = ["register", "wrap_config"]
 
 LogLevel = Annotated[str, typer.Option("--log-level", envvar="BASTION_LOG_LEVEL", help="Log level (to stderr).")]
+CandidateOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--candidate", help="A bastion.toml-shaped file whose policy is decided beside the live one and recorded."
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -136,10 +143,12 @@ def _name_from(command: list[str]) -> str:
     return clean or "server"
 
 
-def run(config: ConfigOption = Path("bastion.toml"), log_level: LogLevel = "warning") -> None:
+def run(
+    config: ConfigOption = Path("bastion.toml"), log_level: LogLevel = "warning", candidate: CandidateOption = None
+) -> None:
     """Serve every configured server to one client over stdio (put this command in a client's config)."""
     setup_logging(log_level)
-    loaded = read_config(config)
+    loaded = with_candidate(read_config(config), config, candidate)
     anyio.run(run_stdio, loaded, dict(os.environ), home(), f"run: {config}", None, config.parent / LOCK_NAME)
 
 
@@ -147,10 +156,11 @@ def serve(
     config: ConfigOption = Path("bastion.toml"),
     listen: Annotated[str | None, typer.Option(help="HOST:PORT to listen on (default from [http] listen).")] = None,
     log_level: LogLevel = "info",
+    candidate: CandidateOption = None,
 ) -> None:
     """Serve every configured server to many clients over Streamable HTTP at /mcp (bearer token per client)."""
     setup_logging(log_level)
-    loaded = read_config(config)
+    loaded = with_candidate(read_config(config), config, candidate)
     if listen is not None:
         loaded = loaded.model_copy(update={"http": loaded.http.model_copy(update={"listen": listen})})
     # Imported here so that `wrap` and `run` never load the web stack (see bastion.runtime_http).

@@ -17,6 +17,7 @@ from rich.text import Text
 from bastion.audit.service import pid_alive
 from bastion.cli._common import ConfigOption, JsonOption, console, open_store, read_config, setup_logging
 from bastion.cli._listing import Listing
+from bastion.cli._progress import progress
 from bastion.errors import SandboxError
 from bastion.inventory.collect import collect_inventory
 from bastion.inventory.pins import LOCK_NAME, load_lock
@@ -43,7 +44,7 @@ def inventory(
     """Connect to every configured server and list its tools with their risk classes, resources and prompts."""
     setup_logging(log_level)
     loaded = read_config(config)
-    with console.status("connecting to servers…") if not (as_json or markdown) else _nothing():
+    with progress(f"connecting to {len(loaded.enabled_servers())} servers"):
         lock_path = config.parent / LOCK_NAME
         lock = load_lock(lock_path) if lock_path.exists() else None
         servers = anyio.run(collect_inventory, loaded, dict(os.environ), lock)
@@ -85,14 +86,6 @@ def inventory(
             if server[key]:
                 names = [i.get("uri") or i.get("uriTemplate") or i.get("name") for i in server[key]]
                 console.print(f"{key}: " + ", ".join(str(n) for n in names), markup=False, soft_wrap=True)
-
-
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *_exc: object) -> None:
-        return None
 
 
 def _watch_rows() -> tuple[list[CheckRow], list[AlertRow]]:

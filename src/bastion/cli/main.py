@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+import logging
 import sys
+from typing import Annotated, NoReturn
 
 import typer
 
 from bastion import DISTRIBUTION, __version__
-from bastion.cli import alerts, approvals, audit, clients, doctor, gateway, inspect, pins, policy, report, secrets, tokens
+from bastion.cli import (
+    alerts,
+    approvals,
+    audit,
+    clients,
+    config,
+    doctor,
+    gateway,
+    inspect,
+    pins,
+    policy,
+    report,
+    secrets,
+    tokens,
+)
 from bastion.cli._common import err_console
+from bastion.cli._logging import LogFormat, choose_log_format, chosen_log_format
 from bastion.errors import BastionError, ClientConfigError, ConfigError
 
 __all__ = ["app", "main"]
@@ -37,8 +54,18 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True, help="Print the version."),
+    log_format: Annotated[
+        LogFormat,
+        typer.Option(
+            "--log-format",
+            envvar="BASTION_LOG_FORMAT",
+            help="Logs on stderr as text lines, or one JSON object per line (with server, tool, rule, client, "
+            "request_id where known). Give it before the command.",
+        ),
+    ] = LogFormat.TEXT,
 ) -> None:
     """Bastion, a security gateway for the Model Context Protocol."""
+    choose_log_format(log_format)
 
 
 gateway.register(app)
@@ -54,6 +81,7 @@ app.add_typer(policy.app, name="policy")
 app.add_typer(secrets.app, name="secrets")
 app.add_typer(secrets.identity_app, name="identity")
 app.add_typer(report.app, name="report")
+app.add_typer(config.app, name="config")
 
 EXIT_CONFIG = 2
 EXIT_FAILURE = 1
@@ -66,11 +94,17 @@ def main() -> None:
         # the command's code; only exceptions it does not own reach the handlers below.
         app(prog_name="bastion")
     except ConfigError as exc:
-        err_console.print(f"bastion: invalid configuration\n{exc}", markup=False)
-        sys.exit(EXIT_CONFIG)
+        _fail(f"invalid configuration\n{exc}", EXIT_CONFIG)
     except ClientConfigError as exc:
-        err_console.print(f"bastion: {exc}", markup=False)
-        sys.exit(EXIT_CONFIG)
+        _fail(str(exc), EXIT_CONFIG)
     except BastionError as exc:
-        err_console.print(f"bastion: {exc}", markup=False)
-        sys.exit(EXIT_FAILURE)
+        _fail(str(exc), EXIT_FAILURE)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    """The error on stderr (a JSON line when logs are JSON, so the stream stays parseable), and the exit code."""
+    if chosen_log_format() is LogFormat.JSON:
+        logging.getLogger("bastion").error(message)
+    else:
+        err_console.print(f"bastion: {message}", markup=False)
+    sys.exit(code)

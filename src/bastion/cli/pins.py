@@ -16,6 +16,7 @@ import typer
 
 from bastion.audit.entry import Kind, Record
 from bastion.cli._common import ConfigOption, console, err_console, read_config, setup_logging
+from bastion.cli._progress import progress
 from bastion.cli.audit import record_entry, who
 from bastion.config.load import parse_config
 from bastion.config.model import BastionConfig
@@ -160,7 +161,7 @@ def _selected(config: BastionConfig, servers: list[str] | None, path: Path) -> l
 
 def _collect(config: BastionConfig, names: Sequence[str]) -> dict[str, ServerInventory]:
     subset = config.model_copy(update={"servers": {name: config.servers[name] for name in names}})
-    with console.status("starting servers (sandboxed)…"):
+    with progress(f"starting {len(names)} servers (sandboxed)"):
         found = anyio.run(collect_inventory, subset, dict(os.environ))
     return {server.name: server for server in found}
 
@@ -275,26 +276,32 @@ def _adoption(server: ServerInventory, argv: tuple[str, ...]) -> None:
 def _resolve_versions(path: Path, config: BastionConfig, names: Sequence[str]) -> BastionConfig:
     """Rewrite unpinned `npx`/`uvx` package specs in bastion.toml to the exact latest version."""
     text = path.read_text(encoding="utf-8")
-    for name in names:
-        server = config.servers[name]
-        argv = launch_command(server)
-        ref = package_ref(argv)
-        if ref is None or ref.exact:
-            continue
-        info = _lookup(ref, "latest" if ref.launcher == "npm" else None)
-        if info is None:
-            raise ConfigError(
-                path, [ConfigProblem(f"servers.{name}", f"cannot resolve {ref.name!r}", "try again online")]
-            )
-        old, new = argv[ref.argv_index], rewrite_exact(argv, ref, info.version)[ref.argv_index]
-        quoted = json.dumps(old)
-        if text.count(quoted) != 1:
-            raise ConfigError(
-                path,
-                [ConfigProblem(f"servers.{name}.args", f"{old!r} appears more than once", f"write {new!r} yourself")],
-            )
-        text = text.replace(quoted, json.dumps(new))
-        console.print(f"{name}: {old} -> {new}", markup=False)
+    with progress("resolving package versions", "servers") as update:
+        for done, name in enumerate(names):
+            update(done, len(names))
+            server = config.servers[name]
+            argv = launch_command(server)
+            ref = package_ref(argv)
+            if ref is None or ref.exact:
+                continue
+            info = _lookup(ref, "latest" if ref.launcher == "npm" else None)
+            if info is None:
+                raise ConfigError(
+                    path, [ConfigProblem(f"servers.{name}", f"cannot resolve {ref.name!r}", "try again online")]
+                )
+            old, new = argv[ref.argv_index], rewrite_exact(argv, ref, info.version)[ref.argv_index]
+            quoted = json.dumps(old)
+            if text.count(quoted) != 1:
+                raise ConfigError(
+                    path,
+                    [
+                        ConfigProblem(
+                            f"servers.{name}.args", f"{old!r} appears more than once", f"write {new!r} yourself"
+                        )
+                    ],
+                )
+            text = text.replace(quoted, json.dumps(new))
+            console.print(f"{name}: {old} -> {new}", markup=False)
     parse_config(text, path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.resolve")
     tmp.write_text(text, encoding="utf-8")

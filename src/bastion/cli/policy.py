@@ -1,4 +1,5 @@
-"""`bastion policy`: check, explain, test and replay the policy; switch tools off and on."""
+"""`bastion policy`: check, explain, test and replay the policy; shadow and promote a candidate; switch
+tools off and on."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import typer
 
 from bastion.audit.columns import indexed_entry
 from bastion.audit.entry import Kind, Record, format_time
+from bastion.audit.service import config_digest
 from bastion.audit.service import open_store as open_audit_store
 from bastion.cli._common import ConfigOption, JsonOption, console, err_console, home, open_store, read_config
 from bastion.cli.audit import StoreOption, moment, plaintext, record_entry, who
@@ -26,6 +28,8 @@ from bastion.policy.compile import compile_policy
 from bastion.policy.decide import Policy
 from bastion.policy.lint import Finding, lint
 from bastion.policy.resolver import make_resolver
+from bastion.policy.rollout import candidate_file, load_candidate, monitored, with_candidate, write_promoted
+from bastion.policy.shadow import ShadowRow, shadow_report
 from bastion.policy.stage import evaluate
 from bastion.policy.urls import Resolver
 from bastion.store.audit import AuditStore, SearchFilter
@@ -34,7 +38,8 @@ from bastion.types import Decision
 __all__ = ["app", "explain_call"]
 
 app = typer.Typer(
-    help="Check, explain, test and replay the least-privilege policy; kill switches.", no_args_is_help=True
+    help="Check, explain, test, replay, shadow and promote the least-privilege policy; kill switches.",
+    no_args_is_help=True,
 )
 
 ClientOption = Annotated[
@@ -262,6 +267,111 @@ def _recorded_calls(store: AuditStore, since: float) -> Iterator[dict[str, Any]]
                 "arguments": arguments if isinstance(arguments, dict) else {},
                 "payload": bool(text),
             }
+
+
+@app.command()
+def shadow(
+    since: Annotated[str, typer.Option("--since", help="How far back: a duration (15m, 2d) or an ISO time.")] = "7d",
+    until: Annotated[str | None, typer.Option("--until", help="Up to when (default: now).")] = None,
+    server: Annotated[str | None, typer.Option("--server", help="Only this server's calls.")] = None,
+    arguments: Annotated[
+        bool, typer.Option("--arguments/--no-arguments", help="Show each call's arguments (needs the master key).")
+    ] = True,
+    store: StoreOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+) -> None:
+    """What the candidate policy would have refused or allowed differently, call by call, over a period.
+
+    Reads the decisions the gateway recorded for the live policy and the candidate (`--candidate`
+    or `[policy] candidate`) on live traffic; nothing is decided again. See also `replay`.
+    """
+    start = moment(since, "--since") or 0.0
+    opened = open_audit_store(home(), store)
+    report = shadow_report(opened, indexed_entry, start, moment(until, "--until"), server)
+    for row in report.rows:
+        shown = _call_arguments(opened, row) if arguments else None
+        if as_json:
+            typer.echo(json.dumps({**row.to_dict(), "time": format_time(row.time), "arguments": shown}))
+            continue
+        monitor = "" if row.enforced else " [yellow](monitor: not enforced)[/]"
+        console.print(
+            f"{format_time(row.time)} {row.log}/{row.index} {row.client} {row.server}.{row.tool}: "
+            f"[bold]{row.live} → {row.candidate}[/] (live {row.live_rule}, candidate {row.candidate_rule}){monitor}",
+            highlight=False,
+        )
+        console.print(f"  {row.candidate_reason}", markup=False, highlight=False)
+        if shown is not None:
+            console.print(f"  arguments: {json.dumps(shown)}", markup=False, highlight=False)
+    if not report.compared:
+        summary = (
+            "no call in the period carries a candidate decision: start the gateway with --candidate FILE "
+            "or [policy] candidate"
+        )
+    else:
+        held = len(report.rows) - report.would_refuse - report.would_allow
+        summary = (
+            f"{report.compared} calls decided under both policies; {len(report.rows)} differently: "
+            f"the candidate would refuse {report.would_refuse}, allow {report.would_allow}"
+            + (f", hold {held} for a person" if held else "")
+        )
+    (err_console if as_json else console).print(summary, markup=False)
+
+
+def _call_arguments(store: AuditStore, row: ShadowRow) -> dict[str, Any] | None:
+    """The call's arguments from its encrypted payload; None without the key or once redacted."""
+    text = plaintext(store, row.log, row.index)
+    if not text:
+        return None
+    values = orjson.loads(text).get("values", {})
+    found = orjson.loads(values["arguments"]) if "arguments" in values else None
+    return found if isinstance(found, dict) else None  # pyright: ignore[reportUnknownVariableType]
+
+
+@app.command()
+def promote(
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded in the audit log, with who).")],
+    config: ConfigOption = Path("bastion.toml"),
+    candidate: Annotated[
+        Path | None, typer.Option("--candidate", help="The file to make live (default: [policy] candidate).")
+    ] = None,
+    by: Annotated[
+        str | None, typer.Option("--by", help="Who approved it (default: the login name; both are recorded).")
+    ] = None,
+) -> None:
+    """Make the candidate policy live: its file replaces the config (the old one kept as NAME.previous),
+    recorded as a policy.change entry naming who and why (SOC 2 CC8.1). Gateways take it at their next start."""
+    live = read_config(config)
+    path = candidate_file(with_candidate(live, config, candidate))
+    if path is None:
+        fix = "pass --candidate FILE, or set [policy] candidate in the config"
+        raise ConfigError(config, [ConfigProblem("policy.candidate", "there is no candidate to promote", fix)])
+    promoted = load_candidate(path)  # validated and linted like the gateway does
+    if path.resolve() == config.resolve():
+        raise ConfigError(config, [ConfigProblem("--candidate", "is the config itself", "name the candidate file")])
+    previous = write_promoted(config, path.read_text(encoding="utf-8"))
+    fields = {
+        "change": "promote",
+        "by": by or who(),
+        **({"os_user": who()} if by else {}),
+        "reason": reason,
+        "config": str(config.absolute()),
+        "candidate": str(path),
+        "from_sha256": config_digest(live),
+        "to_sha256": config_digest(promoted),
+        "monitor": sorted(monitored(promoted)),
+    }
+    try:
+        anyio.run(record_entry, live, os.environ.get("BASTION_AUDIT_STORE"), Record(Kind.POLICY_CHANGE, fields))
+    except BaseException:
+        os.replace(previous, config)  # no promotion without its record
+        raise
+    console.print(f"{path} is now {config} (the previous config is kept as {previous.name}); recorded as promoted")
+    console.print("running gateways take it at their next start", markup=False)
+    if promoted.policy.candidate:
+        console.print(f"note: the promoted config still names a candidate ({promoted.policy.candidate})", markup=False)
+    if monitored(promoted):
+        names = ", ".join(sorted(monitored(promoted)))
+        console.print(f'still in monitor mode: {names}; set mode = "enforce" to block', markup=False)
 
 
 ServerArgument = Annotated[str, typer.Argument(help="Server name as configured.")]

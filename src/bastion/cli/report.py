@@ -18,6 +18,7 @@ from bastion.audit.keys import Keyring
 from bastion.audit.service import open_store
 from bastion.cli._common import JsonOption, console, err_console, home
 from bastion.cli._listing import Listing
+from bastion.cli._progress import progress
 from bastion.compliance.check import check_pack
 from bastion.compliance.controls import Assessment, Status
 from bastion.compliance.pack import Request, build_pack
@@ -131,7 +132,8 @@ def report(
     )
     opened = open_store(home(), url)
     try:
-        outcome = build_pack(opened, request, out)
+        with progress("building the evidence pack"):
+            outcome = build_pack(opened, request, out)
     except FileExistsError:
         raise ConfigError(
             None, [ConfigProblem("--out", f"{out} exists and is not empty", "choose a new folder")]

@@ -193,8 +193,9 @@ CONTROLS: tuple[Control, ...] = (
     Control(
         "CC8.1", "soc2", "Changes authorised and approved",
         "Changes to infrastructure, software and procedures are authorised, tested, approved and documented.",
-        "Policy changes and tool-definition reviews with who made or approved them (policy.change, pin.change "
-        "review.approved and review.rejected).",
+        "Policy changes and tool-definition reviews with who made or approved them (policy.change, including "
+        "candidate policies made live by `bastion policy promote` with who and why; pin.change review.approved "
+        "and review.rejected).",
         "Change management: tickets, peer review and testing of bastion.toml, separating who asks from who "
         "approves.",
         (CHANGES_APPROVED,),

@@ -303,7 +303,9 @@ def _cc81(f: Facts) -> Verdict:
         return Status.NO_EVENTS, "no policy change or tool-definition review in the period"
     if f.unattributed:
         return Status.GAP, f"{f.unattributed} change(s) do not name who made or approved them"
-    return Status.EVIDENCED, f"{f.count(c.CHANGES_APPROVED)} change(s), each naming who made or approved it"
+    promoted = f.of("policy.change:promote")
+    also = f" ({promoted} candidate policy promotion(s))" if promoted else ""
+    return Status.EVIDENCED, f"{f.count(c.CHANGES_APPROVED)} change(s){also}, each naming who made or approved it"
 
 
 def _unique(f: Facts) -> Verdict:

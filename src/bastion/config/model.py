@@ -35,8 +35,12 @@ __all__ = [
     "DashboardConfig",
     "GatewayConfig",
     "HttpConfig",
+    "Isolation",
     "LimitsConfig",
     "PathConfig",
+    "PolicyConfig",
+    "PolicyMode",
+    "PoolConfig",
     "ScreenConfig",
     "ServerApproval",
     "ServerConfig",
@@ -56,6 +60,11 @@ PER = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
 Capability = Literal["write", "network", "destructive", "exec"]
 CAPABILITIES: tuple[Capability, ...] = ("write", "network", "destructive", "exec")
 """What a grant can add to read-only: one per risk class above read."""
+PolicyMode = Literal["enforce", "monitor"]
+"""`enforce` applies every refusal; `monitor` computes and records them but lets the call through."""
+Isolation = Literal["session", "client", "shared"]
+"""Who shares a server's processes under `bastion serve`: each MCP session has its own (`session`),
+each client identity has its own (`client`), or every client uses one bounded pool (`shared`)."""
 ProtocolChoice = Literal["auto", "2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"]
 
 
@@ -239,13 +248,27 @@ class ScreenConfig(_Model):
     listing: ScreenAction = "strip"
     """Tool definitions, prompts and instructions: flag (record only), strip (remove the hidden
     part, keep the tool), or block (the tool is not listed; instructions: the server is silent)."""
-    injections: ScreenAction = "flag"
+    injections: ScreenAction = "strip"
+    """Results: `strip` (default) replaces each sentence with a HIGH injection finding by a marker;
+    MEDIUM and LOW findings are only recorded. `flag` records all; `block` refuses the result."""
     exfiltration: ScreenAction = "strip"
     secrets: ScreenAction = "strip"
     invisible: Literal["strip", "flag"] = "strip"
     block_at: Literal["medium", "high"] = "medium"
     """With `listing = "block"`: the lowest severity that drops a tool, prompt or resource, and
     at which a finding in the server's instructions blocks the whole server (LOW never blocks)."""
+
+
+class PoolConfig(_Model):
+    """`[servers.NAME.pool]`: the bounds of a server's processes under `isolation = "client"` or `"shared"`."""
+
+    max_processes: Annotated[int, Field(ge=1, le=10_000)] = 16
+    """At most this many processes of the server at once (one per client identity, or the shared pool)."""
+    sessions_per_process: Annotated[int, Field(ge=1, le=100_000)] = 32
+    """At most this many MCP sessions on one process; past that a shared pool starts another, and a
+    client's own process refuses more (503 with Retry-After)."""
+    idle_timeout: Annotated[float, Field(ge=0, le=86400)] = 5.0
+    """A process no session uses is stopped after this many seconds (kept for a client's next session)."""
 
 
 class ServerApproval(_Model):
@@ -306,7 +329,13 @@ class ServerConfig(_Model):
     sandbox: Literal["on", "off"] = "on"
     """Run a stdio server inside bubblewrap (default); "off" is recorded and reported as a finding."""
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    isolation: Isolation = "client"
+    """Under `bastion serve`, who shares this server's processes (docs/configuration.md, "Isolation")."""
+    pool: PoolConfig = Field(default_factory=PoolConfig)
     enabled: bool = True
+    mode: PolicyMode | None = None
+    """`monitor`: this server's refusals, approval waits and screening blocks are recorded, not applied
+    (default: `[policy] mode`). The audit log and the sandbox stay on (docs/operations.md)."""
 
     @property
     def capabilities(self) -> frozenset[Capability]:
@@ -342,6 +371,16 @@ class ServerConfig(_Model):
     @property
     def transport(self) -> Literal["stdio", "http"]:
         return "stdio" if self.command is not None else "http"
+
+
+class PolicyConfig(_Model):
+    """`[policy]`: how the policy is rolled out (docs/operations.md, "Monitor mode and rollout")."""
+
+    mode: PolicyMode = "enforce"
+    """Every server's mode unless `[servers.NAME] mode` says otherwise."""
+    candidate: str | None = None
+    """A bastion.toml-shaped file whose policy is decided beside the live one on every call and
+    recorded with it (`bastion policy shadow`, `bastion policy promote`); relative to this file."""
 
 
 class GatewayConfig(_Model):
@@ -710,6 +749,7 @@ def split_nameserver(text: str) -> tuple[str, int]:
 class BastionConfig(_Model):
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
     dns: DnsConfig = Field(default_factory=DnsConfig)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
     approvals: ApprovalConfig = Field(default_factory=ApprovalConfig)
     watch: WatchConfig = Field(default_factory=WatchConfig)

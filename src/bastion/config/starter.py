@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from bastion.config.schema import SCHEMA_DIRECTIVE
+
 __all__ = ["starter_toml"]
 
 _STARTER = """\
 # bastion.toml: which MCP servers Bastion runs, and how clients reach them.
 # Reference: docs/configuration.md. Check it with: bastion inventory --config bastion.toml
+# The first line names the JSON Schema beside this file (`bastion config schema` writes it):
+# editors that read it (Even Better TOML and other taplo-based ones) complete and check keys.
 
 [gateway]
 # This gateway's name in records and in the server-info clients see.
@@ -83,4 +87,5 @@ disabled = []
 
 
 def starter_toml() -> str:
-    return _STARTER
+    """The starter, headed by the taplo directive naming the schema `bastion init` writes beside it."""
+    return f"{SCHEMA_DIRECTIVE}\n\n{_STARTER}"

@@ -9,8 +9,14 @@ name it sits under and else by its content; then git's own reading of a git tool
     arguments.secret      a key or token in any string, also base64- or percent-encoded (outbound DLP;
                           `outbound_secrets = "approve"` sends the call to a person instead)
     commands.option_injection   a ref, pattern, path or target that starts with `-`
-    commands.shell_argument     shell syntax in any string of a tool that runs or pings something
+    commands.metacharacter      shell syntax in any string of a tool that runs or pings something,
+                          or of a server that runs a shell; a `cmd`/`command` key nested in data
+                          is a command line only there (`leaf_kind`)
     git.*                 a git tool's refs, ranges, paths and URLs as git would read them
+
+The strings are walked once per call (`read_strings`): the same walk answers whether the call
+needs DNS (`Strings.needs_resolution`, asked before the decision so that only calls carrying a URL
+resolve in a worker thread) and is then judged.
 
 Pure: values in, a `Refusal`, a `NeedsApproval` (an unlisted executable a person may allow,
 `commands.unlisted = "approve"`) or None out.
@@ -20,13 +26,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote
 
 from bastion.policy.commands import NeedsApproval, check_option_injection, check_shell_argument, judge_command
 from bastion.policy.git import check_git_arguments
-from bastion.policy.leaves import MAX_DEPTH, Leaf, as_url, content_kind, string_leaves
+from bastion.policy.leaves import MAX_DEPTH, Leaf, as_url, content_kind, strings_of
 from bastion.policy.paths import check_path
 from bastion.policy.profile import ArgKind, ToolProfile, recognise
 from bastion.policy.refusal import Refusal
@@ -34,7 +41,15 @@ from bastion.policy.rules import ServerPolicy, SqlCheck, write_access
 from bastion.policy.urls import Resolver, check_url, check_url_resolved
 from bastion.screen.secrets import secret_rules
 
-__all__ = ["CONTENT_NAMES", "STUFFED_CHARS", "argument_refusal", "leaf_kind", "needs_resolution"]
+__all__ = [
+    "CONTENT_NAMES",
+    "STUFFED_CHARS",
+    "Strings",
+    "argument_refusal",
+    "leaf_kind",
+    "needs_resolution",
+    "read_strings",
+]
 
 SECRET_MIN_CHARS = 16
 """Shorter strings are not scanned for secrets (no key format is that short)."""
@@ -67,6 +82,39 @@ CONTENT_NAMES = frozenset(
 CONTENT_SUFFIXES = ("_content", "_contents", "_text", "_body", "_data", "_code", "_html", "_markdown", "_message")
 
 
+class Strings(NamedTuple):
+    """A call's strings, each with what it is checked as: one walk of the arguments for one tool
+    (a tuple: one is made per call)."""
+
+    profile: ToolProfile
+    arguments: object
+    """The arguments walked (the decision uses this walk only for these very arguments)."""
+    leaves: tuple[tuple[Leaf, ArgKind | None, bool], ...]
+    """Each string outside `profile.plain`, with its kind and whether its content (not a name) said so."""
+    too_deep: bool
+    """The walk stopped after `leaves` at nesting deeper than `MAX_DEPTH`."""
+    needs_resolution: bool
+    """A string is checked as a URL, so DNS answers matter for the decision."""
+
+
+def read_strings(profile: ToolProfile, arguments: object) -> Strings:
+    """Walk a call's arguments once: every string, what it is checked as, and whether DNS matters."""
+    given = arguments
+    if not isinstance(given, dict):
+        return Strings(profile, arguments, (), False, False)
+    values: dict[str, object] = {str(key): value for key, value in given.items()}  # pyright: ignore[reportUnknownVariableType,reportUnknownArgumentType]
+    leaves, too_deep = strings_of(values)  # judged up to a nesting too deep; the refusal follows them
+    plain = profile.plain
+    found: list[tuple[Leaf, ArgKind | None, bool]] = []
+    url = False
+    for leaf in leaves:
+        if leaf.argument not in plain:
+            kind, by_content = leaf_kind(profile, leaf)
+            url = url or kind is ArgKind.URL
+            found.append((leaf, kind, by_content))
+    return Strings(profile, arguments, tuple(found), too_deep, url)
+
+
 def argument_refusal(
     rules: ServerPolicy,
     profile: ToolProfile,
@@ -74,7 +122,9 @@ def argument_refusal(
     size: int,
     sql_check: SqlCheck | None,
     resolve: Resolver | None,
+    strings: Strings | None = None,
 ) -> Refusal | NeedsApproval | None:
+    """`strings` is this call's walk when the caller has made it already (`read_strings`)."""
     if arguments is None:
         arguments = {}
     if not isinstance(arguments, dict):
@@ -84,7 +134,7 @@ def argument_refusal(
             "arguments.size", f"the arguments are {size} bytes; the limit is {rules.max_argument_bytes} bytes"
         )
     values: dict[str, Any] = {str(key): value for key, value in arguments.items()}  # pyright: ignore[reportUnknownVariableType]
-    if rules.strict_arguments and not profile.open_schema:
+    if rules.strict_arguments and not profile.open_schema and not (profile.declared or frozenset()).issuperset(values):
         undeclared = sorted(name for name in values if profile.declared is None or name not in profile.declared)
         if undeclared:
             names = ", ".join(repr(name[:40]) for name in undeclared[:5])
@@ -93,20 +143,18 @@ def argument_refusal(
         refusal = profile.schema.refusal(values)
         if refusal is not None:
             return refusal
-    argv = next((values[a] for a, k in profile.kinds.items() if k is ArgKind.ARGV and a in values), None)
+    if strings is None or strings.arguments is not arguments or strings.profile is not profile:
+        strings = read_strings(profile, values)
     write = write_access(profile.risk)
     approval: NeedsApproval | None = None
-    for leaf in string_leaves(values):
-        if leaf is None:
-            return Refusal("arguments.too_deep", f"the arguments nest deeper than {MAX_DEPTH} levels")
-        if leaf.argument in profile.plain:
-            continue
-        verdict = _leaf_verdict(rules, profile, leaf, argv, write, sql_check, resolve)
+    for leaf, kind, by_content in strings.leaves:
+        verdict = _leaf_verdict(rules, profile, leaf, kind, by_content, values, write, sql_check, resolve)
         if isinstance(verdict, NeedsApproval):
             approval = approval or verdict  # decided only once every other string has passed
         elif verdict is not None:
-            where = leaf.argument if leaf.key == leaf.argument else f"{leaf.argument}…{leaf.key}"
-            return Refusal(verdict.rule, f"argument {where!r}: {verdict.reason}")
+            return Refusal(verdict.rule, f"argument {_where(leaf)!r}: {verdict.reason}")
+    if strings.too_deep:
+        return Refusal("arguments.too_deep", f"the arguments nest deeper than {MAX_DEPTH} levels")
     if profile.git:
         plain = {name: value for name, value in values.items() if name not in profile.plain}
         refusal = check_git_arguments(plain, rules.paths)
@@ -115,37 +163,61 @@ def argument_refusal(
     return approval
 
 
+def _where(leaf: Leaf) -> str:
+    return leaf.argument if leaf.key == leaf.argument else f"{leaf.argument}…{leaf.key}"
+
+
 def leaf_kind(profile: ToolProfile, leaf: Leaf) -> tuple[ArgKind | None, bool]:
     """What a string is checked as, and whether its content (not a name) said so.
 
     A name the server declared or config named decides first; an undeclared or nested key is
     recognised by its name too; otherwise the content decides. Commands and SQL keep their own
-    parsers; every other string that looks like a path or URL is checked as one."""
-    if leaf.key == leaf.argument and leaf.key in profile.kinds:
-        named: ArgKind | None = profile.kinds[leaf.key]
+    parsers; every other string that looks like a path or URL is checked as one.
+
+    A `command` or `cmd` key nested in the arguments (`{"filter": {"cmd": "ls; rm"}}`, or the same
+    as JSON inside a string) names a command line only where one may run: a tool that runs
+    commands, takes a command argument, or belongs to a server that runs a shell
+    (`profile.command_names`). Elsewhere it is a field of data, judged by its content like any other."""
+    if leaf.key == leaf.argument:
+        named = profile.kinds.get(leaf.key) or _named(leaf.key, profile.speaks_sql)
     else:
-        named = recognise(leaf.key, None, speaks_sql=profile.speaks_sql)
+        named = _named(leaf.key, profile.speaks_sql)
+        if named is ArgKind.COMMAND and not profile.command_names:
+            named = None
     if named is not None and named is not ArgKind.ARGV:
         return named, False
     return content_kind(leaf.value), True
 
 
+_MAX_CACHED_NAME = 64
+
+
+def _named(key: str, speaks_sql: bool) -> ArgKind | None:
+    """`recognise` for a key with no schema entry; short keys (nearly all of them) are remembered."""
+    if len(key) > _MAX_CACHED_NAME:
+        return recognise(key, None, speaks_sql=speaks_sql)
+    return _named_cached(key, speaks_sql)
+
+
+@functools.lru_cache(maxsize=4096)
+def _named_cached(key: str, speaks_sql: bool) -> ArgKind | None:
+    return recognise(key, None, speaks_sql=speaks_sql)
+
+
 def needs_resolution(profile: ToolProfile, arguments: object) -> bool:
-    """Whether deciding this call checks a URL, so DNS answers matter (the caller resolves in a worker thread)."""
-    if not isinstance(arguments, dict):
-        return False
-    values: dict[str, object] = {str(k): v for k, v in arguments.items()}  # pyright: ignore[reportUnknownVariableType]
-    return any(
-        leaf is not None and leaf.argument not in profile.plain and leaf_kind(profile, leaf)[0] is ArgKind.URL
-        for leaf in string_leaves(values)
-    )
+    """Whether deciding this call checks a URL, so DNS answers matter (the caller resolves in a worker thread).
+
+    Prefer `read_strings(...).needs_resolution` and hand the `Strings` to the decision: one walk."""
+    return read_strings(profile, arguments).needs_resolution
 
 
 def _leaf_verdict(
     rules: ServerPolicy,
     profile: ToolProfile,
     leaf: Leaf,
-    argv: object,
+    kind: ArgKind | None,
+    by_content: bool,
+    values: dict[str, Any],
     write: bool,
     sql_check: SqlCheck | None,
     resolve: Resolver | None,
@@ -156,10 +228,10 @@ def _leaf_verdict(
     secret = _outbound_secret(rules, leaf)
     if secret is not None:
         return secret
-    kind, by_content = leaf_kind(profile, leaf)
     if kind is ArgKind.COMMAND:
         # A top-level command is judged with its argv list; one nested elsewhere on its own.
-        return judge_command(leaf.value, argv if leaf.key == leaf.argument else None, rules.commands)
+        argv = _argv(profile, values) if leaf.key == leaf.argument else None
+        return judge_command(leaf.value, argv, rules.commands)
     if profile.runs_commands and not _argv_item(profile, leaf):
         # A tool that runs or pings something may paste any of its strings into a command line.
         refusal = check_shell_argument(leaf.value)
@@ -225,6 +297,11 @@ def _stuffed(leaf: Leaf) -> Refusal | None:
         f"{len(leaf.value)} characters under {leaf.key[:40]!r}, a name that carries no content "
         f"(more than {STUFFED_CHARS} is allowed only in content arguments such as 'content' or 'text')",
     )
+
+
+def _argv(profile: ToolProfile, values: dict[str, Any]) -> object:
+    """The command's separate argument list (`args`, `argv`), when the tool has one and the call gives it."""
+    return next((values[a] for a, k in profile.kinds.items() if k is ArgKind.ARGV and a in values), None)
 
 
 def _argv_item(profile: ToolProfile, leaf: Leaf) -> bool:

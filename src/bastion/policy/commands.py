@@ -53,6 +53,7 @@ server; Bastion cannot see inside it.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -348,11 +349,22 @@ def _strings(value: object) -> list[str] | None:
 _NAME_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 _RUNNER_WORDS = frozenset(
     {
-        "shell", "bash", "sh", "zsh", "fish", "powershell", "pwsh", "cmd", "command", "commands", "commandline",
-        "terminal", "subprocess", "popen", "system", "ping", "ping6", "traceroute", "tracert", "tracepath",
-        "nslookup", "dig", "whois", "nmap", "mtr", "netcat", "nc", "telnet", "arping",
+        "shell", "bash", "sh", "zsh", "fish", "powershell", "pwsh", "terminal", "subprocess", "popen", "system",
+        "ping", "ping6", "traceroute", "tracert", "tracepath", "nslookup", "dig", "whois", "nmap", "mtr", "netcat",
+        "nc", "telnet", "arping",
     }
 )  # fmt: skip
+_COMMAND_WORDS = frozenset({"command", "commands", "commandline", "cmd", "cmdline"})
+"""A command is run, unless another verb in the name says what is done with it instead."""
+_ABOUT_COMMANDS = frozenset(
+    {
+        "send", "list", "get", "show", "describe", "search", "find", "lookup", "help", "explain", "suggest",
+        "history", "validate", "parse", "format", "log", "delete", "remove", "rename",
+    }
+)  # fmt: skip
+"""Verbs that do something with a command other than run it on this host: `send_command` (to a
+device), `list_commands`, `get_command_history`, `explain_command`. Verbs that may store one to run
+later (`create`, `add`, `save`, `schedule`) are not among them."""
 _RUN_VERBS = frozenset({"run", "runs", "exec", "execute", "executes", "spawn", "launch", "invoke"})
 # What a run/exec verb may run that is not a command line (its arguments are code or queries).
 _NOT_COMMAND_WORDS = frozenset(
@@ -371,22 +383,34 @@ _RUNS_DESCRIPTION = re.compile(
     r"|\b(?:pings?|traceroute|tracert|tracepath|nslookup|whois)\b",
     re.IGNORECASE,
 )
+_SHELL_CONTEXT = re.compile(
+    r"\b(?:shell|bash|zsh|sh|powershell|pwsh|terminal|console|tmux|screen|tty|pty|ssh|subprocess|host)\b",
+    re.IGNORECASE,
+)
+"""Where a command another verb handles may still end up in a shell (`send_command`: "… to the tmux pane")."""
 
 
 def runs_commands(name: str, description: str | None = None) -> bool:
     """Whether a tool runs a program or pings a host, judged from its name and description.
 
-    By name: a word such as `shell`, `command`, `terminal`, `ping`, `traceroute`,
-    `nslookup`, `dig` (`run_command`, `shellExec`, `ping_host`), or a verb such as `run`,
-    `exec`, `execute`, `spawn` unless the name says it runs SQL, code, tests or another
-    non-command thing (`run_query`, `execute_sql`, `run_python`, `run_tests`). By
-    description: "runs a shell command", "executes a program", "shell commands", "pings".
-    A tool that passes is not proven safe: this errs towards checking, never towards trust.
+    By name: a word such as `shell`, `terminal`, `ping`, `traceroute`, `nslookup`, `dig`
+    (`shellExec`, `ping_host`), or a verb such as `run`, `exec`, `execute`, `spawn` unless the
+    name says it runs SQL, code, tests or another non-command thing (`run_query`, `execute_sql`,
+    `run_python`, `run_tests`). The noun `command` (`command`, `shell_command`, `cmd`) counts
+    unless another verb says what is done with the command instead of running it
+    (`send_command`, `list_commands`, `get_command_history`) and the description does not put it
+    in a shell, a terminal, a console, tmux or ssh. By description: "runs a shell command",
+    "executes a program", "shell commands", "pings". A tool that passes is not proven safe: this
+    errs towards checking, never towards trust; the inventory may still classify it exec.
     """
     words = {word.lower() for word in _NAME_WORDS.findall(name)}
     if words & _RUNNER_WORDS:
         return True
     if words & _RUN_VERBS and not words & _NOT_COMMAND_WORDS:
+        return True
+    if words & _COMMAND_WORDS and (
+        not words & _ABOUT_COMMANDS or (description is not None and _SHELL_CONTEXT.search(description) is not None)
+    ):
         return True
     return bool(description) and _RUNS_DESCRIPTION.search(description or "") is not None
 
@@ -419,6 +443,18 @@ _DASHES = frozenset("-\ufe63\uff0d")  # every character whose NFKC form is '-': 
 
 def option_name(name: str) -> bool:
     """Whether an argument of this name is one a server may hand to a CLI where an option could go."""
+    return _option_name(name) if len(name) <= _MAX_CACHED_NAME else _is_option_name(name)
+
+
+_MAX_CACHED_NAME = 64
+
+
+@functools.lru_cache(maxsize=4096)
+def _option_name(name: str) -> bool:
+    return _is_option_name(name)
+
+
+def _is_option_name(name: str) -> bool:
     lowered = name.lower()
     return lowered in _OPTION_NAMES or lowered.endswith(_OPTION_SUFFIXES)
 

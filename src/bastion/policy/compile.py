@@ -42,12 +42,14 @@ def server_policy(name: str, server: ServerConfig, home: str | None) -> ServerPo
         base=resolve_root(base, home),
         home=home,
         allowed_names=server.paths.allowed_names,
+        section=f"servers.{name}",
     )
     urls = UrlRules(
         schemes=tuple(scheme.lower() for scheme in server.urls.schemes),
         allow_hosts=server.urls.allow_hosts,
         deny_hosts=server.urls.deny_hosts,
         allow_private=server.urls.allow_private,
+        section=f"servers.{name}.urls",
     )
     approve_when = tuple(
         ApprovalRule(

@@ -31,7 +31,7 @@ from typing import Any
 
 from bastion.config.model import Capability
 from bastion.inventory.risk import RiskClass
-from bastion.policy.arguments import argument_refusal
+from bastion.policy.arguments import Strings, argument_refusal
 from bastion.policy.commands import NeedsApproval
 from bastion.policy.profile import ToolProfile
 from bastion.policy.rules import OPEN_CLIENT, ApprovalRule, ClientPolicy, ServerPolicy, SqlCheck, write_access
@@ -70,7 +70,7 @@ class Policy:
         tool above read needs its capability there as well as a grant (None: no ceiling)."""
         rules = self.servers.get(server)
         tool = profile.name
-        risk = profile.risk.value
+        risk = str(profile.risk)  # the class's value (a StrEnum), without the enum descriptor
         if rules is None:
             return _hidden("server.unconfigured", f"server {server!r} is not configured", risk)
         who = self.clients.get(client, OPEN_CLIENT)
@@ -80,7 +80,7 @@ class Policy:
             return _hidden("tools.deny", f"{tool!r} is in servers.{server}.tools.deny", risk)
         if rules.tools.allow and tool not in rules.tools.allow:
             return _hidden("tools.allow", f"{tool!r} is not in servers.{server}.tools.allow", risk)
-        if f"{server}.{tool}" in who.deny_tools:
+        if who.deny_tools and f"{server}.{tool}" in who.deny_tools:
             return _hidden("client.deny_tools", f"{server}.{tool} is in clients.{client}.deny_tools", risk)
         if tool in rules.tools.disabled or (server, tool) in kills:
             return _hidden("kill", f"{tool!r} on {server!r} is switched off (kill switch)", risk)
@@ -115,18 +115,20 @@ class Policy:
         sql_check: SqlCheck | None = None,
         resolve: Resolver | None = None,
         ceiling: frozenset[str] | None = None,
+        strings: Strings | None = None,
     ) -> Decision:
         """The whole decision for one call; `size` is the arguments' encoded length in bytes.
 
         `resolve` (DNS) is the one input that is not a value; without it URL hosts are checked
-        as written only.
+        as written only. `strings` is the call's walk when the caller made it already, to ask
+        whether DNS is needed (`read_strings`); without it the arguments are walked here.
         """
         decision = self.decide_tool(client, server, profile, kills, ceiling=ceiling)
         if decision.action is Action.DENY:
             return decision
         rules = self.servers[server]
         risk = decision.risk
-        verdict = argument_refusal(rules, profile, arguments, size, sql_check, resolve)
+        verdict = argument_refusal(rules, profile, arguments, size, sql_check, resolve, strings)
         if isinstance(verdict, NeedsApproval):
             return Decision(Action.APPROVE, verdict.rule, verdict.reason, risk)
         if verdict is not None:
@@ -136,7 +138,7 @@ class Policy:
 
 def _approval(rules: ServerPolicy, profile: ToolProfile, arguments: object) -> Decision | None:
     """Whether an allowed call must still wait for a person, and by which rule."""
-    risk = profile.risk.value
+    risk = str(profile.risk)
     tool = profile.name
     if tool in rules.tools.approve:
         return Decision(Action.APPROVE, "tools.approve", f"{tool!r} is in servers.{rules.name}.tools.approve", risk)

@@ -15,14 +15,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple, cast
 from urllib.parse import unquote
 
 import orjson
 
 from bastion.policy.profile import ArgKind
 
-__all__ = ["MAX_DEPTH", "MAX_EMBEDDED_JSON", "NETWORK_SCHEMES", "Leaf", "as_url", "content_kind", "string_leaves"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_EMBEDDED_JSON",
+    "NETWORK_SCHEMES",
+    "Leaf",
+    "as_url",
+    "content_kind",
+    "string_leaves",
+    "strings_of",
+]
 
 MAX_DEPTH = 64
 """Deeper nesting than this is refused by the caller (`arguments.too_deep`) rather than walked."""
@@ -47,10 +56,12 @@ _HOST_PORT = re.compile(
 _DRIVE = re.compile(r"[a-z]:[\\/]", re.IGNORECASE)
 _TRAVERSAL = re.compile(r"(?:^|[\\/])\.\.(?:[\\/]|$)")
 _WHITESPACE = re.compile(r"\s")
+_OPENERS = frozenset("{[")
 
 
-@dataclass(frozen=True, slots=True)
-class Leaf:
+class Leaf(NamedTuple):
+    """One string of a call's arguments (a tuple: one is made for every string of every call)."""
+
     argument: str
     """The top-level argument the string belongs to."""
     key: str
@@ -63,6 +74,31 @@ def string_leaves(arguments: dict[str, object]) -> Iterator[Leaf | None]:
     """Every string in the arguments, depth first; a None marks nesting deeper than `MAX_DEPTH`."""
     for name, value in arguments.items():
         yield from _walk(name, name, value, 0)
+
+
+def strings_of(arguments: dict[str, object]) -> tuple[list[Leaf], bool]:
+    """`string_leaves` as a list, in the same order, up to the first nesting deeper than `MAX_DEPTH`
+    (then True): the strings a decision judges before it refuses the depth. One pass, no generators."""
+    found: list[Leaf] = []
+    stack: list[tuple[str, str, object, int]] = [(name, name, value, 0) for name, value in arguments.items()]
+    stack.reverse()
+    while stack:
+        argument, key, value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return found, True
+        if isinstance(value, str):
+            found.append(Leaf(argument, key, value, depth))
+            if value[:1] in _OPENERS:
+                embedded = _embedded_json(value)
+                if embedded is not None:
+                    stack.append((argument, key, embedded, depth + 1))
+        elif isinstance(value, dict):
+            for inner_key, inner in reversed(cast("dict[object, object]", value).items()):
+                stack.append((argument, str(inner_key), inner, depth + 1))
+        elif isinstance(value, list):
+            for inner in reversed(cast("list[object]", value)):
+                stack.append((argument, key, inner, depth + 1))
+    return found, False
 
 
 def _walk(argument: str, key: str, value: object, depth: int) -> Iterator[Leaf | None]:

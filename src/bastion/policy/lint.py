@@ -48,6 +48,16 @@ def lint(config: BastionConfig, home: str | None = None) -> list[Finding]:
                 )
         if rules.servers == ():
             found.append(Finding("warning", f"{where}.servers", "the client may use no server at all"))
+    for name, server in config.enabled_servers().items():
+        if (server.mode or config.policy.mode) == "monitor":
+            found.append(
+                Finding(
+                    "warning",
+                    f"servers.{name}.mode" if server.mode else "policy.mode",
+                    f"server {name!r} runs in monitor mode: its refusals are recorded, not applied",
+                    'set mode = "enforce" once `bastion policy shadow` shows what you expect',
+                )
+            )
     return found
 
 

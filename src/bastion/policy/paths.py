@@ -14,10 +14,14 @@ ways a server might and allows it only when *every* reading passes:
 * `file:///abs` and `file://localhost/abs` mean `/abs` (percent-decoded); a URI naming any
   other host is another machine's share (`paths.unc`).
 * A backslash anywhere, or a drive letter (`C:`, `c:/`, `C:\\`), is a Windows form
-  (`paths.windows_form`): this gateway and its servers are POSIX, where such a path means
-  something other than what its author meant (the pinned Node server refuses drive letters
-  too). `C:name` without a separator is an ordinary POSIX file name. `//server/share` is
-  `/server/share` on POSIX (Node folds the slashes too) and is checked as such.
+  (`paths.windows_form`), and `\\\\host\\share` is another machine's share (`paths.unc`). This
+  gateway and its servers are POSIX, where `C:\\Users\\me\\notes.md` names no file the caller
+  meant: a server takes it as one relative file name (or, folding the backslashes, as a `C:`
+  directory) under its working directory, and would read or write the wrong file and report
+  success. The pinned Node filesystem server refuses drive paths on POSIX for that reason.
+  The refusal says so and asks for the POSIX path. `C:name` without a separator is an ordinary
+  POSIX file name. `//server/share` is `/server/share` on POSIX (Node folds the slashes too) and
+  is checked as such.
 * `~` and `~/…` are the server's home (`PathRules.home`); `~user/…` is refused, and so is
   any `~` when no home is known (`paths.tilde`). The Node server would take `~user`
   literally; other servers expand it, so it is refused rather than guessed.
@@ -95,6 +99,8 @@ _OVERLONG = re.compile(
 )
 _PERCENT_U = re.compile("%[Uu]([0-9A-Fa-f]{4})")  # IIS's %u002e
 _DRIVE = re.compile(r"[A-Za-z]:(?:[\\/]|$)")
+_ROOTS_SHOWN = 3
+_SLASHES = re.compile("/+")
 
 Realpath = Callable[[str], str]
 
@@ -115,6 +121,8 @@ class PathRules:
     home: str | None = None
     allowed_names: tuple[str, ...] = DEFAULT_ALLOWED_NAMES
     """Exceptions to `denied_names`: components matching one of these are not secrets."""
+    section: str = ""
+    """Where the roots are configured (`servers.files`), so that a refusal names the setting to change."""
 
 
 def resolve_root(root: str, home: str | None = None) -> str:
@@ -140,14 +148,16 @@ def check_path(raw: object, rules: PathRules, *, write: bool, realpath: Realpath
     kind = "writable" if write else "readable"
     roots = rules.write_roots if write else (*rules.read_roots, *rules.write_roots)
     if not roots:
-        grant = "fs_write" if write else "fs_read"
-        return Refusal("paths.no_roots", f"this server has no {kind} roots: grant it {grant} to allow paths")
+        setting = _setting(rules, write)
+        return Refusal(
+            "paths.no_roots", f"this server has no {kind} roots: add a directory to {setting} to allow paths"
+        )
     readings = _readings(raw)
     if readings is None:
         return Refusal("paths.encoded", f"{quote(raw)} is percent-encoded too many times to check")
     exact, equivalent = _root_sets(roots)
     for text, derived in readings:
-        refusal = _check_reading(text, rules, equivalent if derived else exact, kind, realpath)
+        refusal = _check_reading(text, rules, equivalent if derived else exact, write, realpath)
         if refusal is None:
             continue
         if derived == "encoded":
@@ -232,8 +242,11 @@ def _overlong(match: re.Match[str]) -> str:
     return chr(code)
 
 
-def _check_reading(text: str, rules: PathRules, roots: frozenset[str], kind: str, realpath: Realpath) -> Refusal | None:
+def _check_reading(
+    text: str, rules: PathRules, roots: frozenset[str], write: bool, realpath: Realpath
+) -> Refusal | None:
     """The checks for one reading: its form, then the roots, then the denied names."""
+    kind = "writable" if write else "readable"
     if _CONTROL.search(text):
         return Refusal("paths.control_character", f"{quote(text)} contains a control character")
     path = text
@@ -245,9 +258,9 @@ def _check_reading(text: str, rules: PathRules, roots: frozenset[str], kind: str
         if _CONTROL.search(path):
             return Refusal("paths.control_character", f"{quote(text)} decodes to a control character")
         if _DRIVE.match(path[1:]):
-            return Refusal("paths.windows_form", f"{quote(text)} is a Windows drive path; this gateway is POSIX")
+            return Refusal("paths.windows_form", _drive_reason(text, kind))
     if "\\" in path or _DRIVE.match(path):
-        return Refusal("paths.windows_form", f"{quote(text)} is a Windows path form; use POSIX '/' paths")
+        return _windows_form(text, path, kind)
     if path.startswith("~"):
         head, _, tail = path.partition("/")
         if head != "~":
@@ -259,7 +272,15 @@ def _check_reading(text: str, rules: PathRules, roots: frozenset[str], kind: str
     lexical = _fold(joined)
     if not _inside(lexical, roots):
         said = "is" if lexical == text else f"means {quote(lexical)},"
-        return Refusal("paths.outside_roots", f"{quote(text)} {said} outside the {kind} roots")
+        allowed = rules.write_roots if write else (*rules.read_roots, *rules.write_roots)
+        shown = ", ".join(quote(root) for root in allowed[:_ROOTS_SHOWN]) + (
+            " …" if len(allowed) > _ROOTS_SHOWN else ""
+        )
+        return Refusal(
+            "paths.outside_roots",
+            f"{quote(text)} {said} outside the {kind} roots ({shown}); to allow it, add it or a directory above "
+            f"it to {_setting(rules, write)}",
+        )
     unfolded = _fold_slashes(joined)
     try:
         first = _realpath_below(lexical, roots) if realpath is os.path.realpath else realpath(lexical)
@@ -281,6 +302,35 @@ def _check_reading(text: str, rules: PathRules, roots: frozenset[str], kind: str
                 "paths.denied_name", f"{quote(text)} reaches {quote(part)}, a denied name ({quote(pattern)})"
             )
     return None
+
+
+def _setting(rules: PathRules, write: bool) -> str:
+    """The setting that grants roots of this kind (`servers.files.fs_read`)."""
+    name = "fs_write" if write else "fs_read"
+    return f"{rules.section}.{name}" if rules.section else name
+
+
+def _windows_form(text: str, path: str, kind: str) -> Refusal:
+    """Why a Windows spelling is refused: on this POSIX host it names no file the caller meant."""
+    if path.startswith("\\\\") and not path.startswith(("\\\\?\\", "\\\\.\\")):
+        host = path[2:].split("\\", 1)[0]
+        return Refusal(
+            "paths.unc",
+            f"{quote(text)} is a UNC path, a share on another machine ({quote(host)}); only this host's files can be checked",
+        )
+    if _DRIVE.match(path):
+        return Refusal("paths.windows_form", _drive_reason(text, kind))
+    return Refusal(
+        "paths.windows_form",
+        f"{quote(text)} separates names with '\\', which POSIX reads as part of one file name; write the path with '/'",
+    )
+
+
+def _drive_reason(text: str, kind: str) -> str:
+    return (
+        f"{quote(text)} is a Windows drive path, which names no file on this POSIX host (a server would take it "
+        f"as a relative name and touch the wrong file); give the file's POSIX path, inside the {kind} roots"
+    )
 
 
 def _realpath_below(path: str, roots: frozenset[str]) -> str:
@@ -319,11 +369,17 @@ def _fold(path: str) -> str:
 
 def _fold_slashes(path: str) -> str:
     """Only repeated separators folded (`//x` is `/x` on Linux); `..` is left for the resolver."""
-    return re.sub("/+", "/", path)
+    return _SLASHES.sub("/", path) if "//" in path else path
 
 
 def _inside(path: str, roots: frozenset[str]) -> bool:
-    return any(path == root or path.startswith(root.rstrip("/") + "/") for root in roots)
+    return path in roots or path.startswith(_prefixes(roots))
+
+
+@functools.lru_cache(maxsize=64)
+def _prefixes(roots: frozenset[str]) -> tuple[str, ...]:
+    """What a path below one of the roots starts with (whole components: `/srv/data/`, not `/srv/data`)."""
+    return tuple(root.rstrip("/") + "/" for root in roots)
 
 
 def _denied(path: str, patterns: tuple[str, ...], allowed: tuple[str, ...] = ()) -> tuple[str, str] | None:

@@ -71,15 +71,27 @@ class ToolProfile:
     schema: SchemaCheck | None = field(default=None, compare=False)
     """The listed input schema, compiled (None: the tool lists none)."""
     runs_commands: bool = False
-    """Its name or description says it runs or pings something: shell syntax in any string is refused."""
+    """Its name or description says it runs or pings something, or its server runs a shell
+    (`commands.shell = true`): shell syntax in any string is refused."""
     git: bool = False
     """It drives git: its refs, ranges, paths and URLs are judged as git reads them."""
+    command_names: bool = False
+    """A `command`/`cmd` key nested in its arguments (or in JSON inside a string) is a command line:
+    the tool runs commands or takes a command argument. Elsewhere such a key is data, judged by content."""
 
 
 def profile_tool(
-    definition: Mapping[str, Any], kinds: ArgumentKinds, override: RiskClass | None = None, *, sql_server: bool = False
+    definition: Mapping[str, Any],
+    kinds: ArgumentKinds,
+    override: RiskClass | None = None,
+    *,
+    sql_server: bool = False,
+    shell_server: bool = False,
 ) -> ToolProfile:
-    """Classify a tool definition (as the server listed it) and find its constrained arguments."""
+    """Classify a tool definition (as the server listed it) and find its constrained arguments.
+
+    `shell_server`: the operator says the server hands command strings to a shell, so every tool
+    of it is treated as one that runs commands."""
     name = definition.get("name")
     name = name if isinstance(name, str) else ""
     classification = classify(definition, override)
@@ -110,10 +122,12 @@ def profile_tool(
         if not tool or tool == name:
             found.pop(arg, None)
             plain.add(arg)
-    if any(kind is ArgKind.COMMAND for kind in found.values()):
+    takes_command = any(kind is ArgKind.COMMAND for kind in found.values())
+    if takes_command:
         for arg in properties:
             if arg in ARGV_NAMES:
                 found[arg] = ArgKind.ARGV
+    runs = shell_server or runs_commands(name, description)
     return ToolProfile(
         name,
         classification.risk,
@@ -124,8 +138,9 @@ def profile_tool(
         frozenset(plain),
         speaks_sql,
         compile_schema(schema),
-        runs_commands(name, description),
+        runs,
         is_git_tool(name, description),
+        runs or takes_command,
     )
 
 

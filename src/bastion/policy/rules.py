@@ -76,7 +76,9 @@ class ServerPolicy:
         name = definition.get("name")
         override = self.tools.risk.get(name) if isinstance(name, str) else None
         configured_sql = self.sql != SqlConfig()
-        return profile_tool(definition, self.kinds, override, sql_server=configured_sql)
+        return profile_tool(
+            definition, self.kinds, override, sql_server=configured_sql, shell_server=self.commands.shell
+        )
 
 
 @dataclass(frozen=True, slots=True)

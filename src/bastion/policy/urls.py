@@ -46,7 +46,6 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
@@ -95,6 +94,10 @@ _NAT64_LOCAL = IPv6Network("64:ff9b:1::/48")
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 _AUTHORITY = re.compile(r"[^/?#]*")
 _LABEL = re.compile(r"[a-z0-9_-]{1,63}")
+_UNSAFE = re.compile(r"[\\\s\x00-\x1f\x7f-\x9f]")
+"""A backslash, whitespace (what `str.isspace` calls one) or a control character (category Cc)."""
+_PLAIN_HOST = re.compile(r"[A-Za-z0-9._-]+")
+"""ASCII that UTS 46 maps to itself in lower case: such a host needs no IDNA mapping."""
 _ZONE = re.compile(r"[A-Za-z0-9._~-]+")
 _DIGITS = {10: frozenset("0123456789"), 16: frozenset("0123456789abcdef"), 8: frozenset("01234567")}
 
@@ -108,6 +111,8 @@ class UrlRules:
     allow_hosts: tuple[str, ...] = ()
     deny_hosts: tuple[str, ...] = ()
     allow_private: bool = False
+    section: str = ""
+    """Where these rules are configured (`servers.web.urls`), so that a refusal names the setting to change."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "schemes", tuple(scheme.lower() for scheme in self.schemes))
@@ -142,7 +147,7 @@ def check_url_resolved(raw: object, rules: UrlRules, resolve: Resolver) -> Refus
         problem = _address_problem(address, rules)
         if problem is not None:
             rule, what = problem
-            return Refusal(rule, f"host {quote(parsed)} resolves to {quote(str(address))}, {what}")
+            return Refusal(rule, f"host {quote(parsed)} resolves to {quote(str(address))}, {what}{_fix(rule, rules)}")
     return None
 
 
@@ -166,7 +171,7 @@ def _parse(raw: object, rules: UrlRules) -> Refusal | str | _Address:
     """The URL's host (a normalised name or an address) once every text-only rule passes."""
     if not isinstance(raw, str):
         return Refusal("urls.malformed", f"a URL must be a string, not {type(raw).__name__}")
-    if any(c == "\\" or c.isspace() or unicodedata.category(c) == "Cc" for c in raw):
+    if _UNSAFE.search(raw):
         return Refusal("urls.malformed", f"URL {quote(raw)} contains whitespace, a control character or a backslash")
     scheme = _SCHEME.match(raw)
     if scheme is None:
@@ -195,14 +200,30 @@ def _host_refusal(text: str, host: str | _Address, rules: UrlRules) -> Refusal |
     if problem is not None and problem[0] == "urls.metadata":
         return Refusal(problem[0], f"host {shown} is {problem[1]}")
     if any(_matches(key, host, pattern) for pattern in rules.deny_hosts):
-        return Refusal("urls.host_denied", f"host {shown} is in deny_hosts")
+        return Refusal("urls.host_denied", f"host {shown} is in {_setting(rules, 'deny_hosts')}")
     if rules.allow_hosts and not any(_matches(key, host, pattern) for pattern in rules.allow_hosts):
-        return Refusal("urls.host_not_allowed", f"host {shown} is not in allow_hosts")
+        reason = f"host {shown} is not in {_setting(rules, 'allow_hosts')}; add it there if the server should reach it"
+        return Refusal("urls.host_not_allowed", reason)
     if problem is not None:
-        return Refusal(problem[0], f"host {shown} is {problem[1]}")
+        return Refusal(problem[0], f"host {shown} is {problem[1]}{_fix(problem[0], rules)}")
     if isinstance(host, str) and not rules.allow_private and (host == "localhost" or host.endswith(".localhost")):
-        return Refusal("urls.private_address", f"host {shown} is the loopback interface")
+        reason = f"host {shown} is this machine's loopback interface{_fix('urls.private_address', rules)}"
+        return Refusal("urls.private_address", reason)
     return None
+
+
+def _setting(rules: UrlRules, name: str) -> str:
+    return f"{rules.section}.{name}" if rules.section else name
+
+
+def _fix(rule: str, rules: UrlRules) -> str:
+    """How an operator lets a server reach what this rule refuses, when that is theirs to decide."""
+    if rule != "urls.private_address":
+        return ""  # cloud metadata stays refused whatever the configuration says
+    return (
+        f"; if the server must reach private and loopback addresses, set {_setting(rules, 'allow_private')} = true"
+        " (with allow_hosts to keep it to the hosts it needs)"
+    )
 
 
 def _matches(key: str, host: str | _Address, pattern: str) -> bool:
@@ -241,7 +262,10 @@ def _host(text: str) -> str | _Address | None:
     if text.startswith("[") and text.endswith("]"):
         return _ipv6(text[1:-1])
     try:
-        mapped = idna.uts46_remap(text, std3_rules=False, transitional=False)
+        if _PLAIN_HOST.fullmatch(text):
+            mapped = text.lower()  # what uts46_remap returns for it, without the walk over code points
+        else:
+            mapped = idna.uts46_remap(text, std3_rules=False, transitional=False)
         mapped = mapped.removesuffix(".")
         if len(mapped) > 253:  # more than DNS can carry
             return None

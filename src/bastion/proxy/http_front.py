@@ -1,178 +1,131 @@
 """The Streamable HTTP front: one endpoint (/mcp) for many clients, each with its own token.
 
-The SDK's server owns the HTTP transport and both protocol eras (sessions, SSE streams,
-the handshake, `server/discover`, DNS-rebinding protection). Bastion sits in it as a
-context-tier middleware that sees every request's raw method and params before any
-validation, and hands them to the client's own Bastion session, the same core the stdio
-front uses. Each MCP session gets its own session of servers, so one client's server
-state (roots, subscriptions, sampling) never reaches another client.
+Bastion's own small ASGI path, like the stdio front: the guard in front of it has read the
+body within its limits and parsed it once; this module takes the raw method and params to
+the client's session (the same core the stdio front feeds) and writes the reply, as plain
+JSON when nothing streams, as SSE when progress, a log message or a server's request has
+to reach the client first. The SDK is used where a message is synthesized or inspected in
+depth: the handshake and discovery results, the 2026-07-28 request ladder (envelope and
+routing headers), listen-stream events, DNS-rebinding checks.
+
+Handshake era (up to 2025-11-25): `initialize` opens a session named by `Mcp-Session-Id`
+(unknown ids get 404; a session answers only the credential that opened it), a GET opens
+its stream for what belongs to no request, DELETE ends it. 2026-07-28: every POST stands
+alone; one session of servers per client and token ceiling serves all of that client's
+requests, on any instance, and `subscriptions/listen` streams carry its list changes. Whose
+server processes a session uses is each server's `isolation` (proxy/pools.py): by default one
+set per client identity, so one client's server state never reaches another client.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 from urllib.parse import quote
 
 import anyio
 import anyio.abc
 import mcp_types as mt
-from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
-from mcp.server.lowlevel.server import NotificationOptions, Server
-from mcp.server.models import InitializationOptions
-from mcp.shared.exceptions import MCPError
-from mcp.shared.message import ServerMessageMetadata
-from pydantic import BaseModel, ConfigDict, ValidationError
+import orjson
+from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
+from mcp.shared.inbound import (
+    ERROR_CODE_HTTP_STATUS,
+    InboundLadderRejection,
+    classify_inbound_request,
+    validate_mcp_param_headers,
+)
+from mcp.shared.subscriptions import SUBSCRIPTION_ID_META_KEY, ServerEvent, event_matches, event_to_notification
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
+from pydantic import ValidationError
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bastion import __version__
-from bastion.proxy.handshake import as_modern_result, is_modern, strip_envelope
+from bastion.errors import GatewayFull
+from bastion.proxy.handshake import (
+    as_modern_result,
+    discover_result,
+    initialize_result,
+    parse_envelope,
+    parse_initialize,
+    strip_envelope,
+)
+from bastion.proxy.http_streams import SSE_HEADERS, ClientBus, Exchange, HttpPeer, Standalone, json_response, sse_event
 from bastion.proxy.pipeline import ClientInfo
-from bastion.proxy.session import Session
+from bastion.proxy.pools import gateway_full
+from bastion.proxy.session import LISTINGS, Session
 from bastion.proxy.stdio_front import SessionFactory
 from bastion.transport.http_front_app import CLIENT_SCOPE_KEY, GRANTS_SCOPE_KEY
-from bastion.transport.jsonrpc import INTERNAL_ERROR, SERVER_UNAVAILABLE
+from bastion.transport.http_guard import FRAME_SCOPE_KEY, RETRY_AFTER_SECONDS, RequestGuard
+from bastion.transport.jsonrpc import (
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    SERVER_UNAVAILABLE,
+    Frame,
+    Kind,
+    error_frame,
+    kind_of,
+    result_frame,
+)
 from bastion.types import Era, Reply, RpcError
 
 __all__ = ["HttpFront"]
 
 logger = logging.getLogger(__name__)
 
-SESSION_HEADER = "mcp-session-id"
-IDLE_SESSION_SECONDS = 1800.0
-
-_REQUESTS: dict[str, type[BaseModel]] = {
-    "sampling/createMessage": mt.CreateMessageRequest,
-    "elicitation/create": mt.ElicitRequest,
-    "roots/list": mt.ListRootsRequest,
-}
-
-
-class _AnyResult(BaseModel):
-    """A client's result kept whole: Bastion relays it, the server that asked validates it."""
-
-    model_config = ConfigDict(extra="allow")
+SESSION_HEADER: Final = "mcp-session-id"
+VERSION_HEADER: Final = "mcp-protocol-version"
+IDLE_SESSION_SECONDS: Final = 1800.0
+MAX_SESSIONS: Final = 1000
+"""Client sessions one gateway holds (each runs its own servers); a request that would open one more gets 503."""
+MAX_STARTING: Final = 4
+"""Sessions starting their servers at once; a burst beyond this is told to retry rather than queued."""
+KEEPALIVE_SECONDS: Final = 15.0
+"""A comment line this often on a quiet stream, so that proxies with idle timeouts keep it open."""
+OPENS_NO_SESSION: Final = frozenset({"initialize"})
 
 
 @dataclass
 class _Entry:
     key: str
     session: Session
-    peer: _HttpPeer
+    peer: HttpPeer
+    owner: str
     ready: anyio.Event = field(default_factory=anyio.Event)
     scope: anyio.CancelScope | None = None
     failed: str | None = None
+    full: GatewayFull | None = None
+    """Why the session could not start for now (a pool at its limit): its request gets 503 and Retry-After."""
     last_used: float = 0.0
-
-
-class _HttpPeer:
-    """Relays server-to-client traffic onto the SSE stream of the request that caused it."""
-
-    def __init__(self, era: Era) -> None:
-        self._era = era
-        self.contexts: dict[int | str, ServerRequestContext[Any, Any]] = {}
-        self.latest: ServerRequestContext[Any, Any] | None = None
-
-    @property
-    def can_request(self) -> bool:
-        return self._era is Era.HANDSHAKE
-
-    def _context(self, related: int | str | None) -> ServerRequestContext[Any, Any] | None:
-        return self.contexts.get(related, self.latest) if related is not None else self.latest
-
-    async def request(self, method: str, params: dict[str, Any] | None, related: int | str | None) -> Reply:
-        ctx = self._context(related)
-        model = _REQUESTS.get(method)
-        if ctx is None or model is None:
-            return RpcError(SERVER_UNAVAILABLE, f"no open request of this client can carry {method}")
-        try:
-            request = model.model_validate({"method": method, "params": params or {}})
-            result = await ctx.session.send_request(
-                request,  # pyright: ignore[reportArgumentType,reportCallIssue]
-                _AnyResult,
-                metadata=ServerMessageMetadata(related_request_id=ctx.request_id),
-            )
-        except MCPError as exc:
-            return RpcError(exc.error.code, exc.error.message, exc.error.data)
-        except ValidationError as exc:
-            return RpcError(INTERNAL_ERROR, f"could not relay {method}: {exc.error_count()} validation errors")
-        return result.model_dump(by_alias=True, mode="json")
-
-    async def notify(self, method: str, params: dict[str, Any] | None, related: int | str | None) -> None:
-        ctx = self._context(related)
-        if ctx is None:
-            logger.debug("dropped %s: no open request of this client", method)
-            return
-        session, p = ctx.session, params or {}
-        rid = ctx.request_id if related is not None and related in self.contexts else None
-        try:
-            if method == "notifications/progress":
-                await session.send_progress_notification(
-                    p["progressToken"],
-                    p["progress"],
-                    p.get("total"),
-                    p.get("message"),
-                    related_request_id=None if rid is None else str(rid),
-                )
-            elif method == "notifications/message":
-                await session.send_log_message(p["level"], p.get("data"), p.get("logger"), related_request_id=rid)
-            elif method == "notifications/tools/list_changed":
-                await session.send_tool_list_changed()
-            elif method == "notifications/prompts/list_changed":
-                await session.send_prompt_list_changed()
-            elif method == "notifications/resources/list_changed":
-                await session.send_resource_list_changed()
-            elif method == "notifications/resources/updated":
-                await session.send_resource_updated(p["uri"])
-            else:
-                logger.debug("dropped %s: not relayed over HTTP", method)
-        except (KeyError, ValidationError, anyio.BrokenResourceError, anyio.ClosedResourceError) as exc:
-            logger.info("dropped %s for the client: %s", method, exc)
-
-
-class _BastionServer(Server[Any]):
-    """The SDK server, advertising list-change notifications (Bastion sends them on restarts)."""
-
-    def create_initialization_options(
-        self,
-        notification_options: NotificationOptions | None = None,
-        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
-        extensions: dict[str, dict[str, Any]] | None = None,
-    ) -> InitializationOptions:
-        return super().create_initialization_options(
-            NotificationOptions(prompts_changed=True, resources_changed=True, tools_changed=True),
-            experimental_capabilities,
-            extensions,
-        )
-
-
-async def _unreachable(_ctx: ServerRequestContext[Any], _params: Any) -> Any:
-    raise MCPError(INTERNAL_ERROR, "handled by Bastion's middleware")
+    running: dict[int | str, anyio.CancelScope] = field(default_factory=dict[int | str, anyio.CancelScope])
 
 
 class HttpFront:
-    def __init__(self, make_session: SessionFactory, *, instance: str, instructions: str | None) -> None:
+    def __init__(
+        self,
+        make_session: SessionFactory,
+        *,
+        instance: str,
+        instructions: str | None,
+        admit_session: Callable[[str], None] | None = None,
+    ) -> None:
         self._make_session = make_session
+        self._admit_session = admit_session
+        """Raises `GatewayFull` when a new session of this client would find a server's pool full."""
+        self._instance = instance
+        self._instructions = instructions
         self._sessions: dict[str, _Entry] = {}
         self._tasks: anyio.abc.TaskGroup | None = None
-        placeholders: dict[str, Callable[..., Awaitable[Any]]] = dict.fromkeys(
-            (
-                "on_list_tools",
-                "on_call_tool",
-                "on_list_resources",
-                "on_list_resource_templates",
-                "on_read_resource",
-                "on_subscribe_resource",
-                "on_unsubscribe_resource",
-                "on_list_prompts",
-                "on_get_prompt",
-                "on_completion",
-            ),
-            _unreachable,
-        )
-        self.server = _BastionServer(instance, version=__version__, instructions=instructions, **placeholders)  # pyright: ignore[reportArgumentType,reportCallIssue]
-        self.server.middleware.append(self._middleware)
+        self._bus = ClientBus()
+        self._security = TransportSecurityMiddleware(None)
+
+    def app(self, security: TransportSecuritySettings, host: str) -> ASGIApp:
+        """The MCP endpoint: the guard (limits, one parse, header checks, admission), then this front."""
+        self._security = TransportSecurityMiddleware(security)
+        return RequestGuard(self, self.admit)
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Host the per-client sessions and close idle ones."""
@@ -183,75 +136,376 @@ class HttpFront:
                 await anyio.sleep(60)
                 now = anyio.current_time()
                 for entry in list(self._sessions.values()):
-                    if now - entry.last_used > IDLE_SESSION_SECONDS:
+                    if now - entry.last_used > IDLE_SESSION_SECONDS and not entry.running:
                         self.close(entry.key)
 
     def close(self, key: str) -> None:
         entry = self._sessions.pop(key, None)
-        if entry is not None and entry.scope is not None:
+        if entry is None:
+            return
+        if entry.peer.standalone is not None:
+            entry.peer.standalone.close()
+        if entry.scope is not None:
             entry.scope.cancel()
+
+    def end(self, scope: Scope) -> None:
+        """End the handshake-era session a request names (after the client's DELETE)."""
+        key = _header(scope, SESSION_HEADER)
+        entry = self._sessions.get(key) if key is not None else None
+        if entry is not None and entry.owner == _owner(scope):
+            self.close(entry.key)
 
     def session_count(self) -> int:
         return len(self._sessions)
 
-    async def _middleware(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
-        if ctx.method in ("initialize", "server/discover", "notifications/initialized", "notifications/cancelled"):
-            return await call_next(ctx)
-        params: dict[str, Any] | None = dict(ctx.params) if ctx.params is not None else None
-        modern = is_modern(params)
-        if ctx.request_id is None:
-            entry = self._sessions.get(self._key(ctx, modern))
-            if entry is not None and entry.ready.is_set() and entry.failed is None:
-                await entry.session.notification(ctx.method, params)
+    def admit(self, scope: Scope, frame: Frame) -> int | None:
+        """None if there is room for the session this request would open (or it exists); else seconds to wait."""
+        method = frame.get("method")
+        if "id" not in frame:
             return None
-        entry = await self._entry(ctx, modern)
-        if entry.failed is not None:
-            raise MCPError(SERVER_UNAVAILABLE, entry.failed)
-        entry.last_used = anyio.current_time()
-        request_id = ctx.request_id
-        entry.peer.contexts[request_id] = ctx
-        entry.peer.latest = ctx
+        modern = _modern(scope)
+        if not modern and method not in OPENS_NO_SESSION:
+            return None  # a handshake-era session is opened by initialize alone
+        if modern and self._modern_key(scope) in self._sessions:
+            return None
+        starting = sum(1 for entry in self._sessions.values() if not entry.ready.is_set())
+        if starting >= MAX_STARTING or len(self._sessions) >= MAX_SESSIONS:
+            return RETRY_AFTER_SECONDS
+        if self._admit_session is not None:
+            try:
+                self._admit_session(_principal(scope)[0])
+            except GatewayFull as full:
+                logger.info("refused a new session: %s", full)
+                return full.retry_after
+        return None
+
+    # -- ASGI ----------------------------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        method = scope["method"]
+        refused = await self._security.validate_request(Request(scope), is_post=method == "POST")
+        if refused is not None:
+            await refused(scope, receive, send)
+            return
+        if method == "POST":
+            frame: Frame = scope[FRAME_SCOPE_KEY]
+            if _modern(scope):
+                await self._modern(scope, frame, receive, send)
+            else:
+                await self._handshake(scope, frame, send)
+        elif method == "GET" and not _modern(scope):
+            await self._get(scope, receive, send)
+        elif method == "DELETE" and not _modern(scope):
+            await self._delete(scope, send)
+        else:
+            allow = b"POST" if _modern(scope) else b"GET, POST, DELETE"
+            await send({"type": "http.response.start", "status": 405, "headers": [(b"allow", allow)]})
+            await send({"type": "http.response.body", "body": b""})
+
+    # -- handshake era -------------------------------------------------------------------------------------------
+
+    async def _handshake(self, scope: Scope, frame: Frame, send: Send) -> None:
+        kind = kind_of(frame)
+        if kind is Kind.REQUEST and frame["method"] == "initialize":
+            await self._initialize(scope, frame, send)
+            return
+        entry = await self._known(scope, send)
+        if entry is None:
+            return
+        headers = [(SESSION_HEADER.encode(), entry.key.encode())]
+        if kind is Kind.REQUEST:
+            await self._answer(entry, scope, frame, send, headers, modern=False)
+            return
+        if kind is Kind.RESPONSE:
+            if not entry.peer.resolve(frame):
+                logger.warning("dropped a response to id %r that Bastion never asked for", frame["id"])
+        else:
+            await self._notification(entry, frame["method"], frame.get("params"))
+        await send({"type": "http.response.start", "status": 202, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def _initialize(self, scope: Scope, frame: Frame, send: Send) -> None:
+        envelope = parse_initialize(frame.get("params"))
+        if isinstance(envelope, RpcError):
+            await _error(send, 400, frame["id"], envelope)
+            return
+        key = secrets.token_hex(16)
+        name, grants = _principal(scope)
+        client = ClientInfo(name, key, Era.HANDSHAKE, envelope.name, envelope.version, grants)
+        entry = await self._open(key, _owner(scope), client, envelope.capabilities)
+        if entry.full is not None or entry.failed is not None:
+            self.close(key)
+            await self._failed(entry, frame["id"], send)
+            return
+        session = entry.session
+        result = initialize_result(
+            envelope.protocol_version, session.capabilities(), self._instructions_of(session), self._instance
+        )
+        body = orjson.dumps(result_frame(frame["id"], result))
+        await json_response(send, 200, body, [(SESSION_HEADER.encode(), key.encode())])
+
+    async def _known(self, scope: Scope, send: Send) -> _Entry | None:
+        """The handshake-era session a request names; answered 400 or 404 (and None) when there is none."""
+        key = _header(scope, SESSION_HEADER)
+        if key is None:
+            await _error(send, 400, None, RpcError(INVALID_REQUEST, "Bad Request: Missing session ID"))
+            return None
+        version = _header(scope, VERSION_HEADER)
+        if version is not None and version not in HANDSHAKE_PROTOCOL_VERSIONS:
+            await _error(
+                send, 400, None, RpcError(INVALID_REQUEST, f"Bad Request: Unsupported protocol version {version}")
+            )
+            return None
+        entry = self._sessions.get(key)
+        if entry is None or entry.owner != _owner(scope) or entry.session.client.era is not Era.HANDSHAKE:
+            # Another credential's session answers exactly as a session that does not exist.
+            await _error(send, 404, None, RpcError(INVALID_REQUEST, "Session not found"))
+            return None
+        if not entry.ready.is_set():  # (waiting on a set event would still yield to the loop once)
+            await entry.ready.wait()
+        return entry
+
+    async def _get(self, scope: Scope, receive: Receive, send: Send) -> None:
+        entry = await self._known(scope, send)
+        if entry is None:
+            return
+        if "text/event-stream" not in (_header(scope, "accept") or "") and "*/*" not in (
+            _header(scope, "accept") or ""
+        ):
+            await _error(
+                send, 406, None, RpcError(INVALID_REQUEST, "Not Acceptable: the client must accept text/event-stream")
+            )
+            return
+        if entry.peer.standalone is not None and not entry.peer.standalone.closed:
+            await _error(send, 409, None, RpcError(INVALID_REQUEST, "Conflict: only one GET stream per session"))
+            return
+        feed, frames = anyio.create_memory_object_stream[Frame](64)
+        stream = entry.peer.standalone = Standalone(feed)
+        headers = [*SSE_HEADERS, (SESSION_HEADER.encode(), entry.key.encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
         try:
-            reply = await entry.session.handle(ctx.method, strip_envelope(params) if modern else params, request_id)
-        except Exception as exc:  # this front's one error boundary: this request fails, the session goes on
-            reply = await entry.session.failure(ctx.method, params, request_id, exc)
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(_until_disconnect, receive, tasks.cancel_scope)
+                async with frames:
+                    while True:
+                        frame: Frame | None = None
+                        with anyio.move_on_after(KEEPALIVE_SECONDS):
+                            try:
+                                frame = await frames.receive()
+                            except anyio.EndOfStream:
+                                break
+                        body = sse_event(frame) if frame is not None else b": keepalive\r\n\r\n"
+                        await send({"type": "http.response.body", "body": body, "more_body": True})
+                tasks.cancel_scope.cancel()
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except OSError:
+            logger.debug("a GET stream's client went away")
         finally:
-            entry.peer.contexts.pop(request_id, None)
-        if isinstance(reply, RpcError):
-            raise MCPError(reply.code, reply.message, reply.data)
-        return as_modern_result(ctx.method, reply) if modern else reply
+            stream.close()
 
-    @staticmethod
-    def _principal(ctx: ServerRequestContext[Any, Any]) -> tuple[str, frozenset[str] | None]:
-        """The authenticated client, and the capabilities its token carries, as the bearer check left them."""
-        scope: dict[str, Any] = ctx.request.scope if ctx.request is not None else {}  # pyright: ignore[reportUnknownMemberType,reportUnknownVariableType]
-        grants = scope.get(GRANTS_SCOPE_KEY)
-        return str(scope.get(CLIENT_SCOPE_KEY, "anonymous")), frozenset(grants) if grants is not None else None
+    async def _delete(self, scope: Scope, send: Send) -> None:
+        entry = await self._known(scope, send)
+        if entry is None:
+            return
+        self.close(entry.key)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
 
-    def _key(self, ctx: ServerRequestContext[Any, Any], modern: bool) -> str:
-        name, grants = self._principal(ctx)
-        # One session per client and token ceiling; the name is quoted so that no name can pose as another's key.
-        client = quote(name, safe="") + ("" if grants is None else f"[{','.join(sorted(grants))}]")
-        if modern:
-            return f"modern:{client}"
-        headers = ctx.request.headers if ctx.request is not None else {}  # pyright: ignore[reportUnknownMemberType,reportUnknownVariableType]
-        return f"session:{client}:{headers.get(SESSION_HEADER, '')}"  # pyright: ignore[reportUnknownMemberType]
+    async def _notification(self, entry: _Entry, method: str, params: dict[str, Any] | None) -> None:
+        if method == "notifications/cancelled":
+            request_id = params.get("requestId") if params else None
+            running = entry.running.get(request_id) if isinstance(request_id, int | str) else None
+            if running is not None:
+                running.cancel()
+        elif entry.failed is None:
+            await entry.session.notification(method, params)
 
-    async def _entry(self, ctx: ServerRequestContext[Any, Any], modern: bool) -> _Entry:
-        key = self._key(ctx, modern)
+    # -- 2026-07-28 ---------------------------------------------------------------------------------------------
+
+    async def _modern(self, scope: Scope, frame: Frame, receive: Receive, send: Send) -> None:
+        kind = kind_of(frame)
+        if kind is not Kind.REQUEST:
+            if kind is Kind.NOTIFICATION and _header(scope, VERSION_HEADER) in MODERN_PROTOCOL_VERSIONS:
+                # The 2026-07-28 wire has no client notifications (a client cancels by closing its stream).
+                await send({"type": "http.response.start", "status": 202, "headers": []})
+                await send({"type": "http.response.body", "body": b""})
+                return
+            message = "Body must be a single JSON-RPC request or notification object"
+            await _error(send, 400, frame.get("id"), RpcError(INVALID_REQUEST, message))
+            return
+        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]}
+        verdict = classify_inbound_request(frame, headers=headers)
+        if isinstance(verdict, InboundLadderRejection):
+            rejection = RpcError(verdict.code, verdict.message, verdict.data)
+            await _error(send, ERROR_CODE_HTTP_STATUS.get(verdict.code, 400), frame["id"], rejection)
+            return
+        envelope = parse_envelope(frame.get("params"))
+        if isinstance(envelope, RpcError):
+            await _error(send, ERROR_CODE_HTTP_STATUS.get(envelope.code, 400), frame["id"], envelope)
+            return
+        key = self._modern_key(scope)
         entry = self._sessions.get(key)
         if entry is None:
-            era = Era.MODERN if modern else Era.HANDSHAKE
-            caps = ctx.session.client_capabilities
-            capabilities = caps.model_dump(by_alias=True, mode="json", exclude_none=True) if caps else {}
-            info = ctx.session.client_params.client_info if ctx.session.client_params else None
-            name, grants = self._principal(ctx)
-            client = ClientInfo(name, key, era, info.name if info else "", info.version if info else "", grants)
-            peer = _HttpPeer(era)
-            entry = _Entry(key, self._make_session(client, peer, capabilities), peer)
-            self._sessions[key] = entry
-            assert self._tasks is not None
-            self._tasks.start_soon(self._host, entry)
+            name, grants = _principal(scope)
+            client = ClientInfo(name, key, Era.MODERN, envelope.name, envelope.version, grants)
+            entry = await self._open(key, _owner(scope), client, envelope.capabilities)
+        elif not entry.ready.is_set():
+            await entry.ready.wait()
+        if entry.full is not None or entry.failed is not None:
+            await self._failed(entry, frame["id"], send)
+            return
+        method = frame["method"]
+        mismatch = _param_headers(entry, frame, scope) if method == "tools/call" else None
+        if mismatch is not None:
+            await _error(send, ERROR_CODE_HTTP_STATUS.get(mismatch.code, 400), frame["id"], mismatch)
+            return
+        if method == "server/discover":
+            session = entry.session
+            result = discover_result(session.capabilities(), self._instructions_of(session), self._instance)
+            await json_response(send, 200, orjson.dumps(result_frame(frame["id"], result)))
+        elif method == "subscriptions/listen":
+            await self._listen(entry, frame, receive, send)
+        else:
+            async with anyio.create_task_group() as tasks:
+                # On this wire a client cancels a request by closing its stream.
+                tasks.start_soon(_until_disconnect, receive, tasks.cancel_scope)
+                await self._answer(entry, scope, frame, send, [], modern=True)
+                tasks.cancel_scope.cancel()
+
+    async def _listen(self, entry: _Entry, frame: Frame, receive: Receive, send: Send) -> None:
+        try:
+            params = mt.SubscriptionsListenRequestParams.model_validate(frame.get("params") or {})
+        except ValidationError as exc:
+            await _error(
+                send, 400, frame["id"], RpcError(INVALID_PARAMS, f"Invalid params: {exc.error_count()} errors")
+            )
+            return
+        wanted = params.notifications
+        honored = mt.SubscriptionFilter(
+            tools_list_changed=True if wanted.tools_list_changed else None,
+            prompts_list_changed=True if wanted.prompts_list_changed else None,
+            resources_list_changed=True if wanted.resources_list_changed else None,
+            resource_subscriptions=list(wanted.resource_subscriptions) if wanted.resource_subscriptions else None,
+        )
+        uris = frozenset(honored.resource_subscriptions or ())
+        meta: dict[str, Any] = {SUBSCRIPTION_ID_META_KEY: frame["id"]}
+        feed, events = anyio.create_memory_object_stream[ServerEvent](256)
+
+        def deliver(event: ServerEvent) -> None:
+            if event_matches(honored, uris, event):
+                try:
+                    feed.send_nowait(event)
+                except (anyio.WouldBlock, anyio.ClosedResourceError):
+                    feed.close()  # a client that stopped reading: end its stream, it re-listens and refetches
+
+        unsubscribe = self._bus.subscribe(entry.key, deliver)
+        ack = mt.SubscriptionsAcknowledgedNotification(
+            params=mt.SubscriptionsAcknowledgedNotificationParams(notifications=honored, _meta=meta)
+        )
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+            await send(
+                {"type": "http.response.body", "body": sse_event({"jsonrpc": "2.0", **_dump(ack)}), "more_body": True}
+            )
+            async with anyio.create_task_group() as tasks, events:
+                tasks.start_soon(_until_disconnect, receive, tasks.cancel_scope)
+                while True:
+                    event: ServerEvent | None = None
+                    with anyio.move_on_after(KEEPALIVE_SECONDS):
+                        try:
+                            event = await events.receive()
+                        except anyio.EndOfStream:
+                            break
+                    body = (
+                        sse_event({"jsonrpc": "2.0", **_dump(event_to_notification(event, meta))})
+                        if event
+                        else b": keepalive\r\n\r\n"
+                    )
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
+                tasks.cancel_scope.cancel()
+            end = result_frame(frame["id"], _dump(mt.SubscriptionsListenResult(_meta=meta)))
+            await send({"type": "http.response.body", "body": sse_event(end), "more_body": False})
+        except OSError:
+            logger.debug("a listen stream's client went away")
+        finally:
+            unsubscribe()
+            feed.close()
+
+    # -- both eras ----------------------------------------------------------------------------------------------
+
+    async def _answer(
+        self, entry: _Entry, scope: Scope, frame: Frame, send: Send, headers: list[tuple[bytes, bytes]], *, modern: bool
+    ) -> None:
+        """Run one request through the client's session and answer it (JSON, or SSE once something streams)."""
+        method, params, request_id = frame["method"], frame.get("params"), frame["id"]
+        accept = _header(scope, "accept") or ""
+        wildcard = "*/*" in accept
+        json_ok, sse_ok = wildcard or "application/json" in accept, wildcard or "text/event-stream" in accept
+        if not (json_ok or sse_ok):
+            await _error(send, 406, request_id, RpcError(INVALID_REQUEST, "Not Acceptable: accept application/json"))
+            return
+        if entry.failed is not None:
+            await _error(send, 200, request_id, RpcError(SERVER_UNAVAILABLE, entry.failed))
+            return
+        exchange = Exchange(send, headers, json_ok=json_ok, sse_ok=sse_ok)
+        if request_id in entry.running:
+            await exchange.finish(
+                error_frame(request_id, INVALID_REQUEST, f"Invalid Request: id {request_id!r} is in use")
+            )
+            return
+        entry.last_used = anyio.current_time()
+        entry.peer.exchanges[request_id] = exchange
+        reply: Reply | None = None
+        try:
+            with anyio.CancelScope() as cancel:
+                entry.running[request_id] = cancel
+                try:
+                    reply = await entry.session.handle(method, strip_envelope(params) if modern else params, request_id)
+                except Exception as exc:  # this front's one error boundary: this request fails, the session goes on
+                    reply = await entry.session.failure(method, params, request_id, exc)
+        finally:
+            entry.running.pop(request_id, None)
+            entry.peer.exchanges.pop(request_id, None)
+        if reply is None:
+            reply = RpcError(-32800, "Request cancelled")
+        if isinstance(reply, RpcError):
+            status = ERROR_CODE_HTTP_STATUS.get(reply.code, 200) if modern else 200
+            await exchange.finish(error_frame(request_id, reply.code, reply.message, reply.data), status)
+            return
+        if modern:
+            reply = as_modern_result(method, reply)
+            if method in LISTINGS:
+                # What a client is shown depends on who it is (policy, token grants): never for a shared cache.
+                reply["cacheScope"] = "private"
+        await exchange.finish(result_frame(request_id, reply))
+
+    async def _failed(self, entry: _Entry, request_id: int | str, send: Send) -> None:
+        if entry.full is not None:
+            error = error_frame(request_id, SERVER_UNAVAILABLE, str(entry.full))
+            retry = [(b"retry-after", str(entry.full.retry_after).encode())]
+            await json_response(send, 503, orjson.dumps(error), retry)
+        else:
+            await _error(send, 200, request_id, RpcError(SERVER_UNAVAILABLE, entry.failed or "session failed"))
+
+    def _modern_key(self, scope: Scope) -> str:
+        return f"modern:{_owner(scope)}"
+
+    def _instructions_of(self, session: Session) -> str | None:
+        return session.instructions() or self._instructions
+
+    async def _open(self, key: str, owner: str, client: ClientInfo, capabilities: dict[str, Any]) -> _Entry:
+        peer = HttpPeer(client.era, self._bus, key)
+        entry = _Entry(key, self._make_session(client, peer, capabilities), peer, owner)
+        entry.last_used = anyio.current_time()
+        self._sessions[key] = entry
+        if self._tasks is None:
+            raise RuntimeError("the HTTP front is not running")
+        self._tasks.start_soon(self._host, entry)
         await entry.ready.wait()
         return entry
 
@@ -263,9 +517,83 @@ class HttpFront:
                     await tasks.start(entry.session.run)
                     entry.ready.set()
         except Exception as exc:  # one client's broken session must not take the gateway down
-            logger.exception("session %s failed", entry.key)
-            entry.failed = f"Bastion could not start this session's servers: {exc}"
+            full = gateway_full(exc)  # a pool at its limit, raised through the task groups
+            if full is not None:
+                logger.info("session %s could not start: %s", entry.key, full)
+                entry.full = full
+                self._sessions.pop(entry.key, None)
+            else:
+                logger.exception("session %s failed", entry.key)
+                entry.failed = f"Bastion could not start this session's servers: {exc}"
         finally:
             entry.ready.set()
-            if self._sessions.get(entry.key) is entry and entry.failed is None:
+            if self._sessions.get(entry.key) is entry and entry.failed is None and entry.full is None:
                 self._sessions.pop(entry.key, None)
+
+
+def _modern(scope: Scope) -> bool:
+    """Routed by the version header, as the SDK does: handshake versions (or none) are the handshake era."""
+    version = _header(scope, VERSION_HEADER)
+    return version is not None and version not in HANDSHAKE_PROTOCOL_VERSIONS
+
+
+def _principal(scope: Scope) -> tuple[str, frozenset[str] | None]:
+    """The authenticated client, and the capabilities its token carries, as the bearer check left them."""
+    grants = scope.get(GRANTS_SCOPE_KEY)
+    return str(scope.get(CLIENT_SCOPE_KEY, "anonymous")), frozenset(grants) if grants is not None else None
+
+
+def _owner(scope: Scope) -> str:
+    """One client and token ceiling; the name is quoted so that no name can pose as another's."""
+    name, grants = _principal(scope)
+    return quote(name, safe="") + ("" if grants is None else f"[{','.join(sorted(grants))}]")
+
+
+def _header(scope: Scope, name: str) -> str | None:
+    wanted = name.encode()
+    for key, value in scope["headers"]:
+        if key == wanted:
+            return value.decode("latin-1")
+    return None
+
+
+def _dump(model: Any) -> dict[str, Any]:
+    return model.model_dump(by_alias=True, mode="json", exclude_none=True)
+
+
+async def _error(send: Send, status: int, request_id: int | str | None, error: RpcError) -> None:
+    await json_response(send, status, orjson.dumps(error_frame(request_id, error.code, error.message, error.data)))
+
+
+async def _until_disconnect(receive: Receive, scope: anyio.CancelScope) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    scope.cancel()
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def _param_headers(entry: _Entry, frame: Frame, scope: Scope) -> RpcError | None:
+    """A 2026-07-28 `tools/call`'s `Mcp-Param-*` headers against its arguments, by the input schema
+    this client was listed (`x-mcp-header` properties): a mismatch is HeaderMismatch (-32020). A
+    tool the client was not listed is left to the call's own refusal."""
+    params = frame.get("params")
+    if not isinstance(params, dict):
+        return None
+    name, arguments = params.get("name"), params.get("arguments")
+    tool = next((tool for tool in entry.session.catalog.tools if tool.get("name") == name), None)
+    if tool is None:
+        return None
+    every = Headers(scope=scope)  # every copy of a header: a duplicated Mcp-Param-* is a mismatch
+    rejection = validate_mcp_param_headers(
+        tool.get("inputSchema"), arguments if isinstance(arguments, dict) else {}, every
+    )
+    return None if rejection is None else RpcError(rejection.code, rejection.message, rejection.data)

@@ -16,12 +16,13 @@ from typing import Any, Protocol
 import anyio
 
 from bastion.config.model import GatewayConfig, ServerConfig
-from bastion.errors import ConfigError, ConfigProblem
+from bastion.errors import ConfigError, ConfigProblem, GatewayFull
 from bastion.proxy.bridge import ParkedCalls
 from bastion.proxy.catalog import Catalog, Hide, InvalidCursor, Listing, Namer, build_catalog, paginate
 from bastion.proxy.pipeline import Call, CallNext, ClientInfo, NoEvents, SessionEvents, Stage, compose
+from bastion.proxy.pools import Lease, Pools, Slot
 from bastion.proxy.supervisor import Connector, StateListener, Supervisor
-from bastion.proxy.upstream import Upstream
+from bastion.proxy.upstream import Connection
 from bastion.screen.gate import ListingScreen
 from bastion.transport.jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, SERVER_UNAVAILABLE
 from bastion.types import Era, Reply, RpcError
@@ -91,6 +92,7 @@ class Session:
         hide: Hide = lambda _server, _tool: None,
         observe: Observe | None = None,
         screen: ListingScreen | None = None,
+        pools: Pools | None = None,
     ) -> None:
         self._screen = screen
         self._instructions: dict[str, str | None] = {}
@@ -107,20 +109,24 @@ class Session:
         self._raw: dict[str, dict[str, list[dict[str, Any]]]] = {kind: {} for kind in LISTINGS.values()}
         """What each server listed, as it said it: what pins and the inventory judge."""
         self.catalog = self._build()
-        self._supervisors = {
-            name: Supervisor(
-                name,
-                config,
-                connector,
-                self,
-                client_capabilities=client_capabilities,
-                on_up=self._adopt,
-                on_state=on_state,
-                backoff_max=gateway.restart_backoff_max,
-                prefer=client.era,
+        self._supervisors: dict[str, Slot] = {}
+        for name, config in servers.items():
+            pool = pools.get(name) if pools is not None else None
+            self._supervisors[name] = (
+                pool.lease(self, client.client_id, client.era, client_capabilities, self._adopt)
+                if pool is not None
+                else Supervisor(
+                    name,
+                    config,
+                    connector,
+                    self,
+                    client_capabilities=client_capabilities,
+                    on_up=self._adopt,
+                    on_state=on_state,
+                    backoff_max=gateway.restart_backoff_max,
+                    prefer=client.era,
+                )
             )
-            for name, config in servers.items()
-        }
         self._pipeline: CallNext = compose(stages, self._forward)
         self._to_client: CallNext = compose(stages, self._forward_to_client)
         self._inflight: dict[str, dict[int | str, None]] = {name: {} for name in servers}
@@ -143,21 +149,40 @@ class Session:
         await self._run(task_status, strict=False)
 
     async def _run(self, task_status: anyio.abc.TaskStatus[None], *, strict: bool) -> None:
-        async with anyio.create_task_group() as tasks:
-            self._tasks = tasks
-            for supervisor in self._supervisors.values():
-                tasks.start_soon(supervisor.run)
-            for supervisor in self._supervisors.values():
-                await supervisor.first_attempt.wait()
-            if strict and self.catalog.collisions:
-                problems = [
-                    ConfigProblem("gateway.namespace", c.describe(), "rename a server, or change gateway.namespace")
-                    for c in self.catalog.collisions
-                ]
-                raise ConfigError(None, problems)
-            task_status.started()
+        self._join_pools()
+        try:
+            async with anyio.create_task_group() as tasks:
+                self._tasks = tasks
+                for supervisor in self._supervisors.values():
+                    tasks.start_soon(supervisor.run)
+                for supervisor in self._supervisors.values():
+                    await supervisor.first_attempt.wait()
+                if strict and self.catalog.collisions:
+                    problems = [
+                        ConfigProblem("gateway.namespace", c.describe(), "rename a server, or change gateway.namespace")
+                        for c in self.catalog.collisions
+                    ]
+                    raise ConfigError(None, problems)
+                task_status.started()
+        finally:
+            self._leave_pools()  # also when the session ends before its leases' own tasks ran
 
-    def supervisors(self) -> Mapping[str, Supervisor]:
+    def _join_pools(self) -> None:
+        """Take this session's place on each pooled server's process, or raise `GatewayFull` having taken none."""
+        leases = [slot for slot in self._supervisors.values() if isinstance(slot, Lease)]
+        try:
+            for lease in leases:
+                lease.acquire()
+        except GatewayFull:
+            self._leave_pools()
+            raise
+
+    def _leave_pools(self) -> None:
+        for slot in self._supervisors.values():
+            if isinstance(slot, Lease):
+                slot.release()
+
+    def supervisors(self) -> Mapping[str, Slot]:
         return self._supervisors
 
     def start_failures(self) -> dict[str, str]:
@@ -376,7 +401,7 @@ class Session:
             if token is not None:
                 self._progress.pop(token, None)
 
-    async def _drive_input(self, upstream: Upstream, call: Call, reply: Reply) -> Reply:
+    async def _drive_input(self, upstream: Connection, call: Call, reply: Reply) -> Reply:
         """Bridge a 2026-07-28 server's input-required result to a handshake-era client.
 
         The server asks for sampling, elicitation or roots inside its result; the client
@@ -415,7 +440,7 @@ class Session:
 
     # -- what servers send -------------------------------------------------------------------------------------
 
-    async def server_request(self, upstream: Upstream, method: str, params: dict[str, Any] | None) -> Reply:
+    async def server_request(self, upstream: Connection, method: str, params: dict[str, Any] | None) -> Reply:
         if method not in SERVER_TO_CLIENT_REQUESTS:
             return RpcError(METHOD_NOT_FOUND, f"Method not found: {method}")
         if not self.peer.can_request:
@@ -428,7 +453,7 @@ class Session:
             )
         return await self._to_client(Call(self.client, upstream.name, method, params, None, None))
 
-    async def server_notification(self, upstream: Upstream, method: str, params: dict[str, Any] | None) -> None:
+    async def server_notification(self, upstream: Connection, method: str, params: dict[str, Any] | None) -> None:
         if method in LIST_CHANGED:
             kind = LIST_CHANGED[method]
             await self._refresh(upstream, kind)
@@ -444,7 +469,7 @@ class Session:
         else:
             await self.peer.notify(method, params, self._related(upstream.name))
 
-    async def _adopt(self, upstream: Upstream) -> None:
+    async def _adopt(self, upstream: Connection) -> None:
         """A server came up: learn what it offers, then tell the client the lists changed."""
         upstream.log_level = self.log_level
         if self._screen is not None:
@@ -462,14 +487,14 @@ class Session:
         await self._admit(upstream)
         self.catalog = self._build()
 
-    async def _admit(self, upstream: Upstream) -> None:
+    async def _admit(self, upstream: Connection) -> None:
         """Let the admit stage judge what the server offers now (pins), before anyone sees it."""
         if self._observe is not None:
             listings = {kind: self._raw[kind].get(upstream.name, []) for kind in self._raw}
             version = str(upstream.server_info.get("version", ""))
             await self._observe(upstream.name, version, upstream.instructions, listings)
 
-    async def _refresh(self, upstream: Upstream, kind: str, *, announce: bool = True) -> None:
+    async def _refresh(self, upstream: Connection, kind: str, *, announce: bool = True) -> None:
         method = {v: k for k, v in LISTINGS.items()}[kind]
         items: list[dict[str, Any]] = []
         cursor: str | None = None

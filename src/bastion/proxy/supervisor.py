@@ -94,7 +94,9 @@ class Supervisor:
                 self.first_attempt.set()
             if anyio.current_time() - started > STABLE_AFTER:
                 backoff = INITIAL_BACKOFF
-            logger.warning("server %s: %s; restarting in %.1fs", self.name, self.detail, backoff)
+            logger.warning(
+                "server %s: %s; restarting in %.1fs", self.name, self.detail, backoff, extra={"server": self.name}
+            )
             await anyio.sleep(backoff)
             backoff = min(backoff * 2, self._backoff_max)
             self.restarts += 1

@@ -36,7 +36,7 @@ from bastion.transport.jsonrpc import (
 from bastion.transport.lines import EndOfStream, Oversized
 from bastion.types import Era, Reply, RpcError
 
-__all__ = ["ServerLink", "Upstream", "UpstreamHandler"]
+__all__ = ["Connection", "ServerLink", "Upstream", "UpstreamHandler"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +56,29 @@ class ServerLink(Protocol):
     async def ended(self, within: float) -> str | None:
         """How the server ended, if it ends by itself within `within` seconds; else None."""
         ...
+
+
+class Connection(Protocol):
+    """A server as a session uses it: an `Upstream` of its own, or its view of a pooled one."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def era(self) -> Era: ...
+    @property
+    def protocol_version(self) -> str: ...
+    @property
+    def server_info(self) -> dict[str, Any]: ...
+    @property
+    def capabilities(self) -> dict[str, Any]: ...
+    @property
+    def instructions(self) -> str | None: ...
+    @property
+    def log_level(self) -> str | None: ...
+    @log_level.setter
+    def log_level(self, value: str | None) -> None: ...
+    async def request(self, method: str, params: dict[str, Any] | None, timeout: float | None = None) -> Reply: ...
+    async def notify(self, method: str, params: dict[str, Any] | None) -> None: ...
 
 
 class UpstreamHandler(Protocol):

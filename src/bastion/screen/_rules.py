@@ -117,6 +117,25 @@ _TOOL_SYNTAX = re.compile(  # an argument, a flag or an address to the model: a 
     r"[a-z_]+\s*[=:]\s*(?:true|1|yes)\b|`[^`\n]{1,60}`|\b(?:this\s+tool|the\s+tool|the\s+assistant|the\s+model|"
     r"the\s+agent|do\s+not\s+ask|don'?t\s+ask|without\s+asking|not\s+ask\s+the\s+user|it\s+is\s+expected|"
     r"immediately|already\s+(?:agreed|approved|consented))\b|\b(?:call|invoke)\s+\S+\s+again\b"
+    r"|\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\("  # run_shell(…): a tool's call syntax
+)
+NAMED_TOOL = (  # a tool named the way tools are: `snake_case`, or any name before "tool" or "("
+    r"(?:the\s+|your\s+|its\s+)?[`'\"]?(?:(?P<snake>[a-z][a-z0-9]*(?:_[a-z0-9]+)+)[`'\"]?(?![\w.-])|"
+    r"(?!(?:this|that|a|an|any|another|each|which|other|same|right|correct|appropriate|relevant|following|"
+    r"previous|next|new|given|your|its|my)\b)(?P<named>[a-z][\w.-]*)[`'\"]?(?=\s+(?:tool|function)\b|\())"
+)
+FAILURES = w(  # what a failure says, before the hint that follows it; the last four only after "not"
+    "error errors err failed failure fails denied unauthorized unauthorised forbidden exception refused insufficient "
+    "rejected blocked timed unavailable permitted allowed authorized authorised"
+)
+FALSE_ERROR = re.compile(  # the hint that follows: "call/retry with/switch to <tool>" (a word start: checked)
+    r"(?:call|invoke|use|run|execute|trigger|retry\s+(?:it\s+|this\s+)?(?:with|using|via)|"
+    r"try\s+(?:again\s+)?(?:with|using)|switch\s+to|fall\s+back\s+to)[ \t]+" + NAMED_TOOL
+)
+CALLS = w("call invoke use run execute trigger retry try switch fall")
+FALSE_ERROR_BOOST = re.compile(  # what makes a failure's hint an order to the model: privilege, the model, no asking
+    r"\b" + _PRIVILEGE + r"\b|\b(?:the\s+)?(?:assistant|model|agent|ai|llm)\b|\bdo\s+not\s+ask|\bdon'?t\s+ask|"
+    r"\bwithout\s+(?:asking|confirmation|telling)|\bimmediately\b|\bautomatically\b|\binstead\b|\bfull\s+access\b"
 )
 SENSITIVE_DATA = (  # what a model holds and must not hand over
     r"(?:conversation|chat)\s+(?:history|so\s+far|log|transcript|context)"
@@ -220,6 +239,15 @@ RULES: tuple[Rule, ...] = (
     ),
     _rule(
         "injection.secrecy",
+        1,
+        "no without don't dont do never",
+        r"(?:no\s+need\s+to|without|do\s+not|don'?t|dont|never)\s+(?:confirm|check|ask|consult|verify)(?:ing)?\s+"
+        r"(?:it\s+|this\s+)?(?:with|for|the)\s+(?:the\s+)?(?:user|human|operator)s?\b",
+        "confirm check ask consult verify confirming checking asking consulting verifying",
+        "user users human operator",
+    ),
+    _rule(
+        "injection.secrecy",
         2,
         "keep",
         r"keep\s+(?:this|it|these|that)\s+(?:a\s+)?(?:secret|hidden|confidential|private)\s+from\b",
@@ -317,7 +345,9 @@ RULES: tuple[Rule, ...] = (
         r"(?:notes?|messages?|instructions?|reminders?|important|attention|warning|memo|directives?)"
         r"(?:\s+(?:is|are|here|only))?\s+(?:to|for)\s+(?:the\s+|any\s+|all\s+|every\s+|whatever\s+|whichever\s+|an?\s+)?"
         + _AI_NOUN
-        + r"\b",
+        + r"\b(?!-|\s+(?:analysis|analyses|analy[sz]er|features?|summary|summaries|summari[sz]ation|search|insights?|"
+        r"generation|generated|integration|settings|configuration|provider|pipeline|workflow|review|autofix|"
+        r"completion|completions|playground|gateway|usage|costs?|requests?|calls?|endpoint|api)\b)",
         _AI_WORDS,
         tail=_DO,
         imperative=False,

@@ -84,23 +84,38 @@ _ABSOLUTE = re.compile(
     r"|\bdrop-in\s+replacement\s+for\b"
 )
 _RELATIVE = re.compile(r"\b(?:use|prefer|call)\s+this\s+(?:tool\s+|one\s+)?(?:instead\s+of|over|rather\s+than)\b")
+_TARGET = re.compile(r"\s*(?:the\s+)?[`'\"]?([\w.-]+)")
+_RELATED = re.compile(r"\s+[\w.]+-(?:related|specific)\b")  # "for any Grafana-related question": one field
+_GENERIC_NAME_WORDS = frozenset("get list search find read query tool tools run call fetch create update the".split())
 
 
-def preference_findings(index: TextIndex, where: str, edits: list[tuple[int, int, str]]) -> list[Finding]:
-    """`listing.preference`: HIGH findings' sentences are added to `edits` (a strip removes them)."""
+def preference_findings(
+    index: TextIndex, where: str, edits: list[tuple[int, int, str]], own: str = ""
+) -> list[Finding]:
+    """`listing.preference`: HIGH findings' sentences are added to `edits` (a strip removes them).
+    A preference within one field is no hijack: "use this for any Sentry-related task", or any
+    words of the tool's own name in the rest of the sentence, is LOW; "use this instead of
+    `fromFile`" (one of the tool's own parameters) is nothing."""
     low = index.low
     if "this" not in low and "never" not in low and "user" not in low and "replacement" not in low:
         return []
+    domain = {word for word in _name_words(own) if len(word) >= 4} - _GENERIC_NAME_WORDS
     found: list[Finding] = []
+    relative: list[re.Match[str]] = []
     for match in _ABSOLUTE.finditer(low):
+        after = low[match.end() : index.sentence(*match.span())[1]]
+        if _RELATED.match(after) or (domain and any(word in after for word in domain)):
+            relative.append(match)  # "for any Sentry-related task": bounded by the tool's own field
+            continue
         first, last = index.sentence(*match.span())
         found.append(Finding("listing.preference", Severity.HIGH, where, excerpt(index.text, *match.span())))
         edits.append((first, last, MARKER_HIDDEN))
     if not found:
-        found += (
-            Finding("listing.preference", Severity.LOW, where, excerpt(index.text, *match.span()))
-            for match in _RELATIVE.finditer(low)
-        )
+        for match in (*relative, *_RELATIVE.finditer(low)):
+            target = _TARGET.match(low, match.end())
+            if target and target.group(1) in index.destinations:
+                continue  # instead of another of its own parameters
+            found.append(Finding("listing.preference", Severity.LOW, where, excerpt(index.text, *match.span())))
     return found[:3]
 
 

@@ -50,10 +50,17 @@ class ListingScreen:
         self._servers = servers
         self._report = report
         self._blocked: set[str] = set()
+        self._listed: dict[str, frozenset[str]] = {}
 
     def blocked(self, server: str) -> bool:
         """Whether the server's own instructions got it blocked: none of what it offers is listed."""
         return server in self._blocked
+
+    def listed(self, server: str) -> frozenset[str] | None:
+        """The names of the tools the server listed last (as it names them, whether or not screening
+        kept them), or None before its first listing: result screening calls any other tool named
+        in a result a tool transfer."""
+        return self._listed.get(server)
 
     async def __call__(
         self, server: str, kind: str, items: list[dict[str, Any]], other_tools: frozenset[str]
@@ -61,6 +68,8 @@ class ListingScreen:
         config = self._servers.get(server)
         if config is None or kind not in _KINDS:
             return items
+        if kind == "tools":
+            self._listed[server] = frozenset(str(item.get("name")) for item in items)
         if server in self._blocked:
             return []
         action, block_at = config.screen.listing, config.screen.block_at
@@ -107,19 +116,26 @@ class ResultScreen:
 
     name = "screen"
 
-    def __init__(self, servers: Mapping[str, ServerConfig], report: Report) -> None:
+    def __init__(
+        self,
+        servers: Mapping[str, ServerConfig],
+        report: Report,
+        listed: Callable[[str], frozenset[str] | None] | None = None,
+    ) -> None:
+        """`listed(server)`: the tools the server lists (`ListingScreen.listed`), for `injection.tool_transfer`."""
         self._policies = {
             name: ResultPolicy(s.screen.injections, s.screen.exfiltration, s.screen.secrets, s.screen.invisible)
             for name, s in servers.items()
         }
         self._report = report
+        self._listed = listed
 
     async def __call__(self, call: Call, call_next: CallNext) -> Reply:
         reply = await call_next(call)
         policy = self._policies.get(call.server)
         if call.method != "tools/call" or isinstance(reply, RpcError) or policy is None:
             return reply
-        verdict = screen_result(reply, policy)
+        verdict = screen_result(reply, policy, self._listed(call.server) if self._listed is not None else None)
         if verdict.findings:
             await self._report(call.server, "result", str(call.tool), verdict.findings)
             call.notes["screening"] = sorted({f.rule for f in verdict.findings})

@@ -44,6 +44,23 @@ each occurrence scored from its rule's base:
                            message, the user's keys, passwords or files, environment
                            variables) after a verb that hands it over ("pass", "send",
                            "include", "call X with", "must contain"); +1 for a destination  2
+  injection.false_error    a failure said as a message ("Error: …", "denied", "not
+                           permitted"), then within 200 characters a hint sending the model
+                           to a named tool ("retry with run_shell(…)", "switch to the
+                           `x` tool"); +1 for privilege, words aimed at the model or no
+                           asking; +1 for a tool the server does not list                   1
+  injection.tool_transfer  with the server's tool names known (`listed`): "call/use/run/hand
+                           off to X" where X reads as a tool name and is not listed; 1 when
+                           named as a tool, a function or on a server, else 0; +1 for an
+                           errand beyond the call ("also", "immediately", "no need to
+                           confirm", "send it the results above")                           0-1
+  injection.secrecy (1)    "no need to confirm with the user", "without asking the user"    1
+
+A prohibition is no order: a sentence or clause that opens with "do not", "never", "avoid"
+is not imperative, and a verb that moves data does not boost when it is forbidden ("never
+share ~/.ssh/id_*"). A command in backticks that the sentence describes ("`cat x` shows …") is
+read as a citation. Rules that see one phrase count once when signals corroborate: the data
+rules on one phrase, and `tool_call`, `false_error` and `tool_transfer` on one call.
 
 Role markers count at the start of a line and where a sentence or a quoted value opens
 ("note": "Assistant: …"); a turn adds 1 when it opens with an action verb and 2 when it orders
@@ -71,8 +88,12 @@ from bastion.screen._rules import (
     ACTION_VERB,
     ADDRESSED,
     AI_ADDRESS,
+    CALLS,
     DESTINATION,
     DISCUSSION,
+    FAILURES,
+    FALSE_ERROR,
+    FALSE_ERROR_BOOST,
     HANDOVER,
     LEAD_INS,
     MOVE_VERB,
@@ -111,6 +132,7 @@ _ROLE_HARM = re.compile(
     r"(?:delete|remove|erase|wipe|drop|send|forward|e-?mail|upload|post|transfer|push|publish|approve|grant|execute|"
     r"run|curl|exfiltrate|leak|reveal|disclose|read|open|fetch|copy|paste)\b"
 )
+_QUOTED_TURN = re.compile(r"""\s*(?:"[^"\n]{1,200}"|“[^”\n]{1,200}”)\s*$""")
 _ROLE_COLON = re.compile(r"[ \t]*:(?=\s)")
 _ROLE_WORDS = w("system assistant human developer user ai")
 _MID_ROLES = tuple((role, role.encode()) for role in ("system", "assistant", "developer"))  # among _ROLE_WORDS
@@ -129,6 +151,7 @@ _SENSITIVE = tuple(  # (a path or file name, a word the text must hold for it to
 )
 _SENSITIVE_BY_WORD = {key: tuple(needle for needle, word in _SENSITIVE if word == key) for _, key in _SENSITIVE}
 _SENSITIVE_WORDS = vocabulary(_SENSITIVE_BY_WORD)
+_INTO = re.compile(r"\b(?:to|into|in)\s+$")
 _PATH_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_.~/-")
 
 
@@ -139,6 +162,7 @@ class _Hit:
     start: int
     end: int
     block_end: int  # what a strip removes for a hidden block; `end` otherwise
+    named: bool = False  # a tool transfer that names the target as a tool or on a server
 
 
 _MARKUP = " \t*_#>`-[]()<>!\"'“”"
@@ -149,12 +173,43 @@ _TAG = re.compile(r"<[^<>\n]{0,200}>")
 def _imperative(index: TextIndex, sentence_start: int, start: int, *, verb_needed: bool = False) -> bool:
     """The sentence opens with the hit (after lead-ins), or with an action verb."""
     prefix = index.low[sentence_start:start]
-    clause = prefix[max(prefix.rfind(","), prefix.rfind(";")) + 1 :]  # "whenever …, you must call …"
+    clause = prefix[
+        max(prefix.rfind(","), prefix.rfind(";"), prefix.rfind(" (")) + 1 :
+    ]  # "whenever …, you must call …"
     for part in (prefix, clause) if clause != prefix else (prefix,):
+        if "`" in part and _DESCRIBED.match(part):
+            continue  # "`cat ~/.ssh/config` shows the hosts": the command is what the sentence is about
         words = part.strip(_MARKUP)
         lead = LEAD_INS.match(words)
         rest = words[lead.end() :] if lead else words
+        if _PROHIBITS.match(rest) or (lead and "never" in words[: lead.end()].split()):
+            continue  # "do not include API keys in your query": the hit is what is forbidden
         if (not rest and not verb_needed) or ACTION_VERB.match(rest):
+            return True
+    return False
+
+
+_PROHIBITS = re.compile(
+    r"(?:do\s+not|don'?t|dont|never|avoid|must\s+not|should\s+not|shouldn'?t|mustn'?t|no\s+need\s+to)\b"
+    r"(?!\s+(?:forget|fail|hesitate|skip|omit|wait|delay)\b)"
+)
+_DESCRIBED = re.compile(  # a sentence about a command in backticks: "`cmd` shows …", "`cmd` is …"
+    r"\s*`[^`\n]+`\s+(?:is|are|was|will|can|may|shows|prints|lists|returns|displays|finds|outputs|gives|reads|writes|"
+    r"opens|works|does|helps|lets|creates|tells|searches|dumps|copies|sends)\b"
+)
+_NEGATED = re.compile(  # just before a verb: it is forbidden, not asked for
+    r"(?:\b(?:do\s+not|don'?t|dont|never|not|avoid|must\s+not|should\s+not|without)\s+(?:ever\s+|\w+ly\s+)?)$"
+)
+
+
+def _boosted(index: TextIndex, booster: re.Pattern[str], first: int, last: int) -> bool:
+    """`booster` in the sentence; a verb that moves data counts only when it is not forbidden
+    ("never share your private keys", "do not include API keys")."""
+    low = index.low
+    if booster is not MOVE_VERB:
+        return booster.search(low, first, last) is not None
+    for match in booster.finditer(low, first, last):
+        if not _NEGATED.search(low, max(first, match.start() - 24), match.start()):
             return True
     return False
 
@@ -173,7 +228,9 @@ def _score(
     """Scoring as described above; a path is written in backticks or quotes as a matter of
     course, so those do not make it a citation."""
     context = index.context(start, end)
-    if path and context in (1, 3):
+    if context == 3 and _DESCRIBED.match(index.low, index.sentence(start, end)[0]):
+        context = 1  # "`cat ~/.ssh/config` shows …": named as an example, like a citation
+    elif path and context in (1, 3):
         context = 0
     if context == 0 and index.has(DISCUSSION) and _blockquote(index.text, start):
         context = 1  # a quotation set off as a block, in a text about attacks
@@ -184,8 +241,11 @@ def _score(
     score = base + said
     if context == 1 or (not said and index.has(DISCUSSION)):
         score -= 1
+    reach = first
+    if path or verb_needed:  # what a verb does to a noun: from the clause it is in, not an aside before it
+        reach = max(first, index.low.rfind(" (", first, start) + 1, index.low.rfind(";", first, start) + 1)
     if booster is not None and (
-        booster.search(index.low, first, last)
+        _boosted(index, booster, reach, last)
         or (booster is DESTINATION and base >= 2 and _names_one(index, first, last))
     ):
         score += 1
@@ -266,6 +326,63 @@ def _opens(index: TextIndex, start: int) -> bool:
     words = clause.strip(_MARKUP + "/;@")  # comment markers too: // # -- ;
     lead = LEAD_INS.match(words)
     return not (words[lead.end() :] if lead else words).strip(_MARKUP + ".,/;@")
+
+
+def _false_error_hits(index: TextIndex, listed: frozenset[str] | None, hits: list[_Hit]) -> None:
+    """`injection.false_error`: a failure ("Error:", "denied", "not permitted" …), then within 200
+    characters, in its paragraph or the next when its own is a short status line ("403
+    Forbidden"), a hint that sends the model to a named tool ("retry with run_shell(…)", "call
+    admin_export instead", "switch to the `http_request` tool"). Base 1; +1 in the imperative;
+    +1 for privilege, words aimed at the model or no asking; +1 when the server does not list
+    the tool (`listed`, when known). A quoted status (`failed`) is no failure."""
+    low, text = index.low, index.text
+    done: set[int] = set()
+    reached = 0
+    for word in index.words & FAILURES:
+        for i in index.starts(word.decode()):
+            if i < reached or (word in _SAID_WORDS and not _failure_at(low, text, i)) or low[i - 1 : i] == "`":
+                continue  # in a window already; a word, not a message ("the last error is raised"); a quoted status
+            stop = low.find("\n\n", i, i + 200)
+            if stop != -1 and stop - (low.rfind("\n\n", 0, i) + 2) <= 80:
+                stop = low.find("\n\n", stop + 2, i + 200)  # a status line: its hint may follow
+            stop = min(len(low), i + 200) if stop == -1 else stop
+            window = low[i:stop]
+            if not ("_" in window or "tool" in window or "function" in window or "(" in window):
+                continue  # no tool named
+            if index.context(i, i) == 2:
+                continue  # code
+            reached = stop
+            match = FALSE_ERROR.search(low, i, stop)
+            while match is not None:
+                at = match.start()
+                if at not in done and not low[at - 1 : at].isalnum():
+                    done.add(at)
+                    tool = match.group("snake") or match.group("named")
+                    score = _score(index, 1, at, match.end(), imperative=True, booster=FALSE_ERROR_BOOST)
+                    score += listed is not None and not _listed(tool, listed)  # a tool of another server
+                    hits.append(_Hit("injection.false_error", score, at, match.end(), match.end()))
+                match = FALSE_ERROR.search(low, at + 1, stop)
+
+
+_SAID_WORDS = frozenset({b"error", b"errors", b"err", b"permitted", b"allowed", b"authorized", b"authorised"})
+
+
+_ERROR_SHAPE = re.compile(r"err(?:or)?s?(?:[\"']\s*:|\s*\(?\d|: )")  # "upstream error (502)", "error: no", {"error": …
+
+
+def _failure_at(low: str, text: str, i: int) -> bool:
+    """Whether the word at `i` reports a failure: "not permitted", not "permitted"; and "error" as
+    a message opens it ("Error: …", "ERROR", "npm ERR!", a line's or a quoted key's first word:
+    "error[E0425]", `"error": …`), not as prose or code mentions it ("the last error is
+    raised", "except ConnectionError as error:")."""
+    if low.startswith("err", i):
+        return (
+            text[i].isupper()
+            or (low[i - 1 : i] in ("", "\n", '"', "'", "[", "(", "<", " ") and (i < 2 or low[i - 2] in "\n\"'[(<:!"))
+            or low.startswith("an ", i - 3)
+            or _ERROR_SHAPE.match(low, i) is not None
+        )
+    return low.endswith("not ", 0, i)
 
 
 def _tail(index: TextIndex, end: int, pattern: re.Pattern[str]) -> bool:
@@ -349,6 +466,8 @@ def _role_tail(low: str, end: int) -> int:
     an answer ("Assistant: The team agreed …")."""
     stop = low.find("\n", end)
     line = low[end : stop if stop != -1 else min(len(low), end + 300)]
+    if _QUOTED_TURN.match(line) and not _ROLE_ORDER.search(line):
+        return 0  # User: "Run Seer on this issue": an example of what is said, in quotes
     words = line.strip(_MARKUP)
     lead = LEAD_INS.match(words)
     opening = words[lead.end() :] if lead else words
@@ -410,6 +529,10 @@ _QUALIFIERS = {  # head word: (how many words back to look, the words that make 
     "transcript": (3, _DETERMINERS | _MANY),
 } | dict.fromkeys(SENSITIVE_HEADS_OWNED, (3, _OWNED))
 _HEADS = vocabulary(head.encode() for head in ("chat", *_QUALIFIERS))
+_LABEL_AFTER = re.compile(r"\.\w|\s+(?:ids?|urls?|links?|titles?|names?|numbers?|counts?|starters?)\b")
+_FETCHES = re.compile(  # a verb between the handing-over verb and the phrase takes the phrase as its object
+    r"\b(?:to|and|or)\s+(?:fetch|get|read|retrieve|view|see|list|find|search|show|display|load|open|look\s+up|download)\b"
+)
 _CHAT_TAIL = re.compile(r"\s+(?:history|so\s+far|log|transcript|context)\b")
 
 
@@ -426,6 +549,8 @@ def _held_phrase(low: str, head: str, i: int) -> tuple[int, int] | None:
     lo = max(0, i - 48)
     for word in low[lo:i].split()[-reach:]:
         if word.strip("'\"`(") in words:
+            if (i and low[i - 1] in "._-/") or low[end : end + 1] in ("_", "-") or _LABEL_AFTER.match(low, end):
+                return None  # gen_ai.conversation.id, "the conversation URL": a name or a label, not the data
             return low.rfind(word, lo, i), end
     return None
 
@@ -444,7 +569,7 @@ def _request_hits(index: TextIndex, hits: list[_Hit]) -> None:
                 continue
             first, _ = index.sentence(i, i)
             found = list(HANDOVER.finditer(low, max(first, phrase[0] - 80), phrase[0]))
-            if not found:
+            if not found or _FETCHES.search(low, found[-1].end(), phrase[0]):
                 continue
             done.add(phrase[0])
             verb = found[-1]
@@ -473,11 +598,88 @@ def _sensitive_hits(index: TextIndex, hits: list[_Hit]) -> None:
                 end -= 1
             if low.endswith(".pub", start, end):
                 continue  # a public key
+            if needle == ".env" and _INTO.search(low, max(0, start - 8), start):
+                continue  # "copy .env.example to .env": written to, as a project's setup does
             base = 0 if needle == ".env" else 1  # .env is everywhere in developer text
             spans[start, end] = max(base, spans.get((start, end), 0))
     for (start, end), base in sorted(spans.items()):
         score = _score(index, base, start, end, imperative=True, booster=MOVE_VERB, path=True)
         hits.append(_Hit("injection.sensitive_file", score, start, end, end))
+
+
+_TRANSFER = re.compile(
+    r"(?:call|invoke|use|run|execute|trigger|switch\s+to|hand\s+(?:it\s+|this\s+)?(?:off\s+)?to|delegate\s+to)[ \t]+"
+    r"(?:the\s+|your\s+|its\s+)?[`'\"]?(?P<name>[a-z][\w.-]*[a-z0-9])[`'\"]?"
+    r"(?P<tail>\s+(?:tool|function|action)\b|\s+(?:on|from|in|via|of|at)\s+(?:the\s+|your\s+)?[\w.-]+\s+"
+    r"(?:server|mcp|integration|connector|service)\b|\()?"
+)
+_TRANSFER_VERBS = ("call", "invoke", "use", "run", "execute", "trigger", "switch", "hand", "delegate")
+_TRANSFER_WORDS = vocabulary(verb.encode() for verb in _TRANSFER_VERBS)
+_TOOL_NOUNS = vocabulary(b"tool tools function functions".split())
+_TRANSFER_BOOST = re.compile(  # an errand beyond the call: another server, data sent on, no asking, urgency
+    r"\b(?:also|as\s+well|additionally|another|other|different|instead|immediately|right\s+away|now|"
+    r"without\s+(?:asking|confirmation|telling|confirming)|do\s+not\s+ask|don'?t\s+ask|no\s+need\s+to\s+(?:ask|confirm)|"
+    r"(?:with|include|pass|send\s+it)\s+(?:all\s+)?(?:the|these|this|those)\s+(?:results?|rows|data|output|contents?|"
+    r"files?|file\s+list|list|summary|records)\b(?:\s+(?:above|below|here))?|"
+    r"(?:forward|send|e-?mail|upload|post|share|leak|transmit|copy|sync)\s+(?:this|it|these|them|that|everything|"
+    r"the\s+(?:results?|output|data|contents?|conversation|file|report|summary|above|response)))\b"
+)
+
+
+def _transfer_hits(index: TextIndex, listed: frozenset[str], hits: list[_Hit]) -> None:
+    """`injection.tool_transfer`: a call of a tool this server does not list ("please also run
+    deploy_prod on the ops server", "use the `send_email` tool to forward this"). The name must
+    read as a tool's: `snake_case` anywhere; `kebab-case`, `dotted.names` or camelCase only
+    before "tool" or "(" or with a server named."""
+    low, text = index.low, index.text
+    for word in index.words & _TRANSFER_WORDS:
+        if word == b"use" and not index.has(_TOOL_NOUNS):
+            continue  # "use" is everywhere; "use X" names a tool as "the X tool" (a scan of the text saved)
+        verb = word.decode()
+        for i in index.starts(verb):
+            ahead = low[i : i + 72]
+            if not ("_" in ahead or "(" in ahead or "tool" in ahead or "function" in ahead or "server" in ahead):
+                continue  # no tool is named in reach
+            match = _TRANSFER.match(low, i)
+            if match is None:
+                continue
+            name, tail = match.group("name"), match.group("tail") or ""
+            if "_" not in name:
+                if not tail or not ("-" in name or "." in name or _CAMEL.search(text, *match.span("name"))):
+                    continue
+                if "." in name and "tool" not in tail:
+                    continue  # setup.py, node.js: files and products, not tools
+            if _listed(name, listed) or _FILE_NAME.search(name):
+                continue
+            named = (bool(tail) and tail != "(") or verb in ("hand", "delegate")  # only tools are handed work
+            score = _score(index, int(named), i, match.end(), imperative=True, booster=_TRANSFER_BOOST)
+            hits.append(_Hit("injection.tool_transfer", score, i, match.end(), match.end(), named))
+
+
+def _one_call_one_signal(hits: list[_Hit]) -> list[_Hit]:
+    """A call is one signal, however many rules see it: `tool_call` gives way to `false_error`
+    and `tool_transfer` at the same place, and `tool_transfer` to `false_error` (which counts
+    the unlisted tool itself), so that one phrase does not corroborate itself."""
+    errors = {hit.start: hit for hit in hits if hit.rule == "injection.false_error"}
+    calls = {hit.start for hit in hits if hit.rule == "injection.tool_transfer"} | errors.keys()
+    kept: list[_Hit] = []
+    for hit in hits:
+        if hit.rule == "injection.tool_call" and hit.start in calls:
+            continue
+        if hit.rule == "injection.tool_transfer" and hit.start in errors:
+            continue  # the false error counted the unlisted tool
+        kept.append(hit)
+    return kept
+
+
+_CAMEL = re.compile(r"[a-z][A-Z]")
+_FILE_NAME = re.compile(r"\.(?:sh|py|js|ts|rb|go|rs|sql|ya?ml|json|toml|txt|md|exe|bat|ps1|cmd|jar)$")
+
+
+def _listed(name: str, listed: frozenset[str]) -> bool:
+    """Whether `name` is one of this server's tools, also as the client may see it (namespaced
+    `server__name`, `server.name`, `server/name`)."""
+    return name in listed or any(name.endswith(sep + tool) for tool in listed for sep in ("_", ".", "/", "-"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -494,9 +696,17 @@ _LEAD_LABEL = re.compile(r"\b(?:important|note|attention|warning|critical|urgent
 _MAX_PER_RULE = 5
 
 
-def injection_scan(text: str | TextIndex, where: str, *, spans_at: Severity = Severity.HIGH) -> InjectionScan:
+def injection_scan(
+    text: str | TextIndex,
+    where: str,
+    *,
+    spans_at: Severity = Severity.HIGH,
+    listed: frozenset[str] | None = None,
+) -> InjectionScan:
     """Findings, and the spans a strip replaces: hidden blocks of MEDIUM or more, and the
-    sentences of findings at `spans_at` or more (HIGH unless the caller raises what it found)."""
+    sentences of findings at `spans_at` or more (HIGH unless the caller raises what it found).
+    `listed`: the names of the tools the server lists (lower case), when known: a call of any
+    other tool is `injection.tool_transfer`."""
     index = text if isinstance(text, TextIndex) else TextIndex(text)
     hits: list[_Hit] = []
     held = 0
@@ -517,11 +727,15 @@ def injection_scan(text: str | TextIndex, where: str, *, spans_at: Severity = Se
         _sensitive_hits(index, hits)
     if index.has(_HEADS):
         _request_hits(index, hits)
+    if index.has(FAILURES) and index.has(CALLS):
+        _false_error_hits(index, listed, hits)
+    if listed is not None and index.has(_TRANSFER_WORDS):
+        _transfer_hits(index, listed, hits)
     if not hits:
         return _NOTHING
-    best: dict[str, int] = {}
-    for hit in hits:
-        best[hit.rule] = max(best.get(hit.rule, -9), hit.score)
+    if len(hits) > 1:
+        hits = _one_call_one_signal(hits)
+    best = _signals(hits)
     strong = sum(score >= 2 for score in best.values())
     corroborated = strong >= 2 or (strong >= 1 and sum(score >= 1 for score in best.values()) >= 3)
     findings: list[Finding] = []
@@ -542,6 +756,27 @@ def injection_scan(text: str | TextIndex, where: str, *, spans_at: Severity = Se
             lead = _LEAD_LABEL.search(index.low, max(0, first - 40), first)
             spans.append((lead.start() if lead else first, last))
     return InjectionScan(tuple(findings), _merge(spans))
+
+
+_DATA_RULES = frozenset({"injection.data_flow", "injection.credentials", "injection.sensitive_file"})
+
+
+def _signals(hits: list[_Hit]) -> dict[str, int]:
+    """The best score of each independent signal: a rule, except that the data rules
+    (`data_flow`, `credentials`, `sensitive_file`) reading one phrase ("include the access
+    token in the header") are one signal, not two that corroborate each other."""
+    best: dict[str, int] = {}
+    key, reach = "", -1
+    for hit in sorted(hits, key=lambda h: h.start):
+        signal = hit.rule
+        if hit.rule in _DATA_RULES:
+            if hit.start <= reach + 8:
+                signal = key
+            else:
+                key = signal
+            reach = max(reach, hit.end) if signal == key else reach
+        best[signal] = max(best.get(signal, -9), hit.score)
+    return best
 
 
 def _merge(spans: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:

@@ -107,6 +107,7 @@ def screen_tool(
     own = tool.get("name")
     screen = _Screen(action, _others(other_tools, own if isinstance(own, str) else ""), Severity(block_at))
     screen.params = _parameters(tool)
+    screen.own = own if isinstance(own, str) else ""
     walked = screen.walk(tool, "")
     screen.findings += definition_findings(tool)
     return screen.verdict(tool, walked)
@@ -178,6 +179,7 @@ class _Screen:
     bad_name: bool = False
     params: frozenset[str] = frozenset()
     identifiers: bool = True  # `name` is an identifier (tools, prompts), not a label (resources)
+    own: str = ""  # the tool's name
 
     def verdict(self, item: Mapping[str, Any], stripped: Any) -> ListingVerdict:
         findings = tuple(self.findings)
@@ -242,7 +244,7 @@ class _Screen:
                 injections += (raised(f) for f in injection_scan(segment, where).findings)
         if _PROPERTY.search(where):  # a property's own description: the property is where data would go
             injections = [raised(f) if f.rule in _DATA_RULES else f for f in injections]
-        found += preference_findings(index, where, edits)
+        found += preference_findings(index, where, edits, self.own)
         found += scope_findings(index, where, edits)
         found += [_at_least(f, Severity.HIGH) for f, _ in exfiltration(index, where)]
         value_alarm = False

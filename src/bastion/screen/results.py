@@ -11,8 +11,12 @@ on every encoded blob it holds, decoded once: `normalize`), `links` (`exfil.*`) 
 No finding shows a piece of a secret: when a text holds one, every other finding whose
 excerpt shows six or more of its characters has the excerpt withheld.
 
+With `listed`, the names of the tools the server lists, a result that orders a call of any
+other tool is `injection.tool_transfer`, and a false error naming one is raised a level.
+
 Policy: an action applies to findings at or above its threshold: injections HIGH (the
-heuristics are the noisiest), exfiltration and secrets MEDIUM, invisible characters any.
+heuristics are the noisiest), exfiltration and secrets MEDIUM, invisible characters any. The
+default strips all of them (`ResultPolicy()`): a HIGH injection's sentence becomes the marker.
 `strip` replaces what was found with a visible marker (`[bastion: redacted secret]`,
 `[bastion: removed image link to evil.example]`, `[bastion: removed suspected instructions]`);
 `block` makes the whole result None, which the caller turns into an error. With
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from operator import is_not
 from typing import Any, Literal, cast
 
@@ -43,7 +48,7 @@ _MEDIUM = Severity.MEDIUM.rank
 
 @dataclass(frozen=True, slots=True)
 class ResultPolicy:
-    injections: Action = "flag"
+    injections: Action = "strip"
     exfiltration: Action = "strip"
     secrets: Action = "strip"
     invisible: Literal["strip", "flag"] = "strip"
@@ -56,8 +61,12 @@ class ResultVerdict:
     changed: bool
 
 
-def screen_result(result: Mapping[str, Any], policy: ResultPolicy) -> ResultVerdict:
-    screen = _Screen(policy)
+def screen_result(
+    result: Mapping[str, Any], policy: ResultPolicy, listed: frozenset[str] | None = None
+) -> ResultVerdict:
+    """Screens a `tools/call` result. `listed`: the names of the tools the server lists, when
+    known; a result that tells the model to call any other tool is `injection.tool_transfer`."""
+    screen = _Screen(policy, None if listed is None else _lower(listed))
     replaced: dict[str, Any] = {}
     content = result.get("content")
     if isinstance(content, list):
@@ -80,6 +89,7 @@ def screen_result(result: Mapping[str, Any], policy: ResultPolicy) -> ResultVerd
 @dataclass(slots=True)
 class _Screen:
     policy: ResultPolicy
+    listed: frozenset[str] | None = None
     findings: list[Finding] = field(default_factory=list[Finding])
     blocked: bool = False
 
@@ -130,7 +140,7 @@ class _Screen:
                 evasive = any(f.severity.rank >= Severity.MEDIUM.rank for f in findings)
         edits: list[Edit] = []
         instructions: list[Edit] = []
-        scan = injection_scan(index, where, spans_at=Severity.MEDIUM) if evasive else injection_scan(index, where)
+        scan = injection_scan(index, where, spans_at=Severity.MEDIUM if evasive else Severity.HIGH, listed=self.listed)
         if scan.findings:
             said = [raised(f) for f in scan.findings] if evasive else list(scan.findings)
             findings += said
@@ -139,7 +149,7 @@ class _Screen:
         inner: list[tuple[str, int, int]] = [(segment, *_span(clean, segment)) for segment in hidden]
         inner += [(blob.decoded, blob.start, blob.end) for blob in encoded_blobs(clean)]
         for segment, start, end in inner:
-            said = [raised(f) for f in injection_scan(segment, f"{where}[hidden]").findings]
+            said = [raised(f) for f in injection_scan(segment, f"{where}[hidden]", listed=self.listed).findings]
             findings += said
             if end > start and any(f.severity is Severity.HIGH for f in said):
                 instructions.append((start, end, MARKER_INSTRUCTIONS))
@@ -170,6 +180,11 @@ class _Screen:
             self.blocked = True
         else:
             edits.extend(found)
+
+
+@lru_cache(maxsize=64)
+def _lower(names: frozenset[str]) -> frozenset[str]:
+    return frozenset(name.lower() for name in names)
 
 
 def _span(text: str, segment: str) -> tuple[int, int]:

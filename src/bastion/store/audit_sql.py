@@ -57,6 +57,11 @@ class SqlAuditStore:
     def append_batch(
         self, log_id: str, entries: list[EntryRow], nodes: list[NodeRow], payloads: list[PayloadRow]
     ) -> None:
+        self._write(self._append_statements(log_id, entries, nodes, payloads))
+
+    def _append_statements(
+        self, log_id: str, entries: list[EntryRow], nodes: list[NodeRow], payloads: list[PayloadRow]
+    ) -> Statements:
         sealed = {p.idx: p for p in payloads}
         rows = [
             (
@@ -72,7 +77,7 @@ class SqlAuditStore:
             statements.append(
                 ("INSERT INTO audit_nodes VALUES (?, ?, ?, ?)", [(log_id, n.level, n.idx, n.hash) for n in nodes])
             )
-        self._write(statements)
+        return statements
 
     def size(self, log_id: str) -> int:
         row = self._read("SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_entries WHERE log_id = ?", (log_id,))

@@ -6,15 +6,21 @@ immediate transactions, so they never interleave within a log. Readers never blo
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
 
 from bastion.errors import StoreError
+from bastion.store.audit import CheckpointRow, EntryRow, NodeRow, PayloadRow
 from bastion.store.audit_sql import SqlAuditStore, Statements
 
 __all__ = ["SqliteAuditStore"]
+
+BUSY_TIMEOUT_MS = 30_000
+
+logger = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit_logs (
@@ -44,9 +50,14 @@ class SqliteAuditStore(SqlAuditStore):
         self.path = path
         self._lock = threading.Lock()
         try:
-            self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            self._db = sqlite3.connect(
+                path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+            )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
+            # No WAL checkpoint inside a commit (it may run on the event loop, see try_append_batch):
+            # add_checkpoint, on the log's writer thread once a second while the log grows, makes one.
+            self._db.execute("PRAGMA wal_autocheckpoint=0")
             self._db.execute("PRAGMA cache_size=-1024")  # 1 MiB: writes are appends, reads are scans
             self._db.executescript(SCHEMA)
         except sqlite3.DatabaseError as exc:
@@ -78,6 +89,46 @@ class SqliteAuditStore(SqlAuditStore):
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 raise StoreError(f"audit store {self.path}: {exc}") from exc
+
+    def add_checkpoint(self, row: CheckpointRow) -> None:
+        super().add_checkpoint(row)
+        with self._lock:
+            try:  # PASSIVE: copies what no reader still needs, never waits; the WAL is reused from its start
+                self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error:  # upkeep, not a record: the signed checkpoint above is stored already
+                logger.warning("audit store %s: the WAL could not be checkpointed; trying again later", self.path)
+
+    def try_append_batch(
+        self, log_id: str, entries: list[EntryRow], nodes: list[NodeRow], payloads: list[PayloadRow]
+    ) -> bool:
+        """`append_batch` only if it can start at once: False, with nothing written, if the connection
+        is in use by another thread or another process holds the write lock.
+
+        For the log writer's small batches, committed on the event loop's thread: they must never
+        make the loop wait for a lock (synchronous=FULL still makes the commit durable before this returns).
+        """
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            self._db.execute("PRAGMA busy_timeout=0")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:  # SQLITE_BUSY: another gateway is committing
+                return False
+            finally:
+                self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            try:
+                for sql, rows in self._append_statements(log_id, entries, nodes, payloads):
+                    self._db.executemany(sql, rows)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(f"audit store {self.path}: {exc}") from exc
+        finally:
+            self._lock.release()
+        return True
 
     def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:

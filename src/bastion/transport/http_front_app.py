@@ -11,6 +11,7 @@ carries, are left in the ASGI scope for the MCP layer; the token itself goes no 
 from __future__ import annotations
 
 import json
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,6 +20,7 @@ from mcp.server.auth.provider import AccessToken
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bastion.config.model import is_loopback
+from bastion.errors import ListenError
 from bastion.identity.oauth import Denial, Principal, challenge
 
 __all__ = [
@@ -29,6 +31,7 @@ __all__ = [
     "OnDenied",
     "describe",
     "is_loopback",
+    "listening_socket",
     "lookup_only",
     "split_listen",
 ]
@@ -40,6 +43,17 @@ GRANTS_SCOPE_KEY = "bastion.grants"
 
 Authenticate = Callable[[str], Awaitable[Principal | Denial]]
 OnDenied = Callable[[Denial, Scope], Awaitable[None]]
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A socket bound and listening on `host:port` (handed to uvicorn), or ListenError saying why not.
+
+    Bound before anything announces the address, so a taken port is one clear error, not a
+    traceback after "serving at …"."""
+    try:
+        return socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+    except OSError as exc:
+        raise ListenError(host, port, exc.strerror or str(exc)) from exc
 
 
 def split_listen(listen: str) -> tuple[str, int]:

@@ -16,6 +16,7 @@ import orjson
 __all__ = [
     "AUDIT_UNAVAILABLE",
     "DENIED",
+    "HEADER_MISMATCH",
     "INTERNAL_ERROR",
     "INVALID_PARAMS",
     "INVALID_REQUEST",
@@ -43,6 +44,8 @@ INVALID_PARAMS: Final = -32602
 INTERNAL_ERROR: Final = -32603
 REQUEST_TIMEOUT: Final = -32001
 """The server did not answer within its request timeout (the SDK's code for the same thing)."""
+HEADER_MISMATCH: Final = -32020
+"""The spec's code (2026-07-28) for HTTP routing headers (`Mcp-Method`, `Mcp-Name`) that disagree with the body."""
 # Bastion's own codes, in the implementation-defined range -32000..-32019 (the SDK uses -32000 and -32001).
 DENIED: Final = -32011
 """A call refused by policy; the message says what and why, never whether a hidden tool exists."""
@@ -117,7 +120,7 @@ def kind_of(frame: Frame) -> Kind | None:
 
 
 def encode(frame: Frame) -> bytes:
-    return orjson.dumps(frame) + b"\n"
+    return orjson.dumps(frame, option=orjson.OPT_APPEND_NEWLINE)  # one buffer, not a copy with b"\n"
 
 
 def result_frame(request_id: RequestId, result: dict[str, Any]) -> Frame:

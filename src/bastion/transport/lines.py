@@ -2,11 +2,14 @@
 
 `FrameReader` splits a byte stream into frames with a hard size limit (an oversized
 frame is skipped up to its newline and reported, never buffered whole). `FdStream`
-wraps a raw file descriptor (Bastion's own stdin/stdout) without a thread per read.
+wraps a raw file descriptor (Bastion's own stdin/stdout) without a thread per read, and
+keeps a pipe registered with the event loop between reads instead of registering it
+again for every frame (two `epoll_ctl` calls and a callback handle less per read).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import os
@@ -127,6 +130,10 @@ class FdStream(ByteReceiveStream, ByteSendStream):
         self._was_blocking = os.get_blocking(fd)
         if self._pollable:
             os.set_blocking(fd, False)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        """The loop the descriptor is registered with for reading, while it is."""
+        self._waiter: asyncio.Future[None] | None = None
+        self._idle_wakeups = 0
 
     async def receive(self, max_bytes: int = 65536) -> bytes:
         while True:
@@ -137,7 +144,7 @@ class FdStream(ByteReceiveStream, ByteSendStream):
                     else await anyio.to_thread.run_sync(os.read, self._fd, max_bytes)
                 )
             except BlockingIOError:
-                await anyio.wait_readable(self._fd)
+                await self._readable()
                 continue
             except OSError as exc:
                 if exc.errno in (errno.EBADF, errno.EIO):
@@ -146,6 +153,45 @@ class FdStream(ByteReceiveStream, ByteSendStream):
             if not data:
                 raise anyio.EndOfStream
             return data
+
+    async def _readable(self) -> None:
+        if self._closed:
+            raise anyio.ClosedResourceError
+        if self._waiter is not None:
+            raise anyio.BusyResourceError("reading")
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._unwatch()
+            # A registration left by a closed descriptor that had this number would swallow the new one's
+            # events (the selector would only swap the callback): drop whatever is there, then register.
+            loop.remove_reader(self._fd)
+            loop.add_reader(self._fd, self._on_readable)
+            self._loop = loop
+        self._waiter = waiter = loop.create_future()
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+
+    def _on_readable(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            self._idle_wakeups = 0
+            waiter.set_result(None)
+            return
+        # Readable with no reader waiting: the reader is about to read, or busy. The descriptor stays
+        # registered across one such wakeup (the usual case: the reader runs next); a second in a row
+        # means nobody will read soon, and epoll reports a readable descriptor on every turn, so stop.
+        self._idle_wakeups += 1
+        if self._idle_wakeups > 1:
+            self._unwatch()
+
+    def _unwatch(self) -> None:
+        if self._loop is not None:
+            with contextlib.suppress(RuntimeError, ValueError, OSError):  # loop closed, or fd gone
+                self._loop.remove_reader(self._fd)
+            self._loop = None
+        self._idle_wakeups = 0
 
     async def send(self, item: bytes) -> None:
         view = memoryview(item)
@@ -166,6 +212,9 @@ class FdStream(ByteReceiveStream, ByteSendStream):
         if self._closed:
             return
         self._closed = True
+        self._unwatch()
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_exception(anyio.ClosedResourceError())
         if self._owned:
             anyio.notify_closing(self._fd)
             with contextlib.suppress(OSError):

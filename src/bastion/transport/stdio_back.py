@@ -126,7 +126,7 @@ class StdioServer:
                     text = line.decode("utf-8", "replace").rstrip()
                     if text:
                         self.stderr_tail.append(text)
-                        logger.info("[%s] %s", self.name, text)
+                        logger.info("[%s] %s", self.name, text, extra={"server": self.name})
                 if len(buffer) > 65536:
                     buffer = buffer[-65536:]
 

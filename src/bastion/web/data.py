@@ -29,6 +29,7 @@ from bastion.inventory.collect import config_findings
 from bastion.inventory.pins import Lock
 from bastion.inventory.risk import classify
 from bastion.policy.compile import compile_policy
+from bastion.policy.shadow import ShadowSummary, shadow_report
 from bastion.store.audit import AuditStore, EntryRow, SearchFilter
 
 __all__ = ["AuditView", "CallFilter", "CallRow", "inventory", "svg_bars"]
@@ -65,6 +66,8 @@ class CallRow:
     rule: str
     status: str
     approver: str = ""
+    enforced: bool = True
+    """False for a monitored server's refusal: recorded, and the call let through."""
 
 
 @dataclass
@@ -119,6 +122,10 @@ class AuditView:
             if len(rows) >= limit:
                 break
         return rows
+
+    def shadow(self, since: float, server: str | None = None) -> ShadowSummary:
+        """Where the candidate policy decided differently from the live one since `since`."""
+        return shadow_report(self.store, self._entry, since, None, server or None)
 
     def latest(self) -> tuple[str, int]:
         """The newest entry's position, to tell live pages that something happened."""
@@ -232,6 +239,7 @@ def _call_row(log_id: str, index: int, entry: dict[str, Any], outcomes: dict[tup
         str(decision.get("rule", "")),
         "refused" if denied else outcomes.get((log_id, index), "in flight"),
         str(decision.get("approved_by", "")),
+        decision.get("enforced") is not False,
     )
 
 

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Pages", "Sources"]
 
+SHADOW_PERIODS = {"1h": 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400, "90d": 90 * 86400}
+"""The periods the Shadow page offers, as seconds back from now."""
 Record = Callable[[str, dict[str, Any]], Awaitable[None]]
 """Writes an audit entry for an action taken in the dashboard: (kind, fields)."""
 
@@ -65,6 +67,7 @@ class Pages:
             Route("/calls", guard(self.calls)),
             Route("/calls/events", guard(self.calls_events)),
             Route("/calls/{log}/{index:int}", guard(self.call)),
+            Route("/shadow", guard(self.shadow)),
             Route("/alerts", guard(self.alerts)),
             Route("/alerts/triage", guard(self.triage), methods=["POST"]),
             Route("/integrity", guard(self.integrity)),
@@ -107,6 +110,16 @@ class Pages:
         rows = await anyio.to_thread.run_sync(self._s.audit.calls, wanted)
         template = "calls_rows.html" if query.get("fragment") else "calls.html"
         return self._shell.render(template, viewer=viewer, rows=rows, wanted=wanted, query=str(query))
+
+    async def shadow(self, request: Request, viewer: Viewer) -> Response:
+        """The candidate policy against the live one on recorded traffic (`bastion policy shadow`)."""
+        period = request.query_params.get("period", "7d")
+        seconds = SHADOW_PERIODS.get(period, SHADOW_PERIODS["7d"])
+        server = request.query_params.get("server", "")
+        report = await anyio.to_thread.run_sync(self._s.audit.shadow, time.time() - seconds, server)
+        return self._shell.render(
+            "shadow.html", viewer=viewer, report=report, period=period, periods=SHADOW_PERIODS, server=server
+        )
 
     async def calls_events(self, request: Request, viewer: Viewer) -> Response:
         """Server-sent events: `changed` whenever a new entry lands in the log."""

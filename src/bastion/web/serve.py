@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -19,7 +19,7 @@ from bastion.config.model import BastionConfig
 from bastion.errors import ConfigError, ConfigProblem
 from bastion.inventory.pins import LOCK_NAME
 from bastion.store.sqlite import StateStore
-from bastion.transport.http_front_app import is_loopback, split_listen
+from bastion.transport.http_front_app import is_loopback, listening_socket, split_listen
 from bastion.watch.store import open_watch
 from bastion.web.app import dashboard_app
 from bastion.web.auth import Sessions
@@ -68,11 +68,14 @@ async def serve_dashboard(
         app = dashboard_app(
             approvals, Sessions(holder), LinkKey(home), secure_cookies=not is_loopback(host), sources=sources
         )
-        server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False))
+        server = uvicorn.Server(
+            uvicorn.Config(app, host=host, port=port, log_level="warning", log_config=None, access_log=False)
+        )
         # Where to go is what the person who ran the command needs, not a warning: a plain line on
         # stderr (stdout stays free, as for every command that serves).
-        print(dashboard_banner(host, port), file=sys.stderr, flush=True)
-        await server.serve()
+        with listening_socket(host, port) as sock:
+            logging.getLogger("bastion.announce").info(dashboard_banner(host, port))
+            await server.serve(sockets=[sock])
 
 
 def dashboard_banner(host: str, port: int) -> str:

@@ -1,0 +1,177 @@
+"""The HTTP front side by side in one run: the target's own HTTP endpoint, ContextForge's
+`translate` bridge and `bastion serve`, all in front of the same echo tool.
+
+Run: `.venv/bin/python bench/http_front_bench.py [--calls N] [--translate-json]`. ContextForge
+runs from its own venv, `bench/.venv-contextforge` (see bench/README.md to create it); the
+case is skipped without it. The client is the raw one of `proxy_overhead.py` (httpx, no SDK):
+a handshake-era session, then sequential calls (latency) and calls from 16 threads (calls/s).
+Bastion runs with its whole pipeline, the strict audit (a durable intent before every call)
+and a bearer token; its CPU per call is its own process's user+system time (the echo
+server, a child, is not counted) over both runs, divided by the calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import orjson
+import psutil
+from proxy_overhead import BASTION, ECHO, HERE, INIT, _free_port, _wait_for, measure  # pyright: ignore[reportPrivateUsage]
+
+FORGE = HERE / ".venv-contextforge" / "bin" / "python"
+ARGS = {"name": "echo", "arguments": {"text": "x" * 64}}
+
+
+class HttpPeer:
+    """A raw handshake-era client: initialize (a session id if the server gives one), then calls."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self._url = url
+        self._client = httpx2.Client(timeout=30)
+        self._headers = {"Accept": "application/json, text/event-stream", "Authorization": f"Bearer {token}"}
+        opened = self._post({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": INIT})
+        if "mcp-session-id" in opened.headers:
+            self._headers["mcp-session-id"] = opened.headers["mcp-session-id"]
+        self._headers["mcp-protocol-version"] = "2025-11-25"
+        self._post({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        self._ids = itertools.count(1)  # next() on a count is atomic under the GIL
+
+    def _post(self, frame: dict[str, Any]) -> httpx2.Response:
+        return self._client.post(
+            self._url, content=orjson.dumps(frame), headers={**self._headers, "content-type": "application/json"}
+        )
+
+    def call(self, method: str, params: dict[str, Any]) -> Any:
+        text = self._post({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}).text
+        if text.startswith("{"):
+            return orjson.loads(text)
+        data = [line[5:] for line in text.splitlines() if line.startswith("data:") and line[5:].strip()]
+        return orjson.loads(data[-1])
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def run_case(name: str, url: str, token: str, pid: int | None, calls: int) -> dict[str, Any]:
+    peer = HttpPeer(url, token)
+    for _ in range(300):
+        peer.call("tools/call", ARGS)
+    proc = psutil.Process(pid) if pid else None
+    before = sum(proc.cpu_times()[:2]) if proc else 0.0
+    sequential = measure(lambda: peer.call("tools/call", ARGS), calls, 1)
+    parallel = measure(lambda: peer.call("tools/call", ARGS), calls, 16)
+    after = sum(proc.cpu_times()[:2]) if proc else 0.0
+    peer.close()
+    result: dict[str, Any] = {"case": name, "sequential": sequential, "in_flight_16": parallel}
+    if proc is not None:
+        result["cpu_us_per_call"] = (after - before) / (2 * calls) * 1e6
+    return result
+
+
+def serving(argv: list[str], port: int, env: dict[str, str], case: Callable[[int], dict[str, Any]]) -> dict[str, Any]:
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for(port)
+        return case(process.pid)
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def forge_env() -> dict[str, str]:
+    """ContextForge refuses to start with its placeholder secrets; any strong ones will do for a bench."""
+    strong = "Aa1!" + secrets.token_hex(16)
+    return {
+        **os.environ,
+        "JWT_SECRET_KEY": secrets.token_hex(32),
+        "AUTH_ENCRYPTION_SECRET": secrets.token_hex(32),
+        "PLATFORM_ADMIN_PASSWORD": strong,
+        "BASIC_AUTH_PASSWORD": strong,
+        "DEFAULT_USER_PASSWORD": strong,
+        "LOG_LEVEL": "ERROR",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--calls", type=int, default=3000)
+    parser.add_argument("--translate-json", action="store_true", help="run translate with --jsonResponse too")
+    parser.add_argument(
+        "--home-under", type=Path, help="where BASTION_HOME (and so the audit store) goes, e.g. /dev/shm"
+    )
+    options = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="bastion-bench-", dir=options.home_under))
+    env = {**os.environ, "BASTION_HOME": str(home)}
+    results: list[dict[str, Any]] = []
+
+    port = _free_port()
+    direct = [sys.executable, str(HERE / "echo_http_server.py"), str(port)]
+    url = f"http://127.0.0.1:{port}/mcp"
+    results.append(
+        serving(
+            direct, port, env, lambda _pid: run_case("target's own HTTP endpoint", url, "none", None, options.calls)
+        )
+    )
+
+    if FORGE.exists():
+        variants: list[tuple[str, list[str]]] = [("translate (SSE)", [])] + (
+            [("translate --jsonResponse", ["--jsonResponse"])] if options.translate_json else []
+        )
+        for label, extra in variants:
+            port = _free_port()
+            argv = [
+                str(FORGE), "-m", "mcpgateway.translate", "--stdio", " ".join(ECHO), "--expose-streamable-http",
+                "--port", str(port), "--logLevel", "error", *extra,
+            ]  # fmt: skip
+            url = f"http://127.0.0.1:{port}/mcp"
+            results.append(
+                serving(
+                    argv,
+                    port,
+                    forge_env(),
+                    lambda pid, u=url, n=label: run_case(f"ContextForge {n}", u, "none", pid, options.calls),
+                )
+            )
+    else:
+        print(f"skipped ContextForge: no {FORGE}", file=sys.stderr)
+
+    port = _free_port()
+    config = home / "bastion.toml"
+    argv_text = ", ".join(json.dumps(part) for part in ECHO[1:])
+    config.write_text(
+        f'[http]\nlisten = "127.0.0.1:{port}"\n[servers.echo]\ncommand = {json.dumps(ECHO[0])}\nargs = [{argv_text}]\n',
+        encoding="utf-8",
+    )
+    token = subprocess.run(
+        [*BASTION, "tokens", "create", "--client", "bench"], env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    url = f"http://127.0.0.1:{port}/mcp"
+    serve = [*BASTION, "serve", "--config", str(config)]
+    results.append(serving(serve, port, env, lambda pid: run_case("bastion serve", url, token, pid, options.calls)))
+
+    print(json.dumps(results, indent=2))
+    print("| case | p50 µs | p99 µs | sequential calls/s | 16 in flight calls/s | proxy CPU µs/call |", file=sys.stderr)
+    print("|---|---|---|---|---|---|", file=sys.stderr)
+    for case in results:
+        seq, par = case["sequential"], case["in_flight_16"]
+        cpu = case.get("cpu_us_per_call")
+        print(
+            f"| {case['case']} | {seq['p50_ms'] * 1000:.0f} | {seq['p99_ms'] * 1000:.0f} | {seq['calls_per_s']:.0f} "
+            f"| {par['calls_per_s']:.0f} | {'' if cpu is None else f'{cpu:.0f}'} |",
+            file=sys.stderr,
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""The gate every MCP POST passes before any MCP handling: bounded, parsed once, consistent.
+
+A POST body is read with a size limit (413) and a deadline for the whole body (408, so a
+client that trickles bytes or stalls holds a connection for seconds, not forever), then
+parsed once with `jsonrpc.decode`: malformed JSON is a JSON-RPC parse error, a frame of the
+wrong shape an invalid request, both with HTTP 400, and nothing unparsed goes further. The
+routing headers intermediaries act on (`Mcp-Method`, `Mcp-Name`) must agree with the body
+when they are sent, whatever the era: a load balancer or rate limiter that routed on the
+header must not see the gateway execute something else (`HeaderMismatch`, -32020). A POST
+that would open a new session asks `admit` first; when the gateway is full it is answered
+503 with `Retry-After` instead of queueing. The parsed frame is left in the ASGI scope
+(`FRAME_SCOPE_KEY`) and the body replayed to the app behind.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, Final
+
+import anyio
+import orjson
+from mcp.shared.inbound import (
+    MCP_METHOD_HEADER,
+    MCP_NAME_HEADER,
+    NAME_BEARING_METHODS,
+    decode_header_value,
+    find_duplicated_routing_header,
+)
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bastion.transport.jsonrpc import HEADER_MISMATCH, INVALID_REQUEST, Frame, FrameError, decode
+
+__all__ = [
+    "FRAME_SCOPE_KEY",
+    "MAX_BODY_BYTES",
+    "READ_TIMEOUT_SECONDS",
+    "RETRY_AFTER_SECONDS",
+    "Admit",
+    "RequestGuard",
+    "header_mismatch",
+]
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES: Final = 4 << 20
+"""The largest POST body accepted (the stdio front's frame limit, and the SDK's default)."""
+READ_TIMEOUT_SECONDS: Final = 10.0
+"""How long the whole body of one POST may take to arrive."""
+RETRY_AFTER_SECONDS: Final = 2
+"""What a 503 asks a client to wait before it tries to open a session again."""
+FRAME_SCOPE_KEY: Final = "bastion.frame"
+"""Where the guard leaves the parsed frame for the MCP layer (it is never parsed twice)."""
+
+Admit = Callable[[Scope, Frame], int | None]
+"""None when the gateway has room for the session this request would open (or it exists), else seconds to wait."""
+
+
+class RequestGuard:
+    def __init__(
+        self,
+        app: ASGIApp,
+        admit: Admit,
+        *,
+        max_body: int = MAX_BODY_BYTES,
+        read_timeout: float = READ_TIMEOUT_SECONDS,
+    ) -> None:
+        self._app = app
+        self._admit = admit
+        self._max_body = max_body
+        self._read_timeout = read_timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") != "POST":
+            await self._app(scope, receive, send)
+            return
+        declared = _header(scope, b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self._max_body):
+            await _reply(send, 413, None, INVALID_REQUEST, f"Request body over the {self._max_body}-byte limit")
+            return
+        body = bytearray()
+        trailing: Message | None = None
+        with anyio.move_on_after(self._read_timeout) as reading:
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    trailing = message
+                    break
+                body += message.get("body", b"")
+                if len(body) > self._max_body:
+                    await _reply(send, 413, None, INVALID_REQUEST, f"Request body over the {self._max_body}-byte limit")
+                    return
+                if not message.get("more_body", False):
+                    break
+        if reading.cancelled_caught:
+            logger.info("a client took longer than %.0f s to send its request body", self._read_timeout)
+            await _reply(send, 408, None, INVALID_REQUEST, "Request body not received in time", close=True)
+            return
+        if trailing is not None:  # the client went away mid-body: nobody to answer
+            return
+        frame = decode(bytes(body))
+        if isinstance(frame, FrameError):
+            await _reply(send, 400, frame.request_id, frame.code, frame.message)
+            return
+        mismatch = header_mismatch(scope, frame)
+        if mismatch is not None:
+            await _reply(send, 400, frame.get("id"), HEADER_MISMATCH, mismatch)
+            return
+        retry = self._admit(scope, frame) if "method" in frame else None
+        if retry is not None:
+            logger.warning("refused a new session: the gateway is at its session limit")
+            await _reply(
+                send, 503, frame.get("id"), INVALID_REQUEST, "Too many sessions are opening or open", retry_after=retry
+            )
+            return
+        scope[FRAME_SCOPE_KEY] = frame
+        replay: list[Message] = [{"type": "http.request", "body": bytes(body), "more_body": False}]
+
+        async def replayed() -> Message:
+            return replay.pop() if replay else await receive()
+
+        await self._app(scope, replayed, send)
+
+
+def header_mismatch(scope: Scope, frame: Frame) -> str | None:
+    """Why the routing headers disagree with the body (or appear twice); None when they agree or are absent."""
+    headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
+    duplicated = find_duplicated_routing_header((name.decode("latin-1"), "") for name, _ in headers)
+    if duplicated is not None:
+        return f"{duplicated} header appears more than once"
+    method_header = _header(scope, MCP_METHOD_HEADER.encode())
+    method = frame.get("method")
+    if method_header is not None and method_header != method:
+        return f"{MCP_METHOD_HEADER} header does not match the request body's method"
+    name_header = _header(scope, MCP_NAME_HEADER.encode())
+    key = NAME_BEARING_METHODS.get(method) if isinstance(method, str) else None
+    if name_header is not None and key is not None:
+        params: dict[str, Any] = frame.get("params") or {}
+        # A header naming something the body does not carry did not come from this request either.
+        if decode_header_value(name_header) != params.get(key):
+            return f"{MCP_NAME_HEADER} header does not match the request body's {key!r}"
+    return None
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+async def _reply(
+    send: Send,
+    status: int,
+    request_id: int | str | None,
+    code: int,
+    message: str,
+    *,
+    retry_after: int | None = None,
+    close: bool = False,
+) -> None:
+    body = orjson.dumps({"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}})
+    headers: list[tuple[bytes, bytes]] = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if retry_after is not None:
+        headers.append((b"retry-after", str(retry_after).encode()))
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
