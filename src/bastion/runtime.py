@@ -226,7 +226,7 @@ async def gateway(
                 if server.transport == "stdio" and server.sandbox == "off":
                     await _sandbox_finding(audit, name, {"finding": 'runs unsandboxed (sandbox = "off")'})
             watcher = await _start_watcher(config, environ, audit, clock, watch_store, tasks)
-            approval = _approval_stage(config, home, approvals, audit, clock)
+            approval = _approval_stage(config, home, approvals, audit, clock, events)
             try:
                 yield Gateway(
                     config, environ, state, audit, clock, stage, facts, launcher,
@@ -258,11 +258,17 @@ async def _start_watcher(
 
 
 def _approval_stage(
-    config: BastionConfig, home: Path, store: ApprovalStore | None, audit: AuditLog, clock: Clock
+    config: BastionConfig,
+    home: Path,
+    store: ApprovalStore | None,
+    audit: AuditLog,
+    clock: Clock,
+    events: AuditEvents,
 ) -> ApprovalStage | None:
     if store is None:
         return None
-    return ApprovalStage(store, config.approvals, config.gateway.instance, audit, clock, _notifiers(config, home))
+    notifiers = _notifiers(config, home)
+    return ApprovalStage(store, config.approvals, config.gateway.instance, audit, clock, notifiers, events)
 
 
 def _notifiers(config: BastionConfig, home: Path) -> list[Notifier]:

@@ -9,6 +9,7 @@ import re
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx2
@@ -79,6 +80,14 @@ async def test_a_call_waits_until_approved_from_another_terminal(home: Path, tmp
     assert entry["reason"] == "looks fine"
 
 
+async def denied_entries(home: Path) -> list[dict[str, Any]]:
+    """The `call.denied` entries: a refusal by a person, or by nobody in time, is one like any other."""
+    found = await anyio.run_process(
+        [*BASTION, "audit", "search", "--kind", "call.denied", "--json"], env=child_env(home)
+    )
+    return [json.loads(line) for line in found.stdout.splitlines()]
+
+
 async def test_a_denial_reaches_the_client_as_an_error_naming_who(home: Path, tmp_path: Path) -> None:
     errors: list[MCPError] = []
     async with through_stdio(home, ["run", "--config", str(config(tmp_path))]) as client:
@@ -97,6 +106,7 @@ async def test_a_denial_reaches_the_client_as_an_error_naming_who(home: Path, tm
     assert "not today" in error.error.message
     assert isinstance(error.error.data, dict)
     assert error.error.data["rule"] == "approval.denied"  # pyright: ignore[reportUnknownMemberType]
+    assert [entry["decision"]["rule"] for entry in await denied_entries(home)] == ["approval.denied"]
 
 
 async def test_nobody_deciding_in_time_is_a_denial(home: Path, tmp_path: Path) -> None:
@@ -107,6 +117,7 @@ async def test_nobody_deciding_in_time_is_a_denial(home: Path, tmp_path: Path) -
     assert refused.value.error.code == DENIED
     assert isinstance(refused.value.error.data, dict)
     assert refused.value.error.data["rule"] == "approval.timeout"  # pyright: ignore[reportUnknownMemberType]
+    assert [entry["decision"]["rule"] for entry in await denied_entries(home)] == ["approval.timeout"]
 
 
 async def test_a_session_scoped_approval_lets_later_calls_through(home: Path, tmp_path: Path) -> None:

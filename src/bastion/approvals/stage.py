@@ -5,7 +5,8 @@ where the CLI (`bastion approvals`) and the dashboard see it, and is pushed to t
 where the client supports it and config allows, back to the client as an elicitation. The
 first decision wins; a standing grant (a session- or window-scoped approval) lets later calls
 through without asking. Nobody deciding within the timeout, or no channel able to ask, is a
-denial. Every request, decision and timeout is an audit entry.
+denial. Every request, decision and timeout is an audit entry, and a refused call also gets its
+`call.denied` entry, like every other refusal, so the denials are one complete population.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from bastion.audit.log import AuditLog
 from bastion.clock import Clock
 from bastion.config.model import ApprovalConfig
 from bastion.errors import StoreError
-from bastion.proxy.pipeline import Call, CallNext
+from bastion.proxy.pipeline import Call, CallNext, SessionEvents
 from bastion.transport.jsonrpc import DENIED
 from bastion.types import Reply, RpcError
 
@@ -49,6 +50,7 @@ class ApprovalStage:
         audit: AuditLog,
         clock: Clock,
         notifiers: Sequence[Notifier] = (),
+        events: SessionEvents | None = None,
     ) -> None:
         self._store = store
         self._config = config
@@ -56,6 +58,8 @@ class ApprovalStage:
         self._audit = audit
         self._clock = clock
         self._notifiers = list(notifiers)
+        self._events = events
+        """Where a refused call is reported (its `call.denied` entry), as for every other refusal."""
         self._recent: dict[str, deque[str]] = {}
 
     async def __call__(self, call: Call, call_next: CallNext) -> Reply:
@@ -175,7 +179,10 @@ class ApprovalStage:
             message = f"no one approved the call within {self._config.timeout:g} s, so it is refused"
             await self._record(Kind.APPROVAL_DECIDED, approval, {"status": "expired"})
         call.notes["decision"] = {**decision, "action": "deny", "rule": rule, "reason": message}
-        return RpcError(DENIED, f"Refused ({rule}): {message}", {"rule": rule, "approval": approval.id})
+        refusal = RpcError(DENIED, f"Refused ({rule}): {message}", {"rule": rule, "approval": approval.id})
+        if self._events is not None:
+            await self._events.refused(call, refusal)
+        return refusal
 
     def _remember(self, call: Call) -> None:
         recent = self._recent.setdefault(call.client.session_id, deque(maxlen=RECENT))
