@@ -62,6 +62,7 @@ def test_every_control_names_its_evidence_and_the_organisations_share() -> None:
         ({"kind": "approval.decided"}, {c.APPROVALS, c.REVIEWS}),
         ({"kind": "gateway.start"}, {c.CONFIG_CHANGES, c.GATEWAY_RUNS}),
         ({"kind": "payload.shredded"}, {c.REDACTIONS}),
+        ({"kind": "auth.denied", "reason": "expired"}, {c.AUTH_DENIED}),
         ({"kind": "something.new"}, set[str]()),
         ({"kind": 3, "decision": "not a mapping"}, set[str]()),
     ],
@@ -70,6 +71,12 @@ def test_entries_are_sorted_into_the_files_that_evidence_their_controls(
     entry: dict[str, Any], expected: set[str]
 ) -> None:
     assert set(artefacts_of(entry)) == expected
+
+
+def test_refused_authentication_evidences_person_or_entity_authentication() -> None:
+    (control,) = [item for item in CONTROLS if item.id == "164.312(d)"]
+    assert c.AUTH_DENIED in control.artefacts
+    assert c.AUTH_DENIED in c.ENTRY_FILES
 
 
 def facts(**changes: Any) -> Facts:

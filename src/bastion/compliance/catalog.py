@@ -16,6 +16,7 @@ __all__ = [
     "ACCESS_REVIEW",
     "ALERTS",
     "APPROVALS",
+    "AUTH_DENIED",
     "CALLS",
     "CHANGES_APPROVED",
     "CHECKPOINTS",
@@ -71,9 +72,10 @@ CHANGES_APPROVED = "evidence/approved-changes.jsonl"
 REVIEWS = "evidence/reviews.jsonl"
 LISTINGS = "evidence/listings.jsonl"
 APPROVALS = "evidence/approvals.jsonl"
+AUTH_DENIED = "evidence/authentication-refused.jsonl"
 ENTRY_FILES = (CALLS, DENIED, THREATS, REDACTIONS, CLIENT_CHANGES, IDENTITY_CHANGES, PIN_DRIFT, PIN_CHANGES, SANDBOX,
                CONFIG_CHANGES, GATEWAY_RUNS, MONITORING, TRIAGE, CONTAINMENT, CHANGES_APPROVED, REVIEWS, LISTINGS,
-               APPROVALS)  # fmt: skip
+               APPROVALS, AUTH_DENIED)  # fmt: skip
 # Views computed from the entries (and the configuration).
 INVENTORY = "evidence/inventory.json"
 CONFIG = "evidence/config.json"
@@ -245,10 +247,12 @@ CONTROLS: tuple[Control, ...] = (
     Control(
         "164.312(d)", "hipaa", "Person or entity authentication",
         "Whoever seeks access is verified to be the person or entity claimed.",
-        "A bearer token per client (stored hashed), per-server identities and secrets; issuing, revoking and "
-        "rotating them are entries.",
+        "A bearer token per client (stored hashed) or an OAuth access token checked against its issuer, "
+        "per-server identities and secrets; issuing, revoking and rotating them are entries, and every request "
+        "refused for a missing, unknown, expired or tampered token, or a token without the scope, is one "
+        "(auth.denied).",
         "Authenticating the people behind each client (single sign-on, MFA) and handing out tokens safely.",
-        (IDENTITIES, CLIENT_CHANGES, IDENTITY_CHANGES),
+        (IDENTITIES, CLIENT_CHANGES, IDENTITY_CHANGES, AUTH_DENIED),
     ),
     Control(
         "164.308(a)(1)(ii)(D)", "hipaa", "Information system activity review",

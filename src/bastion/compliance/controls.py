@@ -98,6 +98,7 @@ def artefacts_of(entry: Mapping[str, Any]) -> tuple[str, ...]:
         "listing.admitted": (c.LISTINGS,),
         "approval.requested": (c.APPROVALS,),
         "approval.decided": (c.APPROVALS, c.REVIEWS),
+        "auth.denied": (c.AUTH_DENIED,),
     }
     found += simple.get(kind, ())
     if kind == "alert.change" and by:
