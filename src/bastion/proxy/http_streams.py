@@ -11,7 +11,6 @@ of one client over HTTP, choosing among them.
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections.abc import Callable
 from typing import Any, Final
@@ -23,15 +22,14 @@ from anyio.streams.memory import MemoryObjectSendStream
 from mcp.shared.subscriptions import ServerEvent, event_from_wire
 from starlette.types import Send
 
-from bastion.transport.jsonrpc import REQUEST_TIMEOUT, SERVER_UNAVAILABLE, Frame
+from bastion.proxy.client_requests import ClientRequests
+from bastion.transport.jsonrpc import SERVER_UNAVAILABLE, Frame
 from bastion.types import Era, Reply, RpcError
 
 __all__ = ["SSE_HEADERS", "ClientBus", "Exchange", "HttpPeer", "Standalone", "json_response", "sse_event"]
 
 logger = logging.getLogger(__name__)
 
-CLIENT_REQUEST_TIMEOUT: Final = 600.0
-"""How long a server's request (sampling, elicitation, roots) waits for the client's POSTed answer."""
 SSE_HEADERS: Final[list[tuple[bytes, bytes]]] = [
     (b"content-type", b"text/event-stream"),
     (b"cache-control", b"no-cache, no-transform"),
@@ -160,8 +158,7 @@ class HttpPeer:
         self._key = key
         self.exchanges: dict[int | str, Exchange] = {}
         self.standalone: Standalone | None = None
-        self._ids = itertools.count(1)
-        self._pending: dict[str, tuple[anyio.Event, list[Reply]]] = {}
+        self._requests = ClientRequests()
 
     @property
     def can_request(self) -> bool:
@@ -180,20 +177,13 @@ class HttpPeer:
         return False
 
     async def request(self, method: str, params: dict[str, Any] | None, related: int | str | None) -> Reply:
-        request_id = f"bastion-{next(self._ids)}"
-        done, box = self._pending[request_id] = (anyio.Event(), [])
-        frame: Frame = {"jsonrpc": "2.0", "id": request_id, "method": method}
-        if params is not None:
-            frame["params"] = params
+        frame = self._requests.start(method, params)
         try:
             if not await self._emit(frame, related, any_request=True):
                 return RpcError(SERVER_UNAVAILABLE, f"no open stream of this client can carry {method}")
-            with anyio.move_on_after(CLIENT_REQUEST_TIMEOUT):
-                await done.wait()
-                return box[0]
-            return RpcError(REQUEST_TIMEOUT, f"the client did not answer {method} in time")
+            return await self._requests.answer(frame)
         finally:
-            self._pending.pop(request_id, None)
+            self._requests.forget(frame)
 
     async def notify(self, method: str, params: dict[str, Any] | None, related: int | str | None) -> None:
         if self._era is Era.MODERN and related is None:
@@ -209,10 +199,4 @@ class HttpPeer:
 
     def resolve(self, frame: Frame) -> bool:
         """A client's POSTed answer to a server request; False if nothing asked for it."""
-        entry = self._pending.get(frame["id"]) if isinstance(frame["id"], str) else None
-        if entry is None:
-            return False
-        done, box = entry
-        box.append(RpcError.from_wire(frame["error"]) if "error" in frame else frame["result"])
-        done.set()
-        return True
+        return self._requests.resolve(frame)

@@ -8,7 +8,6 @@ gets a JSON-RPC error or a logged drop, never a crash and never a forwarded fram
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +16,7 @@ import anyio
 import anyio.abc
 
 from bastion.errors import NoServerStarted
+from bastion.proxy.client_requests import ClientRequests
 from bastion.proxy.handshake import (
     Envelope,
     as_modern_result,
@@ -32,7 +32,6 @@ from bastion.proxy.session import ClientPeer, Session
 from bastion.transport.channel import FrameChannel
 from bastion.transport.jsonrpc import (
     INVALID_REQUEST,
-    REQUEST_TIMEOUT,
     SERVER_UNAVAILABLE,
     Frame,
     FrameError,
@@ -49,7 +48,6 @@ __all__ = ["SessionFactory", "StdioFront"]
 logger = logging.getLogger(__name__)
 
 SessionFactory = Callable[[ClientInfo, ClientPeer, dict[str, Any]], Session]
-CLIENT_REQUEST_TIMEOUT = 600.0
 DRAIN_SECONDS = 30.0
 """How long calls still in flight may take to finish once the client has closed its side."""
 
@@ -60,29 +58,21 @@ class _Peer:
     def __init__(self, channel: FrameChannel, era: Era) -> None:
         self._channel = channel
         self._era = era
-        self._ids = itertools.count(1)
-        self._pending: dict[str, tuple[anyio.Event, list[Reply]]] = {}
+        self._requests = ClientRequests()
 
     @property
     def can_request(self) -> bool:
         return self._era is Era.HANDSHAKE
 
     async def request(self, method: str, params: dict[str, Any] | None, related: int | str | None) -> Reply:
-        request_id = f"bastion-{next(self._ids)}"
-        done, box = self._pending[request_id] = (anyio.Event(), [])
-        frame: Frame = {"jsonrpc": "2.0", "id": request_id, "method": method}
-        if params is not None:
-            frame["params"] = params
+        frame = self._requests.start(method, params)
         try:
             await self._channel.send(frame)
-            with anyio.move_on_after(CLIENT_REQUEST_TIMEOUT):
-                await done.wait()
-                return box[0]
-            return RpcError(REQUEST_TIMEOUT, f"the client did not answer {method} in time")
+            return await self._requests.answer(frame)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             return RpcError(SERVER_UNAVAILABLE, "the client is gone")
         finally:
-            self._pending.pop(request_id, None)
+            self._requests.forget(frame)
 
     async def notify(self, method: str, params: dict[str, Any] | None, related: int | str | None) -> None:
         frame: Frame = {"jsonrpc": "2.0", "method": method}
@@ -94,14 +84,7 @@ class _Peer:
             logger.debug("dropped %s: the client is gone", method)
 
     def resolve(self, frame: Frame) -> bool:
-        entry = self._pending.get(frame["id"]) if isinstance(frame["id"], str) else None
-        if entry is None:
-            return False
-        done, box = entry
-        # `"error": null` is an error too (the frame was classed by its members): never look for a result then.
-        box.append(RpcError.from_wire(frame["error"]) if "error" in frame else frame["result"])
-        done.set()
-        return True
+        return self._requests.resolve(frame)
 
 
 class StdioFront:
