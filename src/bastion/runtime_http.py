@@ -214,7 +214,7 @@ async def run_http(
     """Serve many clients over Streamable HTTP until interrupted."""
     host, port = _listen(config)
     with listening_socket(host, port) as sock:  # before any server starts: a taken port is one clear error
-        await _serve_http(config, environ, home, label, clock, lock_path, sock)
+        await _serve_http(config, environ, home, label, clock, lock_path, sock, host, port)
 
 
 async def _serve_http(
@@ -225,8 +225,9 @@ async def _serve_http(
     clock: Clock | None,
     lock_path: Path | None,
     sock: socket.socket,
+    host: str,
+    port: int,
 ) -> None:
-    host, port = _listen(config)
     async with gateway(config, environ, home, f"http {host}:{port}", label, clock, lock_path) as running:
         pools = make_pools(running)
         front = HttpFront(
