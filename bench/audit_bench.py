@@ -19,13 +19,14 @@ import anyio
 from bastion.audit.entry import Kind, Record
 from bastion.audit.keys import Keyring
 from bastion.audit.log import AuditLog
-from bastion.audit.merkle import inclusion_proof, leaf_hash, verify_inclusion
+from bastion.audit.merkle import inclusion_proof, leaf_hash, perfect_root, verify_inclusion
 from bastion.audit.parallel import checked_runs
-from bastion.audit.payload import PayloadCipher, load_master_key
-from bastion.audit.service import open_store
+from bastion.audit.payload import AUDIT_MASTER_KEY, PayloadCipher
 from bastion.audit.verify import verify_log
 from bastion.clock import SystemClock
+from bastion.files import load_master_key
 from bastion.store.audit import AuditStore
+from bastion.store.audit_open import open_store
 
 FIELDS = {
     "session": "stdio",
@@ -58,7 +59,7 @@ async def fill(log: AuditLog, total: int, callers: int) -> float:
 
 async def build(store: AuditStore, home: Path, entries: int, callers: int) -> tuple[str, float]:
     rate = 0.0
-    master = load_master_key(home, {}, create=True)
+    master = load_master_key(AUDIT_MASTER_KEY, home, {}, create=True)
     assert master is not None
     log = AuditLog(
         store, Keyring(home, "bastion-bench").signer(), PayloadCipher(master), SystemClock(), home, instance="bench"
@@ -96,7 +97,7 @@ def main() -> None:
     lengths: list[int] = []
     for index in (0, 1, size // 3, size // 2, size - 2, size - 1, 12345 % size, 777_777 % size):
         begin = time.perf_counter()
-        proof = inclusion_proof(index, size, lambda level, idx: store.subtree(log_id, level, idx))
+        proof = inclusion_proof(index, size, lambda level, idx: perfect_root(store.subtree_hashes(log_id, level, idx)))
         timings.append(time.perf_counter() - begin)
         lengths.append(len(proof))
         entry = next(store.entries(log_id, index, index + 1)).entry

@@ -29,10 +29,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bastion.screen.findings import Severity
 from bastion.screen.listing import screen_tool
 from bastion.screen.normalize import encoded_blobs
 from bastion.screen.results import MARKER_SECRET, ResultPolicy, screen_result
-from bastion.screen.text import Severity
 
 PROSE = """## Retrying requests
 

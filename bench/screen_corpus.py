@@ -25,9 +25,9 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from bastion.screen.findings import Finding, Severity
 from bastion.screen.listing import screen_instructions, screen_prompt, screen_resource, screen_tool
 from bastion.screen.results import ResultPolicy, screen_result
-from bastion.screen.text import Finding, Severity
 
 CORPUS = Path(__file__).parents[1] / "tests" / "screen" / "corpus"
 OTHER_TOOLS = frozenset(

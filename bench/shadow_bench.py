@@ -124,7 +124,7 @@ async def run(options: argparse.Namespace) -> dict[str, list[float]]:
                         variant(server, client, tool, arguments)
                     else:
                         await variant(call, forward)
-                        decided = call.notes["decision"]["action"]
+                        decided = call.decision.action.value if call.decision is not None else None
                         if decided != expected.value:
                             raise SystemExit(f"{server}.{tool['name']}: expected {expected.value}, got {decided}")
                     elapsed = (time.perf_counter() - started) * 1e6

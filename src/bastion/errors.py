@@ -1,22 +1,31 @@
-"""Bastion's one error tree.
+"""Bastion's one error tree: every error it raises on purpose, and where the rest go.
 
     BastionError
     ├── ConfigError            invalid bastion.toml or flags (file, line, field, fix)
     ├── ClientConfigError      an MCP client's config file that cannot be read or rewritten
-    ├── TransportError         a connection to a server or client failed
+    ├── TransportError         a connection to a peer failed (only its subclasses are raised)
     │   ├── ServerUnavailable  a configured server is down, crashed or did not start
     │   ├── GatewayFull        no room for another session or call now (HTTP 503 with Retry-After)
     │   ├── ListenError        the HTTP address to serve on cannot be bound
-    │   └── NoServerStarted    a stdio gateway whose every server failed its first start
-    ├── ProtocolError          a peer spoke MCP/JSON-RPC wrongly (carries a JSON-RPC code)
-    ├── StoreError             the state store cannot be opened or written
+    │   ├── NoServerStarted    a stdio gateway whose every server failed its first start
+    │   └── IssuerUnavailable  an OAuth issuer's metadata, keys or introspection failed  (identity/oauth_io.py)
+    ├── StoreError             the state store cannot be opened, read or written
     ├── AuditIntegrityError    the audit log does not verify (tampered, truncated, rolled back)
     ├── SandboxError           a server cannot be sandboxed as configured (no working bwrap …)
     ├── SecretError            a server's secret is missing, revoked or does not decrypt
-    └── PinError               bastion.lock cannot be read, or a server drifted from it
+    ├── PinError               bastion.lock cannot be read or written, or is not a lock file
+    ├── PackageLookupError     a package registry lookup failed or went unanswered  (inventory/packages.py)
+    └── RenderError            Chromium ran but did not print an evidence pack  (compliance/render.py)
 
-Exceptions carry fields; the CLI turns them into exit codes in one place and the
-proxy turns them into JSON-RPC errors in one place.
+The three marked with a module are defined beside the only code that raises them; the rest are
+defined here. Exceptions carry fields; the CLI turns them into exit codes in one place (2 for the
+two config errors, 1 for the others) and the proxy turns them into JSON-RPC errors in one place.
+
+Outside the tree on purpose: the pure cores that check untrusted bytes raise `ValueError`
+subclasses (`CheckpointError`, `ProofError`, `BundleError` in audit/, `PeriodError` and
+`AttestError` in compliance/, `InvalidCursor` in proxy/), which their callers catch and turn
+into a verification report, a refusal, or one of the errors above. A malformed JSON-RPC frame
+is a value (`FrameError`), never an exception.
 """
 
 from __future__ import annotations
@@ -34,7 +43,6 @@ __all__ = [
     "ListenError",
     "NoServerStarted",
     "PinError",
-    "ProtocolError",
     "SandboxError",
     "SecretError",
     "ServerUnavailable",
@@ -128,15 +136,6 @@ class NoServerStarted(TransportError):
     def __init__(self, reasons: dict[str, str]) -> None:
         self.reasons = reasons
         super().__init__("no server could be started: " + "; ".join(f"{k}: {v}" for k, v in reasons.items()))
-
-
-class ProtocolError(BastionError):
-    """A peer sent something that is not valid MCP or JSON-RPC."""
-
-    def __init__(self, code: int, message: str) -> None:
-        self.code = code
-        self.message = message
-        super().__init__(f"{message} (JSON-RPC {code})")
 
 
 class StoreError(BastionError):

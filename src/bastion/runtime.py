@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import sys
-import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,31 +21,34 @@ from bastion.audit.log import AuditLog
 from bastion.audit.service import config_digest, open_audit
 from bastion.audit.stage import AuditEvents, AuditStage
 from bastion.clock import Clock, SystemClock
-from bastion.config.model import BastionConfig, ServerConfig
-from bastion.errors import ConfigError, ConfigProblem, StoreError
+from bastion.config.model import BastionConfig
 from bastion.identity.secrets import SecretStore
 from bastion.identity.servers import ServerIdentities
 from bastion.inventory.admit import PinGuard
-from bastion.inventory.pins import Drift, Lock, load_lock
+from bastion.inventory.collect import ServerInventory, take_inventory
+from bastion.inventory.enforce import PinListings, pins_in_force
+from bastion.inventory.pins import Lock
 from bastion.policy.compile import compile_policy
-from bastion.policy.lint import lint
+from bastion.policy.enforceable import check_enforceable
+from bastion.policy.hiding import told_once
+from bastion.policy.kills import KillSwitches
 from bastion.policy.resolver import make_resolver
 from bastion.policy.rollout import candidate_file, load_candidate, monitored, screen_as_monitored
 from bastion.policy.stage import Candidate, Limits, PolicyStage
-from bastion.proxy.catalog import Hide
+from bastion.proxy.listings import ListingStage, RecordListings, either
 from bastion.proxy.pipeline import STAGE_ORDER, ClientInfo, PassThrough, Stage
 from bastion.proxy.pools import Pools
-from bastion.proxy.session import ClientPeer, Session
+from bastion.proxy.session import ClientPeer, NoClient, Session
 from bastion.proxy.stdio_front import SessionFactory, StdioFront
-from bastion.proxy.supervisor import StateChange, StateListener
 from bastion.sandbox.prepare import Launcher, ServerFacts, secrets_of
-from bastion.screen.gate import ListingScreen, ResultScreen, finding_fields
-from bastion.screen.text import Finding
+from bastion.screen.gate import ListingScreen, ResultScreen, ScreenListings
+from bastion.store.audit_open import open_store
+from bastion.store.home import bastion_home, ensure_home
 from bastion.store.sqlite import StateStore
 from bastion.transport.connect import make_connector
 from bastion.transport.lines import FdStream, FramedStream
-from bastion.watch.events import Severity as WatchSeverity
-from bastion.watch.events import Signal, signal_key
+from bastion.types import Era
+from bastion.watch.reports import report_drift, report_sandbox, report_screen, status_listener
 from bastion.watch.service import Watcher, beacon
 from bastion.watch.sinks import make_sink
 from bastion.watch.stage import MetricsHook, WatchStage
@@ -55,17 +56,12 @@ from bastion.watch.store import WatchStore, open_watch
 
 __all__ = [
     "Gateway",
-    "KillSwitches",
-    "check_enforceable",
+    "collect_inventory",
     "default_stages",
     "gateway",
     "make_session_factory",
     "run_stdio",
-    "status_listener",
 ]
-
-logger = logging.getLogger(__name__)
-findings_log = logging.getLogger("bastion.findings")
 
 
 def default_stages(
@@ -83,71 +79,6 @@ def default_stages(
         if stage is not None:
             built[name] = stage
     return [built.get(name) or PassThrough(name) for name in STAGE_ORDER]
-
-
-def check_enforceable(config: BastionConfig) -> None:
-    """Refuse settings this release cannot enforce yet, rather than silently ignoring them."""
-    problems = [
-        ConfigProblem(finding.where, finding.message, finding.fix)
-        for finding in lint(config)
-        if finding.severity == "error"
-    ]
-    for name, server in config.enabled_servers().items():
-        problems += _unenforceable(name, server)
-    if problems:
-        raise ConfigError(None, problems)
-
-
-def _unenforceable(name: str, server: ServerConfig) -> list[ConfigProblem]:
-    found: list[ConfigProblem] = []
-    if server.transport == "http" and server.protocol == "2026-07-28":
-        found.append(
-            ConfigProblem(
-                f"servers.{name}.protocol", "2026-07-28 to a remote server is not supported yet", 'use "auto"'
-            )
-        )
-    return found
-
-
-class KillSwitches:
-    """The live kill switches (`bastion policy kill`), re-read from the state store every second."""
-
-    def __init__(self, state: StateStore, period: float = 1.0) -> None:
-        self._state = state
-        self._period = period
-        self._current: frozenset[tuple[str, str]] = frozenset()
-
-    def current(self) -> frozenset[tuple[str, str]]:
-        return self._current
-
-    def refresh(self) -> None:
-        self._current = frozenset((row.server, row.tool) for row in self._state.kills())
-
-    async def watch(self) -> None:
-        while True:
-            await anyio.sleep(self._period)
-            try:
-                self.refresh()
-            except StoreError:
-                logger.exception("kill switches could not be re-read; keeping the last ones known")
-
-
-def status_listener(
-    store: StateStore | None, clock: Clock, facts: ServerFacts | None = None, watcher: Watcher | None = None
-) -> StateListener:
-    pid = os.getpid()
-
-    def record(change: StateChange) -> None:
-        if watcher is not None:
-            watcher.server_state(change.server, change.state.value, change.detail)
-        detail = change.detail
-        sandbox = facts.of(change.server).get("sandbox") if facts is not None else None
-        if sandbox is not None and change.state.value == "up":
-            detail = f"{detail}; sandbox: {sandbox}"
-        if store is not None:
-            store.server_state(pid, change.server, change.state.value, detail, change.restarts, clock.now())
-
-    return record
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +124,7 @@ async def gateway(
         closing.callback(state.close)
         kills = KillSwitches(state)
         kills.refresh()
-        audit = open_audit(config, home, environ, clock)
+        audit = open_audit(config, home, environ, clock, open_store(home, config.audit.store))
         secrets = SecretStore.open(home, environ)
         closing.callback(secrets.close)
         identities = ServerIdentities(home)
@@ -221,10 +152,10 @@ async def gateway(
             start = {"mode": mode, "pid": pid, "label": label, "config_sha256": config_digest(config), **rollout}
             await audit.append(Record(Kind.GATEWAY_START, start))
             launcher = Launcher(environ, facts, secrets_of(secrets))
-            tasks.start_soon(launcher.watch, functools.partial(_sandbox_finding, audit))
+            tasks.start_soon(launcher.watch, functools.partial(report_sandbox, audit))
             for name, server in config.enabled_servers().items():
                 if server.transport == "stdio" and server.sandbox == "off":
-                    await _sandbox_finding(audit, name, {"finding": 'runs unsandboxed (sandbox = "off")'})
+                    await report_sandbox(audit, name, {"finding": 'runs unsandboxed (sandbox = "off")'})
             watcher = await _start_watcher(config, environ, audit, clock, watch_store, tasks)
             approval = _approval_stage(config, home, approvals, audit, clock, events)
             try:
@@ -278,17 +209,6 @@ def _notifiers(config: BastionConfig, home: Path) -> list[Notifier]:
     return [WebhookNotifier(settings.webhook_url, settings.public_url, LinkKey(home), settings.link_ttl)]
 
 
-def pins_in_force(config: BastionConfig, lock_path: Path | None) -> Lock | None:
-    """The lock to enforce: with `auto`, only once `bastion pin` has written one; `enforce` without
-    a lock blocks every server (nothing is pinned); a lock that does not load stops start-up."""
-    mode = config.gateway.pinning
-    if mode == "off" or lock_path is None:
-        return None
-    if mode == "auto" and not lock_path.exists():
-        return None
-    return load_lock(lock_path)
-
-
 def _rollout(
     config: BastionConfig, environ: Mapping[str, str]
 ) -> tuple[frozenset[str], Candidate | None, dict[str, Any]]:
@@ -317,80 +237,6 @@ def _warn_monitor(monitor: frozenset[str]) -> None:
         sys.stderr.flush()
 
 
-def _either(first: Hide, second: Hide) -> Hide:
-    def hide(server: str, item: Mapping[str, Any]) -> Mapping[str, str] | None:
-        return first(server, item) or second(server, item)
-
-    return hide
-
-
-def _told(hide: Hide, told: set[tuple[str, str]]) -> Hide:
-    """`hide`, and the person running the gateway is told once on stderr of each tool a missing
-    grant hides, with the grant that would show it (the client is told nothing: invariant 5)."""
-
-    def tell(server: str, item: Mapping[str, Any]) -> Mapping[str, str] | None:
-        why = hide(server, item)
-        rule = why.get("rule", "") if why is not None else ""
-        name = str(item.get("name"))
-        if why is not None and rule.startswith("capability.") and (server, name) not in told:
-            told.add((server, name))
-            capability = rule.removeprefix("capability.")
-            logger.warning(
-                "server %s: tool %r is hidden: %s (with `bastion wrap`: --grant %s, or --grant-tool %s)",
-                server, name, why.get("reason", ""), capability, name,
-            )  # fmt: skip
-        return why
-
-    return tell
-
-
-async def _drift(audit: AuditLog, watcher: Watcher | None, drift: Drift) -> None:
-    if watcher is not None:
-        watcher.drift(drift.server, drift.describe(), drift.blocks_server)
-    fields = {
-        "server": {"name": drift.server},
-        "findings": drift.describe(),
-        "blocked_tools": sorted(drift.blocked_tools()),
-        "server_blocked": drift.blocks_server,
-    }
-    await _record(audit, Record(Kind.PIN_DRIFT, fields))
-
-
-async def _screen_finding(
-    audit: AuditLog, watcher: Watcher | None, server: str, what: str, name: str, findings: Sequence[Finding]
-) -> None:
-    """Screening findings: an audit entry (rules and places, never raw text) and, above low, an alert."""
-    fields = finding_fields(server, what, name, findings)
-    key = "tool" if what in ("tool", "result") else what
-    for rule in sorted({f.rule for f in findings}):
-        # One structured line per rule on stderr: a client's own logs show what Bastion saw, even with `flag`.
-        severity = fields["severity"]
-        findings_log.warning(
-            "finding %s server=%s %s=%s in=%s severity=%s", rule, server, key, name, what, severity,
-            extra={"server": server, "tool" if key == "tool" else "item": name, "rule": rule, "in": what,
-                   "severity": severity},
-        )  # fmt: skip
-    await _record(audit, Record(Kind.SCREEN_FINDING, fields))
-    severity = {"high": WatchSeverity.CRITICAL, "medium": WatchSeverity.WARNING}.get(fields["severity"])
-    if watcher is not None and severity is not None:
-        rules = ", ".join(sorted({f.rule for f in findings}))
-        summary = f"screening: {what} {name!r} of server {server!r}: {rules}"
-        key = signal_key("screen", server=server, what=what, name=name)
-        watcher.signal(Signal("screen", key, severity, summary, time.time(), {"rules": rules}, server=server))
-
-
-async def _sandbox_finding(audit: AuditLog, server: str, fields: dict[str, Any]) -> None:
-    await _record(audit, Record(Kind.SANDBOX_FINDING, {"server": {"name": server}, **fields}))
-
-
-async def _record(audit: AuditLog, record: Record) -> None:
-    """A finding's entry: a store that fails is logged, and the finding's other effects still happen."""
-    try:
-        await audit.append(record)
-    except StoreError:
-        logger.exception("a %s entry could not be recorded", record.kind.value)
-
-
 def make_session_factory(running: Gateway, pools: Pools | None = None) -> SessionFactory:
     """Sessions over every server; with `pools` (`bastion serve`), pooled servers' processes are shared."""
     config = running.config
@@ -413,14 +259,17 @@ def make_session_factory(running: Gateway, pools: Pools | None = None) -> Sessio
             and (token_servers is None or name in token_servers)
         }
         events = AuditEvents(running.audit, running.facts.of, running.metrics.denied if running.metrics else None)
-        report = functools.partial(_screen_finding, running.audit, running.watcher)
+        report = functools.partial(report_screen, running.audit, running.watcher)
         screened = screen_as_monitored(servers, running.policy.monitor)
         listings = ListingScreen(screened, report)
         results = ResultScreen(screened, report, listings.listed)
-        policy_hide = _told(functools.partial(running.policy.hide, client.client_id, ceiling=client.grants), told)
+        policy_hide = told_once(functools.partial(running.policy.hide, client.client_id, ceiling=client.grants), told)
+        offered: list[ListingStage] = [ScreenListings(listings), RecordListings(events)]
         guard = None
         if running.lock is not None:
-            guard = PinGuard(running.lock, servers, functools.partial(_drift, running.audit, running.watcher), events)
+            drift = functools.partial(report_drift, running.audit, running.watcher)
+            guard = PinGuard(running.lock, servers, drift, events)
+            offered.append(PinListings(guard.observe))
         return Session(
             servers,
             config.gateway,
@@ -433,9 +282,8 @@ def make_session_factory(running: Gateway, pools: Pools | None = None) -> Sessio
             ),
             on_state=on_state,
             events=events,
-            hide=_either(guard.hide, policy_hide) if guard is not None else policy_hide,
-            observe=guard.observe if guard is not None else None,
-            screen=listings,
+            hide=either(guard.hide, policy_hide) if guard is not None else policy_hide,
+            listings=offered,
             pools=pools,
         )
 
@@ -459,3 +307,22 @@ async def run_stdio(
         await front.serve()
     if front.failed is not None:
         raise front.failed
+
+
+async def collect_inventory(
+    config: BastionConfig, environ: Mapping[str, str], lock: Lock | None = None
+) -> list[ServerInventory]:
+    """Start every enabled server as the gateway would run it (sandboxed, with its own secrets)
+    and take stock of what it offers (`bastion inspect`, `bastion pin`)."""
+    secrets = SecretStore.open(ensure_home(bastion_home(environ)), environ)
+    try:
+        launcher = Launcher(environ, ServerFacts(), secrets_of(secrets))
+        settings = config.gateway
+        connector = make_connector(
+            environ, max_bytes=settings.max_frame_bytes, max_depth=settings.max_depth, prepare=launcher
+        )
+        client = ClientInfo("inventory", "inventory", Era.HANDSHAKE, "bastion-inventory")
+        session = Session(config.enabled_servers(), settings, client, NoClient(), connector, client_capabilities={})
+        return await take_inventory(session, compile_policy(config, environ), lock)
+    finally:
+        secrets.close()

@@ -1,4 +1,4 @@
-"""The HTTP half of the composition root: `bastion serve`.
+"""The HTTP half of the composition root: `bastion serve`, and `bastion dashboard` on its own.
 
 Kept apart from `runtime` so that stdio gateways (one `bastion wrap` per server in a client
 config) never load the web stack and the SDK's server.
@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import socket
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,9 +29,10 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bastion.approvals.model import Status
+from bastion.approvals.store import open_approvals
 from bastion.approvals.webhook import LinkKey
 from bastion.audit.entry import Kind, Record
-from bastion.audit.service import open_store
+from bastion.audit.service import append_once
 from bastion.clock import Clock
 from bastion.config.model import AuthConfig, BastionConfig
 from bastion.errors import ConfigError, ConfigProblem, StoreError
@@ -41,11 +45,13 @@ from bastion.identity.oauth import (
     resource_metadata_url,
 )
 from bastion.identity.oauth_io import Introspector, IssuerKeys, TokenGate
+from bastion.inventory.pins import LOCK_NAME
 from bastion.proxy.http_front import HttpFront
 from bastion.proxy.pipeline import ClientInfo
 from bastion.proxy.pools import Pools
 from bastion.proxy.session import NoClient
-from bastion.runtime import Gateway, gateway, make_session_factory, status_listener
+from bastion.runtime import Gateway, gateway, make_session_factory
+from bastion.store.audit_open import open_store
 from bastion.store.sqlite import StateStore
 from bastion.transport.connect import make_connector
 from bastion.transport.http_front_app import (
@@ -60,12 +66,24 @@ from bastion.transport.http_front_app import (
 )
 from bastion.watch.checks import PingKind
 from bastion.watch.metrics import Metrics
+from bastion.watch.reports import status_listener
+from bastion.watch.store import open_watch
 from bastion.web.app import dashboard_app
 from bastion.web.auth import Sessions
 from bastion.web.data import AuditView
 from bastion.web.pages import Sources
+from bastion.web.serve import dashboard_banner
 
-__all__ = ["EndOnDelete", "PathRouter", "build_http_app", "make_pools", "preflight", "resource_uri", "run_http"]
+__all__ = [
+    "EndOnDelete",
+    "PathRouter",
+    "build_http_app",
+    "make_pools",
+    "preflight",
+    "resource_uri",
+    "run_http",
+    "serve_dashboard",
+]
 
 logger = logging.getLogger(__name__)
 announce = logging.getLogger("bastion.announce")
@@ -305,6 +323,56 @@ def _routes(
     approvals = running.approvals if "dashboard" in config.approvals.channels else None
     dashboard = dashboard_app(approvals, Sessions(_holder(running)), LinkKey(home), sources=sources)
     return PathRouter(routes, dashboard)
+
+
+async def serve_dashboard(
+    home: Path, store_url: str | None, listen: str, config: BastionConfig | None, config_path: Path | None
+) -> None:
+    """`bastion dashboard`: the dashboard alone, for gateways that have no HTTP front of their own."""
+    try:
+        host, port = split_listen(listen)
+    except ValueError as exc:
+        raise ConfigError(None, [ConfigProblem("--listen", str(exc), "write e.g. 127.0.0.1:8766")]) from None
+    settings = config or BastionConfig()
+    store_url = store_url or settings.audit.store
+    with ExitStack() as closing:
+        state = StateStore.open(home)
+        closing.callback(state.close)
+        approvals = open_approvals(home, store_url)
+        closing.callback(approvals.close)
+        watch = open_watch(home, store_url)
+        closing.callback(watch.close)
+        audit_store = open_store(home, store_url)
+        closing.callback(audit_store.close)
+
+        def holder(token: str) -> tuple[str, str] | None:
+            return state.holder_of_token(token, time.time())
+
+        async def record(kind: str, fields: dict[str, Any]) -> None:
+            await append_once(settings, home, os.environ, store_url, Record(Kind(kind), fields))
+
+        lock = config_path.parent / LOCK_NAME if config_path is not None else None
+        sources = Sources(
+            AuditView(audit_store, home),
+            state,
+            watch,
+            approvals,
+            config,
+            lock,
+            record,
+            settings.dashboard.payload_roles,
+        )
+        app = dashboard_app(
+            approvals, Sessions(holder), LinkKey(home), secure_cookies=not is_loopback(host), sources=sources
+        )
+        server = uvicorn.Server(
+            uvicorn.Config(app, host=host, port=port, log_level="warning", log_config=None, access_log=False)
+        )
+        # Where to go is what the person who ran the command needs, not a warning: a plain line on
+        # stderr (stdout stays free, as for every command that serves).
+        with listening_socket(host, port) as sock:
+            announce.info(dashboard_banner(host, port))
+            await server.serve(sockets=[sock])
 
 
 async def _heartbeat(running: Gateway, request: Request) -> Response:

@@ -90,13 +90,27 @@ def test_an_expired_request_cannot_be_approved(url: str) -> None:
     store.close()
 
 
+class Watched(ApprovalStore):
+    """Says when it has looked a request up, so a test can decide only once a waiter is waiting."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.looked = threading.Event()
+
+    def get(self, approval_id: str) -> Approval | None:
+        found = super().get(approval_id)
+        self.looked.set()
+        return found
+
+
 def test_a_waiter_is_woken_by_a_decision_from_elsewhere(url: str) -> None:
-    store, other = ApprovalStore(url), ApprovalStore(url)
+    store, other = Watched(url), ApprovalStore(url)
     pending = request()
     store.create(pending)
+    store.looked.clear()
 
     def later() -> None:
-        time.sleep(0.3)
+        assert store.looked.wait(10), "the waiter looked the request up"  # and found it pending: it waits on
         other.decide(pending.id, Verdict(False, "bob", "cli", time.time(), reason="no"))
 
     thread = threading.Thread(target=later)

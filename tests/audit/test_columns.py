@@ -27,12 +27,13 @@ from bastion.audit.columns import Problem, indexed_entry, read_entry
 from bastion.audit.entry import Kind, Record
 from bastion.audit.keys import Keyring
 from bastion.audit.log import AuditLog
-from bastion.audit.payload import PayloadCipher, load_master_key
+from bastion.audit.payload import AUDIT_MASTER_KEY, PayloadCipher
 from bastion.audit.service import read_witnesses
 from bastion.audit.storewide import verify_store
 from bastion.clock import FakeClock
 from bastion.compliance import Outcome, Period, Request, build_pack
 from bastion.errors import AuditIntegrityError
+from bastion.files import load_master_key
 from bastion.store.audit import AuditStore, SearchFilter
 from bastion.web.data import AuditView, CallFilter
 
@@ -59,7 +60,7 @@ async def write_log(backend: Backend, home: Path) -> str:
     """One gateway's log over two days: calls and a refusal, heartbeats, a redaction, signed at 20 and at 39."""
     store = backend.open()
     clock = FakeClock(START)
-    master = load_master_key(home, {}, create=True)
+    master = load_master_key(AUDIT_MASTER_KEY, home, {}, create=True)
     assert master is not None
     log = AuditLog(store, Keyring(home, "bastion-test").signer(), PayloadCipher(master), clock, home, instance="test")
     async with anyio.create_task_group() as tasks:
@@ -99,7 +100,7 @@ class Written:
     def verify(self, *, payloads: bool = False) -> list[Problem]:
         store = self.backend.open()
         try:
-            master = load_master_key(self.home, {}, create=False) if payloads else None
+            master = load_master_key(AUDIT_MASTER_KEY, self.home, {}, create=False) if payloads else None
             witnesses = list(read_witnesses(self.home, store).values())
             verifiers = Keyring(self.home, "").verifiers()
             reports = verify_store(

@@ -15,9 +15,10 @@ from tests.conftest import BASTION
 from bastion.audit.entry import Kind, Record
 from bastion.audit.keys import Keyring
 from bastion.audit.log import AuditLog
-from bastion.audit.payload import PayloadCipher, load_master_key
-from bastion.audit.service import open_store
+from bastion.audit.payload import AUDIT_MASTER_KEY, PayloadCipher
 from bastion.clock import SystemClock
+from bastion.files import load_master_key
+from bastion.store.audit_open import open_store
 
 pytestmark = pytest.mark.e2e
 
@@ -26,7 +27,7 @@ SECRET = "sk-live-THIS-MUST-NEVER-BE-IN-CLEAR-0123456789"
 
 async def write_calls(home: Path, calls: int = 6, checkpoint_after: int | None = None) -> str:
     store = open_store(home, None)
-    master = load_master_key(home, {}, create=True)
+    master = load_master_key(AUDIT_MASTER_KEY, home, {}, create=True)
     assert master is not None
     log = AuditLog(
         store, Keyring(home, "bastion-test").signer(), PayloadCipher(master), SystemClock(), home, instance="t"

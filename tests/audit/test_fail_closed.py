@@ -15,12 +15,13 @@ from bastion.audit.payload import PayloadCipher
 from bastion.audit.service import open_audit
 from bastion.audit.stage import AuditStage
 from bastion.clock import SystemClock
+from bastion.codes import AUDIT_UNAVAILABLE
 from bastion.config.model import BastionConfig
 from bastion.errors import AuditIntegrityError, StoreError
 from bastion.proxy.pipeline import Call, ClientInfo
 from bastion.store.audit import EntryRow, NodeRow, PayloadRow
+from bastion.store.audit_open import open_store
 from bastion.store.audit_sqlite import SqliteAuditStore
-from bastion.transport.jsonrpc import AUDIT_UNAVAILABLE
 from bastion.types import Reply, RpcError
 
 pytestmark = pytest.mark.anyio
@@ -65,7 +66,7 @@ async def test_a_call_whose_intent_cannot_be_made_durable_is_refused_and_never_f
 
 
 async def write_some(home: Path, count: int) -> None:
-    log = open_audit(BastionConfig(), home, {}, SystemClock())
+    log = open_audit(BastionConfig(), home, {}, SystemClock(), open_store(home, None))
     async with anyio.create_task_group() as tasks:
         await tasks.start(log.run)
         for i in range(count):
@@ -85,4 +86,4 @@ def test_a_gateway_refuses_to_start_on_a_store_rolled_back_behind_its_witness(tm
     with sqlite3.connect(copy) as source, sqlite3.connect(database) as target:
         source.backup(target)  # the store is rolled back to the older copy
     with pytest.raises(AuditIntegrityError):
-        open_audit(BastionConfig(), home, {}, SystemClock())
+        open_audit(BastionConfig(), home, {}, SystemClock(), open_store(home, None))

@@ -4,6 +4,7 @@ everything else on the log's own thread; both durable before append returns, in 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
 import anyio
@@ -23,10 +24,14 @@ pytestmark = pytest.mark.anyio
 
 
 class Counting(SqliteAuditStore):
-    """Counts which way each batch went."""
+    """Counts which way each batch went, and says when one is first handed to the log's thread."""
 
     inline = 0
     threaded = 0
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.handed_over = threading.Event()
 
     def try_append_batch(
         self, log_id: str, entries: list[EntryRow], nodes: list[NodeRow], payloads: list[PayloadRow]
@@ -39,6 +44,7 @@ class Counting(SqliteAuditStore):
         self, log_id: str, entries: list[EntryRow], nodes: list[NodeRow], payloads: list[PayloadRow]
     ) -> None:
         self.threaded += 1
+        self.handed_over.set()
         super().append_batch(log_id, entries, nodes, payloads)
 
 
@@ -101,7 +107,7 @@ async def test_a_store_locked_by_another_gateway_never_blocks_the_loop_the_batch
 
         tasks.start_soon(append)
         with anyio.fail_after(5):  # the loop stays free while the thread waits for the lock
-            await anyio.sleep(0.2)
+            assert await anyio.to_thread.run_sync(store.handed_over.wait, 5), "the batch went to the log's thread"
         assert not appended.is_set()
         other.execute("COMMIT")
         with anyio.fail_after(30):

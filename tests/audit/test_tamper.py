@@ -18,8 +18,9 @@ from bastion.audit.entry import Kind, Record
 from bastion.audit.keys import Keyring
 from bastion.audit.log import AuditLog
 from bastion.audit.merkle import CompactRange, leaf_hash
-from bastion.audit.payload import PayloadCipher, load_master_key
+from bastion.audit.payload import AUDIT_MASTER_KEY, PayloadCipher
 from bastion.clock import SystemClock
+from bastion.files import load_master_key
 
 pytestmark = pytest.mark.e2e
 
@@ -28,7 +29,7 @@ async def write_log(backend: Backend, home: Path, entries: int = 24) -> str:
     """A log of `entries` tool-call entries with signed checkpoints at 10 and at the end."""
     store = backend.open()
     signer = Keyring(home, "bastion-test").signer()
-    master = load_master_key(home, {}, create=True)
+    master = load_master_key(AUDIT_MASTER_KEY, home, {}, create=True)
     assert master is not None
     log = AuditLog(store, signer, PayloadCipher(master), SystemClock(), home, instance="test")
     async with anyio.create_task_group() as tasks:

@@ -6,6 +6,10 @@ import json
 import time
 from pathlib import Path
 
+from bastion.audit.entry import Kind
+from bastion.cli._common import who
+from bastion.store.audit import SearchFilter
+from bastion.store.audit_open import open_store
 from bastion.store.home import ensure_home
 from bastion.watch.store import AlertRow, open_watch
 from tests.cli.conftest import USAGE, bastion, on_one_line, too_wide
@@ -64,3 +68,22 @@ def test_an_unknown_key_is_refused(home: Path) -> None:
     raise_alerts(home)
     assert bastion(home, "alerts", "show", "first_use:server=nope").returncode == USAGE
     assert bastion(home, "alerts", "ack", "first_use:server=nope").returncode == USAGE
+
+
+def test_a_triage_names_the_person_plainly_and_records_the_cli_as_its_channel(home: Path) -> None:
+    raise_alerts(home)
+    done = bastion(home, "alerts", "ack", KEYS[0], "--note", "on it")
+    assert done.returncode == 0, done.stderr
+    watch = open_watch(ensure_home(home), None)
+    try:
+        [triage] = watch.pending_triage()
+    finally:
+        watch.close()
+    assert (triage.key, triage.action, triage.by) == (KEYS[0], "ack", who())
+    audit = open_store(home, None)
+    try:
+        [(_, row)] = audit.search(SearchFilter(kind=Kind.ALERT_TRIAGE.value))
+    finally:
+        audit.close()
+    entry = json.loads(row.entry)
+    assert (entry["alert"], entry["by"], entry["channel"], entry["note"]) == (KEYS[0], who(), "cli", "on it")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bastion.approvals.model import Approval, new_id
 from bastion.approvals.store import open_approvals
+from bastion.cli._common import who
 from bastion.store.home import ensure_home
 from tests.cli.conftest import USAGE, bastion, on_one_line, too_wide
 
@@ -53,3 +54,26 @@ def test_the_list_and_one_approval_are_json_documents(home: Path) -> None:
 def test_an_unknown_id_is_refused(home: Path) -> None:
     waiting(home, 1)
     assert bastion(home, "approvals", "show", "apr_0000000000000000").returncode == USAGE
+
+
+def test_an_approval_names_the_person_plainly_and_the_cli_as_its_channel(home: Path) -> None:
+    [approval_id] = waiting(home, 1)
+    done = bastion(home, "approvals", "approve", approval_id, "--for", "10m", "--reason", "looks fine")
+    assert done.returncode == 0, done.stderr
+    store = open_approvals(ensure_home(home), None)
+    try:
+        decided = store.get(approval_id)
+    finally:
+        store.close()
+    assert decided is not None
+    verdict = decided.verdict
+    assert verdict is not None
+    assert (verdict.by, verdict.channel, verdict.scope.value) == (who(), "cli", "window")
+    assert verdict.until == verdict.at + 600
+
+
+def test_a_window_that_is_not_a_duration_is_refused_naming_the_flag(home: Path) -> None:
+    [approval_id] = waiting(home, 1)
+    done = bastion(home, "approvals", "approve", approval_id, "--for", "soon")
+    assert done.returncode == USAGE
+    assert "--for: 'soon' is not a duration" in done.stderr

@@ -11,10 +11,10 @@ import pytest
 
 from bastion.audit.checkpoint import Verifier
 from bastion.audit.keys import Keyring
-from bastion.audit.service import open_store
 from bastion.compliance import Period, Request, build_pack
 from bastion.compliance.render import find_chromium
 from bastion.config.model import AuditConfig, BastionConfig
+from bastion.store.audit_open import open_store
 from tests.compliance.scenario import PERIOD, Quarter, at, record_quarter
 
 __all__ = ["Built", "build", "request"]

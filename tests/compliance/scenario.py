@@ -19,9 +19,10 @@ import anyio
 from bastion.audit.entry import Kind, Record
 from bastion.audit.keys import Keyring
 from bastion.audit.log import AuditLog
-from bastion.audit.payload import PayloadCipher, load_master_key
-from bastion.audit.service import open_store
+from bastion.audit.payload import AUDIT_MASTER_KEY, PayloadCipher
 from bastion.clock import FakeClock
+from bastion.files import load_master_key
+from bastion.store.audit_open import open_store
 
 __all__ = ["PERIOD", "SECRET", "Quarter", "at", "record_quarter", "write_log"]
 
@@ -49,7 +50,7 @@ Script = list[tuple[float, Record | str]]
 async def write_log(home: Path, script: Script) -> tuple[str, list[int]]:
     """Append the script's records at their moments; returns the log id and each record's index."""
     store = open_store(home, None)
-    master = load_master_key(home, {}, create=True)
+    master = load_master_key(AUDIT_MASTER_KEY, home, {}, create=True)
     assert master is not None
     clock = FakeClock(script[0][0])
     log = AuditLog(store, Keyring(home, "bastion-test").signer(), PayloadCipher(master), clock, home, instance="test")
@@ -106,9 +107,9 @@ def _gateway_one(start: float) -> Script:
         (later + 2, screened[0]),
         (later + 3, screened[1]),
         (later + 10, alert("first_use:mail.delete", "open")),
-        (later + 20, Record(Kind.ALERT_TRIAGE, {"alert": "first_use:mail.delete", "triage": "ack", "by": "alice (cli)",
-                                                 "note": "expected"})),
-        (later + 21, alert("first_use:mail.delete", "acknowledged", "alice (cli)", "open")),
+        (later + 20, Record(Kind.ALERT_TRIAGE, {"alert": "first_use:mail.delete", "triage": "ack", "by": "alice",
+                                                 "channel": "cli", "note": "expected"})),
+        (later + 21, alert("first_use:mail.delete", "acknowledged", "alice", "open")),
         (later + 30, alert("volume:mail", "open")),
         (later + 40, Record(Kind.PIN_DRIFT, {"server": {"name": "mail"}, "findings": ["send: description changed"],
                                              "blocked_tools": ["send"], "server_blocked": False})),

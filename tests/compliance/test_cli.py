@@ -13,9 +13,9 @@ import anyio
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from bastion.audit.service import open_store
 from bastion.compliance.controls import CALL_KINDS
 from bastion.compliance.timeline import iso
+from bastion.store.audit_open import open_store
 from tests.conftest import BASTION, PYTHON, child_env
 from tests.e2e.support import through_stdio
 

@@ -16,10 +16,10 @@ import orjson
 import pytest
 
 from bastion.audit.proofs import check_bundle
-from bastion.audit.service import open_store
 from bastion.compliance import Period, Status, check_pack
 from bastion.compliance.controls import CALL_KINDS
 from bastion.store.audit import AuditStore, SearchFilter
+from bastion.store.audit_open import open_store
 from tests.compliance.conftest import Built, build
 from tests.compliance.scenario import PERIOD, SECRET, record_quarter
 from tests.conftest import BASTION, child_env

@@ -26,7 +26,7 @@ from bastion.config.clients import (
 )
 from bastion.config.load import parse_config
 from bastion.errors import ClientConfigError
-from bastion.identity.secrets import Secret
+from bastion.types import Secret
 
 GITHUB_TOKEN = "ghp_abcdefghijklmnopqrstuvwxyz0123456789"
 DESKTOP: dict[str, Any] = {

@@ -7,15 +7,16 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import httpx2
+import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
@@ -30,8 +31,14 @@ __all__ = [
     "serving",
     "through_http",
     "through_stdio",
+    "wait_for",
     "wait_for_port",
+    "wait_until",
+    "wait_until_blocking",
 ]
+
+T = TypeVar("T")
+POLL = 0.05
 
 NPM_BIN = Path(__file__).parent / "npm" / "node_modules" / ".bin"
 
@@ -42,15 +49,47 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+async def wait_for(probe: Callable[[], Awaitable[T | None]], *, timeout: float, what: str, every: float = POLL) -> T:
+    """Run `probe` until it returns something other than None, and return that; fail naming `what`.
+
+    For a state another process changes and announces to nobody (a CLI listing, a database row,
+    a port): there is no event to await, so the probe is asked again every `every` seconds, and
+    the wait is bounded. A fixed sleep before an assert would be both slower and flakier."""
+    with anyio.move_on_after(timeout):
+        while (found := await probe()) is None:  # noqa: ASYNC110 (nobody announces the change: poll, bounded)
+            await anyio.sleep(every)
+        return found
+    pytest.fail(f"waited {timeout} s for {what}")
+
+
+async def wait_until(condition: Callable[[], object], *, timeout: float, what: str, every: float = POLL) -> None:
+    """Wait until the cheap, synchronous `condition` holds (a list another thread fills, a file, /proc)."""
+
+    async def holds() -> bool | None:
+        return True if condition() else None
+
+    await wait_for(holds, timeout=timeout, what=what, every=every)
+
+
+def wait_until_blocking(condition: Callable[[], object], *, timeout: float, what: str, every: float = POLL) -> None:
+    """`wait_until` for a thread without an event loop (Playwright's sync API holds the test's)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            pytest.fail(f"waited {timeout} s for {what}")
+        time.sleep(every)
+
+
 async def wait_for_port(port: int, timeout: float = 30.0) -> None:
-    with anyio.fail_after(timeout):
-        while True:
-            try:
-                stream = await anyio.connect_tcp("127.0.0.1", port)
-                await stream.aclose()
-                return
-            except OSError:
-                await anyio.sleep(0.05)
+    async def accepting() -> bool | None:
+        try:
+            stream = await anyio.connect_tcp("127.0.0.1", port)
+        except OSError:
+            return None
+        await stream.aclose()
+        return True
+
+    await wait_for(accepting, timeout=timeout, what=f"a server listening on port {port}")
 
 
 @asynccontextmanager

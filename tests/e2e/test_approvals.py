@@ -18,9 +18,10 @@ import pytest
 from mcp.shared.exceptions import MCPError
 
 from bastion.approvals.store import open_approvals
-from bastion.transport.jsonrpc import DENIED
+from bastion.cli._common import who
+from bastion.codes import DENIED
 from tests.conftest import BASTION, PYTHON, child_env
-from tests.e2e.support import JsonPosts, free_port, json_receiver, through_stdio, wait_for_port
+from tests.e2e.support import JsonPosts, free_port, json_receiver, through_stdio, wait_for, wait_for_port, wait_until
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
@@ -43,12 +44,11 @@ async def cli(home: Path, *args: str) -> str:
 
 
 async def pending_id(home: Path) -> str:
-    with anyio.fail_after(20):
-        while True:
-            listed = json.loads(await cli(home, "list", "--json"))
-            if listed:
-                return str(listed[0]["id"])
-            await anyio.sleep(0.1)
+    async def first() -> str | None:
+        listed = json.loads(await cli(home, "list", "--json"))
+        return str(listed[0]["id"]) if listed else None
+
+    return await wait_for(first, timeout=20, what="a pending approval", every=0.1)
 
 
 def text(result: mt.CallToolResult) -> str:
@@ -76,7 +76,7 @@ async def test_a_call_waits_until_approved_from_another_terminal(home: Path, tmp
     )
     [entry] = [json.loads(line) for line in decided.stdout.splitlines()]
     assert entry["status"] == "approved"
-    assert entry["by"].endswith("(cli)")
+    assert (entry["by"], entry["channel"]) == (who(), "cli")  # the person plainly; the channel on its own
     assert entry["reason"] == "looks fine"
 
 
@@ -181,9 +181,7 @@ async def test_the_webhook_links_approve_once_and_are_signed(home: Path, tmp_pat
                     results.append(text(await client.call_tool("echo", {"text": "via slack"})))
 
                 tasks.start_soon(call)
-                with anyio.fail_after(20):
-                    while not receiver.received:  # noqa: ASYNC110 (a plain HTTP server thread fills it)
-                        await anyio.sleep(0.05)
+                await wait_until(lambda: receiver.received, timeout=20, what="the approval request at the webhook")
                 payload = receiver.bodies[0]
                 assert "notes.echo" in payload["text"]
                 buttons = payload["blocks"][2]["elements"]

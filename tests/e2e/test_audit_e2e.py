@@ -83,6 +83,11 @@ class RawClient:
             with self._replied:
                 self._replied.wait_for(lambda: request_id in self.answered, timeout=10)
 
+    def wait_answered(self, count: int, timeout: float) -> None:
+        """Wait (bounded) until `count` calls have been answered; the caller asserts how many were."""
+        with self._replied:
+            self._replied.wait_for(lambda: len(self.answered) >= count, timeout=timeout)
+
     def call(self, request_id: str) -> bool:
         return self.send(
             {
@@ -123,7 +128,7 @@ def test_killing_the_gateway_under_load_never_loses_an_answered_call(home: Path)
             while time.monotonic() < stop:
                 pool.submit(client.call, f"call-{round_number}-{sent}")
                 sent += 1
-                time.sleep(0.001)
+                time.sleep(0.001)  # pacing: the load is spread over the window, not queued at once
             os.kill(client.process.pid, signal.SIGKILL)
         client.close()
         answered |= client.answered
@@ -141,9 +146,7 @@ def test_several_gateways_share_one_home_without_breaking_the_log(home: Path) ->
         client = RawClient(home)
         for i in range(40):
             client.call(f"call-{number}-{i}")
-        deadline = time.monotonic() + 30
-        while len(client.answered) < 40 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        client.wait_answered(40, timeout=30)
         client.close()
         return client.answered
 
@@ -208,7 +211,7 @@ def test_killing_the_gateway_mid_traffic_never_leaves_a_forwarded_call_without_i
                     client.call_and_wait(f"call-{round_number}-{sent}")
                 else:
                     pool.submit(client.call, f"call-{round_number}-{sent}")
-                    time.sleep(0.001)
+                    time.sleep(0.001)  # pacing, as above
                 sent += 1
             os.kill(client.process.pid, signal.SIGKILL)
         client.close()

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from bastion.codes import DENIED
 from bastion.demo.script import run_demo
-from bastion.transport.jsonrpc import DENIED
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 

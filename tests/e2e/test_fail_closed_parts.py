@@ -31,17 +31,18 @@ from mcp.shared.exceptions import MCPError
 from bastion.audit.entry import Kind, Record
 from bastion.audit.keys import Keyring
 from bastion.audit.log import AuditLog
-from bastion.audit.payload import PayloadCipher, load_master_key
-from bastion.audit.service import open_store
-from bastion.cli.audit import plaintext
+from bastion.audit.payload import AUDIT_MASTER_KEY, PayloadCipher
+from bastion.cli._common import plaintext
 from bastion.clock import SystemClock
+from bastion.codes import AUDIT_UNAVAILABLE, DENIED, INVALID_PARAMS
 from bastion.errors import StoreError
+from bastion.files import load_master_key
 from bastion.store.audit import EntryRow, NodeRow, PayloadRow, SearchFilter
+from bastion.store.audit_open import open_store
 from bastion.store.audit_sqlite import SqliteAuditStore
 from bastion.store.sqlite import StateStore
-from bastion.transport.jsonrpc import AUDIT_UNAVAILABLE, DENIED, INVALID_PARAMS
 from tests.conftest import BASTION, PYTHON, child_env
-from tests.e2e.support import free_port, through_stdio
+from tests.e2e.support import free_port, through_stdio, wait_for
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
@@ -96,16 +97,17 @@ async def audit_refused(client: Client, q: str) -> str:
 async def recovered(client: Client, q: str) -> None:
     """Call until the call is answered (the part is back, and the log has resumed within a second or
     so); each attempt before must be the audit refusal."""
-    with anyio.fail_after(60):
-        while True:
-            try:
-                result = await client.call_tool("lookup", {"q": q})
-            except MCPError as refused:
-                assert refused.error.code == AUDIT_UNAVAILABLE, refused.error.message
-                await anyio.sleep(0.1)
-                continue
-            assert json.loads(text(result)) == {"q": q}
-            return
+
+    async def answered() -> bool | None:
+        try:
+            result = await client.call_tool("lookup", {"q": q})
+        except MCPError as refused:
+            assert refused.error.code == AUDIT_UNAVAILABLE, refused.error.message
+            return None
+        assert json.loads(text(result)) == {"q": q}
+        return True
+
+    await wait_for(answered, timeout=60, what=f"call {q!r} to be answered again", every=0.1)
 
 
 def bastion(home: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -222,11 +224,12 @@ async def test_postgres_stopped_mid_run_refuses_calls_unforwarded_and_recovers_w
     async with through_stdio(home, ["run", "--config", str(config)]) as client:
         for i in range(3):
             await answered(client, f"before-{i}")
-        with anyio.fail_after(10):  # an outcome trails its reply by up to 10 ms: stop once all three are in
-            while True:
-                if await stored(postgres.url, "call.outcome") == 3:
-                    break
-                await anyio.sleep(0.02)
+
+        # An outcome trails its reply by up to 10 ms: stop once all three are in.
+        async def outcomes_in() -> bool | None:
+            return await stored(postgres.url, "call.outcome") == 3 or None
+
+        await wait_for(outcomes_in, timeout=10, what="the three outcomes in PostgreSQL", every=0.02)
         postgres.stop()
         assert "audit" in await audit_refused(client, "during-0")
         await audit_refused(client, "during-1")
@@ -376,13 +379,13 @@ async def test_a_server_whose_secret_does_not_decrypt_does_not_start_and_the_oth
 async def server_detail(home: Path, server: str, expected: str) -> str:
     """The state detail `bastion status` shows for a server, once it mentions `expected`."""
     state = StateStore.open(home)
+
+    async def mentioned() -> str | None:
+        details = [row.detail for row in state.servers() if row.server == server]
+        return next((detail for detail in details if expected in detail), None)
+
     try:
-        with anyio.fail_after(20):
-            while True:
-                details = [row.detail for row in state.servers() if row.server == server]
-                if any(expected in detail for detail in details):
-                    return next(detail for detail in details if expected in detail)
-                await anyio.sleep(0.05)
+        return await wait_for(mentioned, timeout=20, what=f"server {server!r}'s state to mention {expected!r}")
     finally:
         state.close()
 
@@ -465,13 +468,14 @@ async def lose_one_acknowledgement(log: AuditLog, store: LostAcknowledgement) ->
             await log.append(Record(Kind.CALL_INTENT, {"tool": "committed, unacknowledged"}))
         with pytest.raises(StoreError):  # refused until the log has resumed where the store has it
             await log.append(Record(Kind.CALL_INTENT, {"tool": "refused"}))
-        with anyio.fail_after(10):
-            while True:
-                try:
-                    index = await log.append(Record(Kind.CALL_INTENT, {"tool": "after"}))
-                    break
-                except StoreError:
-                    await anyio.sleep(0.05)
+
+        async def appended() -> int | None:
+            try:
+                return await log.append(Record(Kind.CALL_INTENT, {"tool": "after"}))
+            except StoreError:  # the log resumes on its checkpoint tick (real time, every second)
+                return None
+
+        index = await wait_for(appended, timeout=10, what="the log to resume after the lost acknowledgement")
         assert index == 3  # after the entry the store committed, not over it
         tasks.cancel_scope.cancel()
 
@@ -479,7 +483,7 @@ async def lose_one_acknowledgement(log: AuditLog, store: LostAcknowledgement) ->
 def test_a_batch_committed_without_acknowledgement_is_kept_and_the_log_goes_on_after_it(home: Path) -> None:
     home.mkdir(mode=0o700)
     store = LostAcknowledgement(home / "audit.db")
-    cipher = PayloadCipher(load_master_key(home, {}, create=True) or bytes(32))
+    cipher = PayloadCipher(load_master_key(AUDIT_MASTER_KEY, home, {}, create=True) or bytes(32))
     log = AuditLog(store, Keyring(home, "bastion-bastion").signer(), cipher, SystemClock(), home, instance="bastion")
     anyio.run(lose_one_acknowledgement, log, store)
     store.close()

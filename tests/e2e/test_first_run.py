@@ -14,7 +14,7 @@ import mcp_types as mt
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from bastion.transport.jsonrpc import SERVER_UNAVAILABLE
+from bastion.codes import SERVER_UNAVAILABLE
 from tests.conftest import BASTION, child_env
 from tests.e2e.support import NPM_BIN, through_stdio
 

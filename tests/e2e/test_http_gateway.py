@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,14 +15,9 @@ from mcp.client.streamable_http import streamable_http_client
 
 from bastion.store.sqlite import StateStore
 from tests.conftest import BASTION, PYTHON, child_env
+from tests.e2e.support import free_port, wait_for_port
 
 pytestmark = [pytest.mark.e2e]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -45,22 +39,11 @@ def gateway(home: Path, tmp_path: Path) -> Iterator[tuple[str, str]]:
     process = subprocess.Popen([*BASTION, "serve", "--config", str(config)], env=child_env(home))
     try:
         with anyio.from_thread.start_blocking_portal() as portal:
-            portal.call(_wait_for_port, port)
+            portal.call(wait_for_port, port)
         yield f"http://127.0.0.1:{port}/mcp", token
     finally:
         process.terminate()
         process.wait(timeout=10)
-
-
-async def _wait_for_port(port: int) -> None:
-    with anyio.fail_after(30):
-        while True:
-            try:
-                stream = await anyio.connect_tcp("127.0.0.1", port)
-                await stream.aclose()
-                return
-            except OSError:
-                await anyio.sleep(0.05)
 
 
 async def _session(url: str, token: str, mode: str) -> list[str]:

@@ -33,7 +33,7 @@ from psycopg import sql as pgsql
 
 from bastion.audit.payload import MASTER_KEY_ENV
 from tests.conftest import BASTION, child_env
-from tests.e2e.support import free_port, wait_for_port
+from tests.e2e.support import free_port, wait_for, wait_for_port
 
 pytestmark = [pytest.mark.e2e]
 
@@ -139,15 +139,14 @@ def text(result: mt.CallToolResult) -> str:
 
 
 async def pending_approval(store: str, home: Path) -> str:
-    with anyio.fail_after(30):
-        while True:
-            listed = await anyio.run_process(
-                [*BASTION, "approvals", "list", "--json", "--store", store], env=fleet_env(home)
-            )
-            pending = json.loads(listed.stdout)
-            if pending:
-                return str(pending[0]["id"])
-            await anyio.sleep(0.2)
+    async def first() -> str | None:
+        listed = await anyio.run_process(
+            [*BASTION, "approvals", "list", "--json", "--store", store], env=fleet_env(home)
+        )
+        pending = json.loads(listed.stdout)
+        return str(pending[0]["id"]) if pending else None
+
+    return await wait_for(first, timeout=30, what="a pending approval in the shared store", every=0.2)
 
 
 async def alternate(pair: Pair) -> tuple[list[str], list[str], Counter[int]]:

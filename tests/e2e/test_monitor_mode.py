@@ -14,7 +14,7 @@ import mcp_types as mt
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from bastion.transport.jsonrpc import DENIED
+from bastion.codes import DENIED
 from tests.conftest import BASTION, PYTHON, child_env
 from tests.e2e.support import through_stdio
 

@@ -35,11 +35,11 @@ from mcp.shared.exceptions import MCPError
 from starlette.types import Receive, Scope, Send
 
 from bastion.clock import FakeClock
+from bastion.codes import INVALID_PARAMS
 from bastion.config.model import AuthConfig
 from bastion.identity.oauth import Denial, Principal, Rules
 from bastion.identity.oauth_io import IssuerKeys, IssuerUnavailable, TokenGate
 from bastion.store.sqlite import StateStore
-from bastion.transport.jsonrpc import INVALID_PARAMS
 from tests.conftest import BASTION, PYTHON, child_env
 from tests.e2e.support import free_port, through_http, wait_for_port
 

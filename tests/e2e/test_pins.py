@@ -9,8 +9,10 @@ import subprocess
 from pathlib import Path
 
 import anyio
+import mcp_types as mt
 import pytest
 from mcp import Client
+from mcp.client.session import IncomingMessage
 from mcp.shared.exceptions import MCPError
 
 from tests.conftest import BASTION, PYTHON, child_env
@@ -100,13 +102,19 @@ async def test_changed_instructions_block_the_whole_server(home: Path, tmp_path:
 
 async def test_a_change_in_the_middle_of_a_session_is_caught_on_list_changed(home: Path, tmp_path: Path) -> None:
     config, state = prepare(tmp_path, home)
-    async with through_stdio(home, ["run", "--config", str(config)]) as client:
+    relisted = anyio.Event()
+
+    async def on_message(message: IncomingMessage) -> None:
+        if isinstance(message, mt.ToolListChangedNotification):
+            relisted.set()  # the gateway tells the client once it has listed the server anew
+
+    async with through_stdio(home, ["run", "--config", str(config)], message_handler=on_message) as client:
         assert text_of(await client.call_tool("lookup", {"word": "a"})) == "looked up a"
         state.write_text("description", encoding="utf-8")
         await client.call_tool("poke", {})
         with anyio.fail_after(10):
-            while "lookup" in await names(client):  # noqa: ASYNC110 (polling what the client is shown)
-                await anyio.sleep(0.05)
+            await relisted.wait()
+        assert "lookup" not in await names(client)
         with pytest.raises(MCPError):
             await client.call_tool("lookup", {"word": "b"})
 

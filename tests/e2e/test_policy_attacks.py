@@ -22,7 +22,7 @@ import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
-from bastion.transport.jsonrpc import DENIED
+from bastion.codes import DENIED
 from tests.conftest import BASTION, PYTHON, child_env
 from tests.e2e.support import NPM_BIN, through_stdio
 

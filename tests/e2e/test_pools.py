@@ -20,8 +20,8 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.dispatcher import ProgressFnT
 from mcp.shared.exceptions import MCPError
 
+from bastion.codes import METHOD_NOT_FOUND
 from bastion.store.sqlite import StateStore
-from bastion.transport.jsonrpc import METHOD_NOT_FOUND
 from tests.conftest import BASTION, PYTHON, child_env
 from tests.e2e.support import free_port, wait_for_port
 

@@ -12,8 +12,9 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.shared.exceptions import MCPError
 
-from bastion.transport.jsonrpc import SERVER_UNAVAILABLE
+from bastion.codes import SERVER_UNAVAILABLE
 from tests.conftest import BASTION, PYTHON, child_env
+from tests.e2e.support import wait_for
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
@@ -89,14 +90,16 @@ async def test_a_server_that_exits_mid_call_fails_the_call_by_name_and_is_restar
             await client.call_tool("crash", {"code": 9})
         assert failed.value.error.code == SERVER_UNAVAILABLE
         assert "demo" in failed.value.error.message
-        with anyio.fail_after(20):
-            while True:
-                try:
-                    assert text(await client.call_tool("echo", {"text": "back"})) == "back"
-                    break
-                except MCPError as exc:
-                    assert exc.error.code == SERVER_UNAVAILABLE
-                    await anyio.sleep(0.1)
+
+        async def answered() -> bool | None:
+            try:
+                assert text(await client.call_tool("echo", {"text": "back"})) == "back"
+            except MCPError as exc:
+                assert exc.error.code == SERVER_UNAVAILABLE  # until then, only ever this
+                return None
+            return True
+
+        await wait_for(answered, timeout=20, what="the restarted server to answer", every=0.1)
 
 
 async def test_cancelling_a_call_reaches_the_server_and_the_session_goes_on(home: Path, tmp_path: Path) -> None:

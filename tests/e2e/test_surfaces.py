@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from bastion.transport.jsonrpc import DENIED
+from bastion.codes import DENIED
 from tests.e2e.support import through_stdio
 from tests.e2e.test_stdio_gateway import wrap_demo
 

@@ -18,7 +18,15 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from tests.conftest import BASTION, PYTHON, child_env
-from tests.e2e.support import JsonPosts, free_port, json_receiver, serving, through_stdio
+from tests.e2e.support import (
+    JsonPosts,
+    free_port,
+    json_receiver,
+    serving,
+    through_stdio,
+    wait_until,
+    wait_until_blocking,
+)
 
 pytestmark = [pytest.mark.e2e]
 
@@ -50,13 +58,6 @@ def smtp() -> Iterator[tuple[int, _Mailbox]]:
         controller.stop()
 
 
-def wait_for(predicate: Any, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-
-
 @pytest.mark.anyio
 async def test_a_first_use_alert_reaches_a_webhook_and_a_mailbox_within_a_second(
     home: Path, tmp_path: Path, hook: JsonPosts, smtp: tuple[int, _Mailbox]
@@ -73,9 +74,12 @@ async def test_a_first_use_alert_reaches_a_webhook_and_a_mailbox_within_a_second
     async with through_stdio(home, ["run", "--config", str(config)]) as client:
         await client.call_tool("echo", {"text": "hello"})
         called = time.time()
-        with anyio.fail_after(10):
-            while not hook.received or not mailbox.messages:  # noqa: ASYNC110 (filled by other threads)
-                await anyio.sleep(0.02)
+        await wait_until(
+            lambda: hook.received and mailbox.messages,
+            timeout=10,
+            what="the alert at the webhook and in the mailbox",
+            every=0.02,
+        )
     arrived, body = hook.received[0]
     assert body["alert"].startswith("first_use:")
     assert "echo" in body["summary"]
@@ -122,11 +126,21 @@ def test_a_heartbeat_check_that_stops_alerts_and_then_recovers(home: Path, tmp_p
         assert done["status"] == "up"
         assert done["duration_s"] is not None
         last_ping = time.time()
-        wait_for(lambda: any(b["alert"].startswith("silence") for _, b in hook.received), 15)
+        wait_until_blocking(
+            lambda: any(b["alert"].startswith("silence") for _, b in hook.received),
+            timeout=15,
+            what="the silence alert at the webhook",
+            every=0.02,
+        )
         alerted = next(t for t, b in hook.received if b["alert"].startswith("silence"))
         assert alerted - last_ping < 2 + 1 + 5  # period + grace + 5 s
         httpx2.post(f"{base}/hb/nightly", headers=auth)
-        wait_for(lambda: any(b["kind"] == "resolved" for _, b in hook.received), 10)
+        wait_until_blocking(
+            lambda: any(b["kind"] == "resolved" for _, b in hook.received),
+            timeout=10,
+            what="the resolution at the webhook",
+            every=0.02,
+        )
         metrics = httpx2.get(f"{base}/metrics", headers=auth).text
         assert "bastion_audit_entries" in metrics
     found = subprocess.run(

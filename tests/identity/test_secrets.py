@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from bastion.errors import SecretError, StoreError
-from bastion.identity.secrets import KEYRING_ENV, MASTER_KEY_ENV, Secret, SecretInfo, SecretStore
+from bastion.identity.secrets import KEYRING_ENV, MASTER_KEY_ENV, SecretInfo, SecretStore
+from bastion.types import Secret
 
 VALUE = "sk-live-NEVER-IN-CLEAR-4f1d2c9e8b7a"
 OTHER = "ghp_ANOTHER-VALUE-NEVER-IN-CLEAR-0042"

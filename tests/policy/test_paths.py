@@ -15,10 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from bastion.config.model import PathConfig
+from bastion.config.model import DEFAULT_ALLOWED_NAMES, DEFAULT_DENIED_NAMES, PathConfig
 from bastion.policy.paths import (
-    DEFAULT_ALLOWED_NAMES,
-    DEFAULT_DENIED_NAMES,
     PathRules,
     check_name,
     check_path,

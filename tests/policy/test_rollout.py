@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from bastion.clock import FakeClock
+from bastion.codes import INVALID_PARAMS
 from bastion.config.load import parse_config
 from bastion.errors import ConfigError
 from bastion.policy.compile import compile_policy
@@ -25,9 +26,8 @@ from bastion.policy.rollout import (
 from bastion.policy.shadow import difference
 from bastion.policy.stage import Candidate, Limits, PolicyStage
 from bastion.proxy.pipeline import Call
-from bastion.transport.jsonrpc import INVALID_PARAMS
 from bastion.types import Reply, RpcError
-from tests.policy.test_stage import ECHO, Events, call
+from tests.policy.test_stage import ECHO, Events, call, record
 
 pytestmark = pytest.mark.anyio
 
@@ -98,7 +98,7 @@ async def test_a_monitored_refusal_is_recorded_as_not_enforced_and_the_call_goes
     reply, forwarded = await through(stage, made)
     assert reply == {"content": []}
     assert forwarded == [made]
-    decision = made.notes["decision"]
+    decision = record(made)
     assert (decision["action"], decision["rule"], decision["enforced"]) == ("deny", "capability.destructive", False)
     assert events.seen == []  # not a refusal: no call.denied entry; the intent entry carries the decision
 
@@ -129,20 +129,20 @@ async def test_an_allowed_call_carries_no_enforced_flag() -> None:
     stage, _events = stage_for(candidate=None)
     made = on("s", ECHO, {"text": "hi"})
     await through(stage, made)
-    assert "enforced" not in made.notes["decision"]
+    assert "enforced" not in record(made)
 
 
 async def test_the_candidate_is_decided_beside_the_live_policy_and_recorded_with_it() -> None:
     stage, _events = stage_for()
     allowed = on("s", ECHO, {"text": "hi"})
     await through(stage, allowed)
-    assert allowed.notes["decision"]["action"] == "allow"
-    candidate = allowed.notes["decision"]["candidate"]
+    assert record(allowed)["action"] == "allow"
+    candidate = record(allowed)["candidate"]
     assert (candidate["action"], candidate["rule"]) == ("deny", "tools.deny")
     wiped = on("s", WIPE, {})
     await through(stage, wiped)
-    assert wiped.notes["decision"]["action"] == "deny"
-    assert wiped.notes["decision"]["candidate"]["action"] == "allow"
+    assert record(wiped)["action"] == "deny"
+    assert record(wiped)["candidate"]["action"] == "allow"
 
 
 async def test_a_refusal_carries_the_candidates_decision_too() -> None:
@@ -151,7 +151,7 @@ async def test_a_refusal_carries_the_candidates_decision_too() -> None:
     assert isinstance(reply, RpcError)
     assert reply.code == INVALID_PARAMS  # a tool-level denial: the tool looks unknown
     [(refused, _reply)] = events.seen
-    assert refused.notes["decision"]["candidate"]["rule"] == "capability.destructive"
+    assert record(refused)["candidate"]["rule"] == "capability.destructive"
 
 
 def test_the_shadow_row_names_both_decisions() -> None:
@@ -231,5 +231,5 @@ async def test_where_the_candidates_rules_are_the_live_ones_its_decision_is_the_
     made = on("t", ECHO, {"text": "hi"})
     reply, _forwarded = await through(stage, made)
     assert reply == {"content": []}
-    decision = made.notes["decision"]
+    decision = record(made)
     assert decision["candidate"] == {key: value for key, value in decision.items() if key != "candidate"}

@@ -9,13 +9,13 @@ import pytest
 
 import bastion.policy.arguments as arguments_module
 from bastion.clock import FakeClock
+from bastion.codes import DENIED, INVALID_PARAMS
 from bastion.config.load import parse_config
 from bastion.policy.compile import compile_policy
 from bastion.policy.leaves import Leaf
 from bastion.policy.rate import RateLimiter
 from bastion.policy.stage import Limits, PolicyStage
 from bastion.proxy.pipeline import Call, ClientInfo
-from bastion.transport.jsonrpc import DENIED, INVALID_PARAMS
 from bastion.types import Reply, RpcError
 
 pytestmark = pytest.mark.anyio
@@ -58,8 +58,14 @@ def call(tool: dict[str, Any], arguments: dict[str, Any], client: str = "local")
     name = str(tool["name"])
     params = {"name": name, "arguments": arguments}
     made = Call(ClientInfo(client, "s1"), "s", "tools/call", params, name, 1, definition=tool)
-    made.notes["exposed"] = name
+    made.exposed = name
     return made
+
+
+def record(made: Call) -> dict[str, Any]:
+    """The decision the call carries, as its audit entries record it."""
+    assert made.decision is not None
+    return made.decision.to_record()
 
 
 async def run(stage: PolicyStage, forwarded: list[Call], made: Call) -> Reply:
@@ -75,7 +81,7 @@ async def test_an_allowed_call_is_forwarded_carrying_its_rule() -> None:
     made = call(ECHO, {"text": "hi"})
     assert await run(stage, forwarded, made) == {"content": []}
     assert forwarded == [made]
-    assert made.notes["decision"]["rule"] == "read"
+    assert record(made)["rule"] == "read"
     assert events.seen == []
 
 
@@ -86,7 +92,7 @@ async def test_a_hidden_tool_is_refused_as_unknown_and_recorded_with_its_real_ru
     assert (reply.code, reply.message) == (INVALID_PARAMS, "Unknown tool: wipe_disk")
     assert forwarded == []
     [(recorded, _)] = events.seen
-    assert recorded.notes["decision"]["rule"] == "capability.destructive"
+    assert record(recorded)["rule"] == "capability.destructive"
 
 
 async def test_an_argument_denial_says_why_and_is_recorded() -> None:
@@ -133,7 +139,7 @@ async def test_a_live_kill_switch_hides_and_refuses_the_tool() -> None:
     reply = await run(stage, forwarded, call(ECHO, {"text": "x"}))
     assert isinstance(reply, RpcError)
     assert reply.code == INVALID_PARAMS
-    assert events.seen[0][0].notes["decision"]["rule"] == "kill"
+    assert record(events.seen[0][0])["rule"] == "kill"
 
 
 async def test_approval_without_a_channel_fails_closed() -> None:

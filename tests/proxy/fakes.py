@@ -9,10 +9,9 @@ from typing import Any
 import anyio
 
 from bastion.config.model import ServerConfig
-from bastion.proxy.supervisor import Connector
-from bastion.proxy.upstream import ServerLink
 from bastion.transport.jsonrpc import Frame
 from bastion.transport.lines import EndOfStream
+from bastion.transport.link import Connector, ServerLink
 from bastion.transport.memory import MemoryChannel, memory_pair
 from bastion.types import Reply, RpcError
 

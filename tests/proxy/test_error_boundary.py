@@ -19,13 +19,14 @@ from tests.e2e.support import free_port, wait_for_port
 from tests.proxy.fakes import FakeServer, fake_connector
 
 from bastion.clock import SystemClock
+from bastion.codes import INTERNAL_ERROR
 from bastion.config.model import BastionConfig, GatewayConfig, HttpConfig, ServerConfig
 from bastion.proxy.http_front import HttpFront
 from bastion.proxy.pipeline import Call, CallNext, ClientInfo
 from bastion.proxy.session import ClientPeer, Session
 from bastion.proxy.stdio_front import StdioFront
 from bastion.runtime_http import build_http_app
-from bastion.transport.jsonrpc import INTERNAL_ERROR, Frame
+from bastion.transport.jsonrpc import Frame
 from bastion.transport.memory import memory_pair
 from bastion.types import Reply
 

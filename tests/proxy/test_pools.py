@@ -12,15 +12,16 @@ import anyio
 import pytest
 from tests.proxy.fakes import FakeServer, RecordingClient, fake_connector
 
+from bastion.codes import METHOD_NOT_FOUND
 from bastion.config.model import GatewayConfig, Isolation, PoolConfig, ServerConfig
 from bastion.errors import GatewayFull
 from bastion.proxy.pipeline import ClientInfo
 from bastion.proxy.pools import Pools, gateway_full
 from bastion.proxy.session import Session
-from bastion.proxy.supervisor import Connector, ServerState, StateChange, StateListener
-from bastion.proxy.upstream import ServerLink
-from bastion.transport.jsonrpc import METHOD_NOT_FOUND, Frame
+from bastion.proxy.supervisor import ServerState, StateChange, StateListener
+from bastion.transport.jsonrpc import Frame
 from bastion.transport.lines import EndOfStream
+from bastion.transport.link import Connector, ServerLink
 from bastion.transport.memory import MemoryChannel, memory_pair
 from bastion.types import RpcError
 

@@ -12,6 +12,7 @@ import pytest
 from tests.proxy.fakes import FakeServer, RecordingClient, fake_connector
 
 from bastion.clock import FakeClock
+from bastion.codes import DENIED, INVALID_PARAMS, METHOD_NOT_FOUND, SERVER_UNAVAILABLE
 from bastion.config.model import BastionConfig, GatewayConfig, ServerConfig, ToolRules
 from bastion.errors import ConfigError
 from bastion.policy.compile import compile_policy
@@ -19,7 +20,6 @@ from bastion.policy.stage import Limits, PolicyStage
 from bastion.proxy.catalog import Hide
 from bastion.proxy.pipeline import STAGE_ORDER, Call, CallNext, ClientInfo, NoEvents, Stage
 from bastion.proxy.session import Session
-from bastion.transport.jsonrpc import DENIED, INVALID_PARAMS, METHOD_NOT_FOUND, SERVER_UNAVAILABLE
 from bastion.types import Reply, RpcError
 
 pytestmark = pytest.mark.anyio

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from bench.screen_corpus import flagged, listing_findings, load, result_findings
 
-from bastion.screen.text import Finding
+from bastion.screen.findings import Finding
 
 SCREENS: dict[str, Callable[[dict[str, Any]], tuple[Finding, ...]]] = {
     "results": result_findings,

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from bastion.config.model import ServerConfig
 from bastion.screen.definition import tool_count_findings
+from bastion.screen.findings import MARKER_HIDDEN, Finding, Severity
 from bastion.screen.gate import ListingScreen
 from bastion.screen.listing import (
     InstructionsVerdict,
@@ -22,7 +23,6 @@ from bastion.screen.listing import (
     screen_server_instructions,
     screen_tool,
 )
-from bastion.screen.text import MARKER_HIDDEN, Finding, Severity
 
 
 def tool(name: str, description: str, properties: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bastion.screen.findings import Finding, Severity
 from bastion.screen.results import MARKER_SECRET, ResultPolicy, ResultVerdict, screen_result
-from bastion.screen.text import Finding, Severity
 
 
 def text_result(*texts: str) -> dict[str, Any]:

@@ -8,10 +8,10 @@ import base64
 
 import pytest
 
+from bastion.screen.findings import Finding, Severity
 from bastion.screen.injection import injection_findings
 from bastion.screen.normalize import encoded_blobs, fold
 from bastion.screen.results import MARKER_INSTRUCTIONS, ResultPolicy, screen_result
-from bastion.screen.text import Finding, Severity
 
 
 def screen(text: str, policy: ResultPolicy | None = None) -> tuple[Finding, ...]:

@@ -9,17 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bastion.screen.text import (
-    Finding,
-    Severity,
-    collapse_padding,
-    excerpt,
-    injection_findings,
-    injection_scan,
-    invisible_findings,
-    padding_findings,
-    strip_invisible,
-)
+from bastion.screen.findings import Finding, Severity, excerpt
+from bastion.screen.injection import injection_findings, injection_scan
+from bastion.screen.invisible import collapse_padding, invisible_findings, padding_findings, strip_invisible
 
 ANSI = re.compile(r"[\x1b\x9b\x9d]")
 NEVER_KEPT = re.compile(

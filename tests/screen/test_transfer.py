@@ -10,10 +10,10 @@ import pytest
 
 from bastion.config.model import ServerConfig
 from bastion.proxy.pipeline import Call, ClientInfo
+from bastion.screen.findings import Finding, Severity
 from bastion.screen.gate import ListingScreen, ResultScreen
 from bastion.screen.listing import screen_tool
 from bastion.screen.results import MARKER_INSTRUCTIONS, ResultPolicy, ResultVerdict, screen_result
-from bastion.screen.text import Finding, Severity
 from bastion.types import Reply
 
 LISTED = frozenset({"read_config", "list_files"})

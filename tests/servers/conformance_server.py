@@ -114,7 +114,7 @@ async def call_tool(ctx: Ctx, params: mt.CallToolRequestParams) -> mt.CallToolRe
     if name == "test_tool_with_logging":
         for message in ("Tool execution started", "Tool processing data", "Tool execution completed"):
             await ctx.session.send_log_message("info", message, related_request_id=ctx.request_id)
-            await anyio.sleep(0.05)
+            await anyio.sleep(0.05)  # paced like the reference server: each message arrives while the call runs
         return _text("Tool with logging executed successfully")
     if name == "test_error_handling":
         return mt.CallToolResult(
@@ -126,7 +126,7 @@ async def call_tool(ctx: Ctx, params: mt.CallToolRequestParams) -> mt.CallToolRe
         for step in (0, 50, 100):
             if token is not None:
                 await ctx.session.send_progress_notification(token, step, 100, related_request_id=str(ctx.request_id))
-            await anyio.sleep(0.05)
+            await anyio.sleep(0.05)  # paced, as above
         return _text("Tool with progress executed successfully")
     if name == "test_sampling":
         result = await ctx.session.create_message(
@@ -148,6 +148,7 @@ async def call_tool(ctx: Ctx, params: mt.CallToolRequestParams) -> mt.CallToolRe
             return _text(f"User response: action={outcome.action}, content={json.dumps(outcome.content)}")
         return _text(f"Elicitation completed: action={outcome.action}, content={json.dumps(outcome.content)}")
     if name == "test_reconnection":
+        # The behaviour under test: the stream closes mid-call, and the answer comes after the client reconnects.
         await anyio.sleep(0.05)
         if ctx.close_sse_stream is not None:
             await ctx.close_sse_stream()

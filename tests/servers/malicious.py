@@ -74,7 +74,7 @@ def fork_bomb() -> str:
         for _ in range(5000):
             pid = os.fork()
             if pid == 0:
-                time.sleep(5)
+                time.sleep(5)  # each child stays alive, so the forks add up against the process limit
                 os._exit(0)
             children.append(pid)
     except OSError as exc:

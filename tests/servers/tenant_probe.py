@@ -54,7 +54,7 @@ async def progress(steps: int, ctx: Context) -> str:
     """Report progress `steps` times, then finish."""
     for step in range(1, steps + 1):
         await ctx.report_progress(step, steps, f"step {step}")
-        await anyio.sleep(0.02)
+        await anyio.sleep(0.02)  # paced: each report arrives while the call is still in flight
     return f"done {steps}"
 
 

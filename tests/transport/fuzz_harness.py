@@ -24,10 +24,9 @@ from bastion.config.model import DEFAULT_MAX_FRAME_BYTES, GatewayConfig, ServerC
 from bastion.proxy.pipeline import ClientInfo
 from bastion.proxy.session import ClientPeer, Session
 from bastion.proxy.stdio_front import StdioFront
-from bastion.proxy.supervisor import Connector
-from bastion.proxy.upstream import ServerLink
 from bastion.transport.jsonrpc import MEMBERS, Frame
 from bastion.transport.lines import FdStream, FramedStream
+from bastion.transport.link import Connector, ServerLink
 
 LIMIT = DEFAULT_MAX_FRAME_BYTES
 """The gateway's frame size limit (4 MiB, the default), on both sides."""

@@ -34,7 +34,8 @@ from tests.transport.fuzz_harness import (
     open_gateway,
 )
 
-from bastion.transport.jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, Frame
+from bastion.codes import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST
+from bastion.transport.jsonrpc import Frame
 
 CI_EXAMPLES = {"client": 500, "client_modern": 250, "client_first": 400, "server": 600, "server_instead": 12}
 """Examples per fuzzer in the normal test run: with the sweeps, about a minute on a 2-core machine."""

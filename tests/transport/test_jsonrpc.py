@@ -5,7 +5,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from bastion.transport.jsonrpc import INVALID_REQUEST, FrameError, decode
+from bastion.codes import INVALID_REQUEST
+from bastion.transport.jsonrpc import FrameError, decode
 
 
 def frame(**members: object) -> bytes:

@@ -15,6 +15,7 @@ import functools
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import anyio
@@ -24,11 +25,11 @@ from bastion.approvals.store import ApprovalStore
 from bastion.audit.entry import Kind, Record
 from bastion.audit.log import AuditLog
 from bastion.clock import Clock
+from bastion.codes import DENIED
 from bastion.config.model import ApprovalConfig
 from bastion.errors import StoreError
 from bastion.proxy.pipeline import Call, CallNext, SessionEvents
-from bastion.transport.jsonrpc import DENIED
-from bastion.types import Reply, RpcError
+from bastion.types import Action, Approved, Decision, Reply, RpcError
 
 __all__ = ["ApprovalStage", "Notifier"]
 
@@ -63,22 +64,17 @@ class ApprovalStage:
         self._recent: dict[str, deque[str]] = {}
 
     async def __call__(self, call: Call, call_next: CallNext) -> Reply:
-        decision = call.notes.get("decision") or {}
+        decision = call.decision
         if call.method == "tools/call":
             self._remember(call)
-        if decision.get("action") != "approve" or decision.get("enforced") is False:
+        if decision is None or decision.action is not Action.APPROVE or not decision.enforced:
             return await call_next(call)  # nothing to wait for, or a monitored server's (recorded, not held)
         now = self._clock.now()
         grants = await anyio.to_thread.run_sync(self._store.grants, now)
         session, client = call.client.session_id, call.client.client_id
         standing = next((g for g in grants if g.covers(client, session, call.server, str(call.tool), now)), None)
         if standing is not None:
-            call.notes["decision"] = {
-                **decision,
-                "action": "allow",
-                "approval": standing.approval,
-                "approved_by": standing.by,
-            }
+            call.decision = replace(decision, action=Action.ALLOW, approved=Approved(standing.approval, standing.by))
             return await call_next(call)
         approval = self._request(call, decision, now)
         await anyio.to_thread.run_sync(self._store.create, approval)
@@ -87,17 +83,12 @@ class ApprovalStage:
         if result is not None and result.status is Status.APPROVED and result.verdict is not None:
             verdict = result.verdict
             await self._record(Kind.APPROVAL_DECIDED, result, _verdict_fields(result))
-            call.notes["decision"] = {
-                **decision,
-                "action": "allow",
-                "approval": approval.id,
-                "approved_by": verdict.by,
-                "channel": verdict.channel,
-            }
+            approved = Approved(approval.id, verdict.by, verdict.channel)
+            call.decision = replace(decision, action=Action.ALLOW, approved=approved)
             return await call_next(call)
         return await self._refusal(call, approval, result, decision)
 
-    def _request(self, call: Call, decision: dict[str, Any], now: float) -> Approval:
+    def _request(self, call: Call, decision: Decision, now: float) -> Approval:
         arguments = (call.params or {}).get("arguments") or {}
         return Approval(
             new_id(),
@@ -108,9 +99,9 @@ class ApprovalStage:
             call.client.session_id,
             call.server,
             str(call.tool),
-            str(decision.get("risk", "")),
+            decision.risk,
             mask_arguments(arguments),
-            str(decision.get("reason", "")),
+            decision.reason,
             tuple(self._recent.get(call.client.session_id, ()))[:-1],
         )
 
@@ -163,9 +154,7 @@ class ApprovalStage:
         )
         await anyio.to_thread.run_sync(self._store.decide, approval.id, verdict)
 
-    async def _refusal(
-        self, call: Call, approval: Approval, result: Approval | None, decision: dict[str, Any]
-    ) -> RpcError:
+    async def _refusal(self, call: Call, approval: Approval, result: Approval | None, decision: Decision) -> RpcError:
         if result is None:
             rule, message = "approval.unreachable", "no approval channel could be reached, so the call is refused"
             await self._record(Kind.APPROVAL_DECIDED, approval, {"status": "unreachable"})
@@ -178,7 +167,7 @@ class ApprovalStage:
             rule = "approval.timeout"
             message = f"no one approved the call within {self._config.timeout:g} s, so it is refused"
             await self._record(Kind.APPROVAL_DECIDED, approval, {"status": "expired"})
-        call.notes["decision"] = {**decision, "action": "deny", "rule": rule, "reason": message}
+        call.decision = replace(decision, action=Action.DENY, rule=rule, reason=message)
         refusal = RpcError(DENIED, f"Refused ({rule}): {message}", {"rule": rule, "approval": approval.id})
         if self._events is not None:
             await self._events.refused(call, refusal)

@@ -24,7 +24,7 @@ import anyio
 import orjson
 
 from bastion.approvals.model import Approval
-from bastion.audit.keys import write_private
+from bastion.files import write_private
 
 __all__ = ["LinkKey", "SignedLink", "WebhookNotifier", "slack_message"]
 

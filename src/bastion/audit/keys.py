@@ -1,15 +1,14 @@
 """The log's signing keys under BASTION_HOME/keys: Ed25519, private files 0600, rotation kept.
 
 Every key ever used stays listed (public part) in `audit-verifiers.txt`, so checkpoints
-signed before a rotation keep verifying. Key files are written with a unique temporary
-name, fsynced, then renamed into place.
+signed before a rotation keep verifying. Key files are written and read through
+`bastion.files` (atomic, 0600, refused when open to others).
 """
 
 from __future__ import annotations
 
 import os
 import re
-import secrets
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -17,30 +16,11 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 
 from bastion.audit.checkpoint import CheckpointError, Signer, Verifier
 from bastion.errors import StoreError
+from bastion.files import read_private, write_private
 
-__all__ = ["Keyring", "write_private"]
+__all__ = ["Keyring"]
 
 _KEY_FILE = re.compile(r"^audit-signing-(\d+)\.key$")
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Create a file readable only by its owner, durably, atomically."""
-    for directory in reversed([path.parent, *path.parent.parents]):
-        if not directory.exists():
-            directory.mkdir(mode=0o700)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(descriptor, data)
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-    os.replace(temporary, path)
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
 
 
 class Keyring:
@@ -90,10 +70,7 @@ class Keyring:
 
     def _load(self, number: int) -> Signer:
         path = self.directory / f"audit-signing-{number}.key"
-        mode = path.stat().st_mode & 0o777
-        if mode & 0o077:
-            raise StoreError(f"{path} is readable by others (mode {mode:o}); run: chmod 600 {path}")
-        raw = path.read_bytes()
+        raw = read_private(path)
         if len(raw) != 32:
             raise StoreError(f"{path} is not an Ed25519 private key")
         private = Ed25519PrivateKey.from_private_bytes(raw)

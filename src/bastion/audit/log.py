@@ -37,11 +37,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from bastion.audit.checkpoint import Checkpoint, Signer, sign_checkpoint
 from bastion.audit.entry import Record, SealedRecord, encode_entry, index_columns, seal
-from bastion.audit.keys import write_private
 from bastion.audit.merkle import CompactRange, leaf_hash
 from bastion.audit.payload import DayEpochs, PayloadCipher
 from bastion.clock import Clock
 from bastion.errors import StoreError
+from bastion.files import write_private
 from bastion.store.audit import STORED_NODE_LEVEL, AuditStore, CheckpointRow, EntryRow, LogRow, NodeRow, PayloadRow
 
 __all__ = ["AuditLog", "witness_dir"]

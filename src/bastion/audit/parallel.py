@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
-from bastion.audit.service import open_store
 from bastion.audit.verify import RUN, Checked, check_rows
 from bastion.store.audit import AuditStore
+from bastion.store.audit_open import open_store
 
 __all__ = ["PARALLEL_FROM", "checked_runs"]
 

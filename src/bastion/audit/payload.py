@@ -7,24 +7,22 @@ commitments, so neither touches a proof.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import os
 import secrets
-from collections.abc import Mapping
 from datetime import UTC, datetime
-from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from bastion.audit.randomness import random_bytes
 from bastion.errors import StoreError
+from bastion.files import MasterKey
 
-__all__ = ["MASTER_KEY_ENV", "DayEpochs", "PayloadCipher", "epoch_of", "load_master_key"]
+__all__ = ["AUDIT_MASTER_KEY", "MASTER_KEY_ENV", "DayEpochs", "PayloadCipher", "epoch_of"]
 
 MASTER_KEY_ENV = "BASTION_AUDIT_KEY"
 """Base64 of a 32-byte master key; if unset, a key file under BASTION_HOME (mode 0600) is used."""
+AUDIT_MASTER_KEY = MasterKey(MASTER_KEY_ENV, "audit-master.key")
+"""The payload master key: load it with `bastion.files.load_master_key(AUDIT_MASTER_KEY, …)`."""
 
 
 def epoch_of(moment: float) -> str:
@@ -45,39 +43,6 @@ class DayEpochs:
             self._start = moment - moment % 86400
             self._end = self._start + 86400
         return self._epoch
-
-
-def load_master_key(home: Path, environ: Mapping[str, str], *, create: bool) -> bytes | None:
-    """The master key from the environment or the key file; None when absent and not to be created."""
-    encoded = environ.get(MASTER_KEY_ENV)
-    if encoded:
-        try:
-            key = base64.b64decode(encoded, validate=True)
-        except binascii.Error:
-            raise StoreError(f"{MASTER_KEY_ENV} is not base64") from None
-        if len(key) != 32:
-            raise StoreError(f"{MASTER_KEY_ENV} must decode to 32 bytes, not {len(key)}")
-        return key
-    path = home / "keys" / "audit-master.key"
-    if path.exists():
-        mode = path.stat().st_mode & 0o777
-        if mode & 0o077:
-            raise StoreError(f"{path} is readable by others (mode {mode:o}); run: chmod 600 {path}")
-        key = path.read_bytes()
-        if len(key) != 32:
-            raise StoreError(f"{path} is not a 32-byte key")
-        return key
-    if not create:
-        return None
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    key = secrets.token_bytes(32)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(descriptor, key)
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-    return key
 
 
 class PayloadCipher:

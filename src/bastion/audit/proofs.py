@@ -17,6 +17,7 @@ from bastion.audit.merkle import (
     consistency_proof,
     inclusion_proof,
     leaf_hash,
+    perfect_root,
     verify_consistency,
     verify_inclusion,
 )
@@ -40,7 +41,7 @@ def make_bundle(store: AuditStore, log_id: str, index: int, checkpoint: Checkpoi
         raise BundleError(f"log {log_id} has no entry {index}")
 
     def subtree(level: int, idx: int) -> bytes:
-        return store.subtree(log_id, level, idx)
+        return perfect_root(store.subtree_hashes(log_id, level, idx))
 
     proof = inclusion_proof(index, checkpoint.size, subtree)
     return {
@@ -65,7 +66,7 @@ def make_consistency_bundle(
         raise BundleError(f"the older checkpoint (size {old.size}) is larger than the log's latest ({latest.size})")
 
     def subtree(level: int, idx: int) -> bytes:
-        return store.subtree(log_id, level, idx)
+        return perfect_root(store.subtree_hashes(log_id, level, idx))
 
     proof = consistency_proof(old.size, latest.size, subtree)
     return {

@@ -1,4 +1,7 @@
-"""Opening the audit machinery for a gateway process: store, keys, cipher, log, recovery.
+"""Opening the audit machinery for a gateway process: keys, cipher, log and recovery over a store.
+
+The store is the caller's (`bastion.store.audit_open.open_store` picks its class from the URL):
+this module knows only the `AuditStore` protocol.
 
 On start, every log in the store is checked against its witness file (the last checkpoint
 signed for it, kept outside the store): a store that is behind a witness was rolled back or
@@ -19,30 +22,20 @@ import orjson
 
 from bastion.audit.checkpoint import Checkpoint, CheckpointError, Signer, Verifier, sign_checkpoint, verify_note
 from bastion.audit.entry import Record
-from bastion.audit.keys import Keyring, write_private
+from bastion.audit.keys import Keyring
 from bastion.audit.log import AuditLog, witness_dir
-from bastion.audit.merkle import CompactRange, range_root
-from bastion.audit.payload import PayloadCipher, load_master_key
+from bastion.audit.merkle import CompactRange, perfect_root, range_root
+from bastion.audit.payload import AUDIT_MASTER_KEY, PayloadCipher
 from bastion.clock import Clock, SystemClock
 from bastion.config.model import BastionConfig
-from bastion.errors import AuditIntegrityError, StoreError
+from bastion.errors import AuditIntegrityError
+from bastion.files import load_master_key, write_private
 from bastion.store.audit import AuditStore, CheckpointRow, LogRow
-from bastion.store.audit_sqlite import SqliteAuditStore
+from bastion.store.audit_open import inline_append, open_store
 
-__all__ = ["append_once", "config_digest", "open_audit", "open_store", "pid_alive", "read_witnesses", "recover"]
+__all__ = ["append_once", "config_digest", "open_audit", "pid_alive", "read_witnesses", "recover"]
 
 logger = logging.getLogger(__name__)
-
-
-def open_store(home: Path, url: str | None) -> AuditStore:
-    if url is None or url.startswith("sqlite:"):
-        path = Path(url.removeprefix("sqlite:").removeprefix("//")) if url else None
-        return SqliteAuditStore(path) if path else SqliteAuditStore.open(home)
-    if url.startswith(("postgresql://", "postgres://")):
-        from bastion.store.audit_postgres import PostgresAuditStore  # only when asked for: psycopg is heavy
-
-        return PostgresAuditStore(url)
-    raise StoreError(f"unknown audit store {url!r}: use sqlite:PATH or postgresql://…")
 
 
 def pid_alive(pid: int) -> bool:
@@ -68,24 +61,23 @@ def config_digest(config: BastionConfig) -> str:
 
 
 def open_audit(
-    config: BastionConfig, home: Path, environ: Mapping[str, str], clock: Clock, store_url: str | None = None
+    config: BastionConfig, home: Path, environ: Mapping[str, str], clock: Clock, store: AuditStore
 ) -> AuditLog:
-    store = open_store(home, store_url or config.audit.store)
+    """The gateway's audit log over `store`, once the store is checked against its witnesses (`recover`)."""
     keyring = Keyring(home, f"bastion-{config.gateway.instance}")
     signer = keyring.signer()
     verifiers = keyring.verifiers() or [signer.verifier]
     recover(store, home, signer, verifiers, clock)
-    master = load_master_key(home, environ, create=True)
+    master = load_master_key(AUDIT_MASTER_KEY, home, environ, create=True)
     cipher = PayloadCipher(master) if master is not None else None
-    inline = store.try_append_batch if isinstance(store, SqliteAuditStore) else None
-    return AuditLog(store, signer, cipher, clock, home, instance=config.gateway.instance, inline=inline)
+    return AuditLog(store, signer, cipher, clock, home, instance=config.gateway.instance, inline=inline_append(store))
 
 
 async def append_once(
     config: BastionConfig, home: Path, environ: Mapping[str, str], store_url: str | None, record: Record
 ) -> None:
     """Record one entry from a process that has no gateway running (a CLI command, the dashboard)."""
-    log = open_audit(config, home, environ, SystemClock(), store_url)
+    log = open_audit(config, home, environ, SystemClock(), open_store(home, store_url or config.audit.store))
     async with anyio.create_task_group() as tasks:
         await tasks.start(log.run)
         await log.append(record)
@@ -135,7 +127,7 @@ def _seal(
     store: AuditStore, home: Path, log: LogRow, latest: CheckpointRow | None, size: int, signer: Signer, clock: Clock
 ) -> None:
     def subtree(level: int, idx: int) -> bytes:
-        return store.subtree(log.log_id, level, idx)
+        return perfect_root(store.subtree_hashes(log.log_id, level, idx))
 
     if latest is not None and range_root(0, latest.size, subtree) != latest.root:
         raise AuditIntegrityError(log.log_id, latest.size, "the signed prefix no longer matches its checkpoint")

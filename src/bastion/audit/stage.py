@@ -16,9 +16,9 @@ from typing import Any
 from bastion.audit.canonical import canonical_any
 from bastion.audit.entry import Kind, Record
 from bastion.audit.log import AuditLog
+from bastion.codes import AUDIT_UNAVAILABLE, INTERNAL_ERROR
 from bastion.errors import StoreError
 from bastion.proxy.pipeline import Call, CallNext, ClientInfo
-from bastion.transport.jsonrpc import AUDIT_UNAVAILABLE, INTERNAL_ERROR
 from bastion.types import Reply, RpcError
 
 __all__ = ["AuditEvents", "AuditStage", "ServerFactsOf", "call_fields", "log_fields"]
@@ -52,9 +52,8 @@ def call_fields(call: Call, facts: ServerFactsOf = _no_facts) -> dict[str, Any]:
         fields["request"] = str(call.request_id)
     if call.tool is not None:
         fields["tool"] = call.tool
-    decision = call.notes.get("decision")
-    if isinstance(decision, dict):
-        fields["decision"] = decision
+    if call.decision is not None:
+        fields["decision"] = call.decision.to_record()
     return fields
 
 
@@ -79,7 +78,6 @@ class AuditStage:
                 extra=log_fields(call, "audit.unavailable"),
             )
             return RpcError(AUDIT_UNAVAILABLE, "Refused: the call's audit record could not be made durable")
-        call.notes["audit.intent"] = intent
         started = time.perf_counter()
         reply = await call_next(call)
         outcome = {
@@ -90,8 +88,8 @@ class AuditStage:
         }
         if isinstance(reply, RpcError):
             outcome["error"] = {"code": reply.code, "message": reply.message}
-        if call.notes.get("screening"):
-            outcome["screening"] = call.notes["screening"]
+        if call.screening:
+            outcome["screening"] = list(call.screening)
         secret = {} if isinstance(reply, RpcError) else {"result": reply}
         # The reply need not wait for the outcome's fsync: the intent is durable already, and the
         # outcome shares the next batch's commit. A failure there is logged by the writer.
@@ -126,7 +124,7 @@ class AuditEvents:
 
     async def refused(self, call: Call, reply: Reply) -> None:
         fields = call_fields(call, self._facts)
-        rule = str((fields.get("decision") or {}).get("rule", "unknown"))
+        rule = call.decision.rule if call.decision is not None else "unknown"
         if self._on_refused is not None:
             self._on_refused(rule)
         refusals_log.info("refused %s %s (rule %s)", call.method, call.tool or "", rule, extra=log_fields(call, rule))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import secrets
 import time
@@ -13,10 +12,9 @@ import anyio
 import typer
 
 from bastion.audit.entry import Kind, Record
-from bastion.cli._common import JsonOption, console, home
+from bastion.cli._common import JsonOption, StoreOption, console, home, record_entry, who
+from bastion.cli._durations import parse_duration
 from bastion.cli._listing import Listing
-from bastion.cli.audit import StoreOption, record_entry
-from bastion.cli.tokens import parse_duration
 from bastion.config.model import AuditConfig, BastionConfig
 from bastion.errors import ConfigError, ConfigProblem
 from bastion.watch.store import Triage, WatchStore, open_watch
@@ -101,16 +99,16 @@ def snooze(
     store: StoreOption = None,
 ) -> None:
     """Silence an alert's notifications for a while; it is still recorded."""
-    _triage(key, f"snooze:{parse_duration(for_):g}", note, store)
+    _triage(key, f"snooze:{parse_duration(for_, '--for'):g}", note, store)
 
 
 def _triage(key: str, action: str, note: str, store_url: str | None) -> None:
     store = _store(store_url)
     if store.alert(key) is None:
         raise ConfigError(None, [ConfigProblem(key, "no such alert", "see `bastion alerts list --all`")])
-    by = f"{getpass.getuser()} (cli)"
+    by = who()
     store.request_triage(Triage("tri_" + secrets.token_hex(6), key, action, by, note, time.time()))
-    fields = {"alert": key, "triage": action, "by": by, "note": note}
+    fields = {"alert": key, "triage": action, "by": by, "channel": "cli", "note": note}
     config = BastionConfig(audit=AuditConfig(store=store_url))
     anyio.run(record_entry, config, store_url, Record(Kind.ALERT_TRIAGE, fields))
     console.print(f"{key}: {action} recorded; the gateway applies it within a second", markup=False, soft_wrap=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import time
 from typing import Annotated
@@ -11,10 +10,9 @@ import typer
 
 from bastion.approvals.model import Approval, Scope, Status, Verdict
 from bastion.approvals.store import ApprovalStore, open_approvals
-from bastion.cli._common import JsonOption, console, home
+from bastion.cli._common import JsonOption, StoreOption, console, home, who
+from bastion.cli._durations import parse_duration
 from bastion.cli._listing import Listing
-from bastion.cli.audit import StoreOption
-from bastion.cli.tokens import parse_duration
 from bastion.errors import ConfigError, ConfigProblem
 
 __all__ = ["app", "decide_from"]
@@ -90,7 +88,7 @@ def approve(
     store: StoreOption = None,
 ) -> None:
     """Let the call through (and, with --for or --session, later calls of the same tool by the same client)."""
-    decide_from(_store(store), approval_id, True, "cli", _who(), reason, for_, session)
+    decide_from(_store(store), approval_id, True, "cli", who(), reason, for_, session)
 
 
 @app.command()
@@ -100,7 +98,7 @@ def deny(
     store: StoreOption = None,
 ) -> None:
     """Refuse the call; the client gets a JSON-RPC error naming who denied it."""
-    decide_from(_store(store), approval_id, False, "cli", _who(), reason, None, False)
+    decide_from(_store(store), approval_id, False, "cli", who(), reason, None, False)
 
 
 def decide_from(
@@ -119,16 +117,16 @@ def decide_from(
     now = time.time()
     scope, until = Scope.CALL, None
     if window is not None:
-        scope, until = Scope.WINDOW, now + parse_duration(window)
+        scope, until = Scope.WINDOW, now + parse_duration(window, "--for")
     elif session:
         scope = Scope.SESSION
     current = _get(store, approval_id)
     decided = store.decide(approval_id, Verdict(allow, by, channel, now, scope, until, reason))
     if decided is None:
         latest = store.get(approval_id) or current
-        who = f" by {latest.verdict.by} via {latest.verdict.channel}" if latest.verdict else ""
+        earlier = f" by {latest.verdict.by} via {latest.verdict.channel}" if latest.verdict else ""
         raise ConfigError(
-            None, [ConfigProblem(approval_id, f"was already {latest.status.value}{who}", "nothing to do")]
+            None, [ConfigProblem(approval_id, f"was already {latest.status.value}{earlier}", "nothing to do")]
         )
     console.print(f"{approval_id}: {decided.status.value} ({scope.value})")
     return decided
@@ -139,7 +137,3 @@ def _get(store: ApprovalStore, approval_id: str) -> Approval:
     if approval is None:
         raise ConfigError(None, [ConfigProblem(approval_id, "no such approval", "see `bastion approvals list --all`")])
     return approval
-
-
-def _who() -> str:
-    return f"{getpass.getuser()} (cli)"

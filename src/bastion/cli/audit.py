@@ -8,7 +8,6 @@ import re
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,56 +19,45 @@ from bastion.audit.checkpoint import CheckpointError, Verifier
 from bastion.audit.entry import Kind, Record, format_time
 from bastion.audit.export import to_jsonl, to_ocsf
 from bastion.audit.keys import Keyring
-from bastion.audit.payload import PayloadCipher, load_master_key
+from bastion.audit.payload import AUDIT_MASTER_KEY
 from bastion.audit.proofs import BundleError, check_bundle, make_bundle, make_consistency_bundle
-from bastion.audit.service import append_once, open_store, read_witnesses, recover
+from bastion.audit.service import read_witnesses, recover
 from bastion.audit.storewide import verify_store
-from bastion.cli._common import JsonOption, console, err_console, home
+from bastion.cli._common import (
+    JsonOption,
+    StoreOption,
+    console,
+    err_console,
+    home,
+    plaintext,
+    read_config,
+    record_entry,
+    who,
+)
+from bastion.cli._durations import moment
 from bastion.cli._listing import Listing
 from bastion.cli._progress import progress
 from bastion.clock import SystemClock
 from bastion.config.load import load_config
 from bastion.config.model import AuditConfig, BastionConfig
 from bastion.errors import ConfigError, ConfigProblem, StoreError
+from bastion.files import load_master_key
 from bastion.store.audit import AuditStore, EntryRow, SearchFilter
+from bastion.store.audit_open import open_store
 
-__all__ = ["app", "moment", "plaintext", "record_entry", "who"]
+__all__ = ["app"]
 
 app = typer.Typer(
     help="The tamper-evident audit log: tail, search, verify, prove, export, redact.", no_args_is_help=True
 )
 
-StoreOption = Annotated[
-    str | None,
-    typer.Option(
-        "--store", envvar="BASTION_AUDIT_STORE", help="sqlite:PATH or postgresql://… (default: BASTION_HOME)."
-    ),
-]
 JsonLinesOption = Annotated[
     bool, typer.Option("--json", help="Print JSON lines: one entry per line, as `audit export` writes them.")
 ]
-_DURATION = re.compile(r"^(\d+)([smhdw])$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def _store(url: str | None) -> AuditStore:
     return open_store(home(), url)
-
-
-def moment(text: str | None, option: str) -> float | None:
-    """A time given as a duration back from now (15m, 2d) or an ISO 8601 date/time."""
-    if text is None:
-        return None
-    match = _DURATION.match(text)
-    if match:
-        return time.time() - int(match.group(1)) * _UNITS[match.group(2)]
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        raise ConfigError(
-            None, [ConfigProblem(option, f"{text!r} is not a time", "write e.g. 15m, 2d or 2026-11-01T00:00Z")]
-        ) from None
-    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
 def _verifiers(keys: list[str] | None) -> list[Verifier]:
@@ -180,18 +168,6 @@ def search(
     _print([_describe(log_id, row) for log_id, row in rows], as_json)
 
 
-def plaintext(store: AuditStore, log_id: str, index: int) -> str:
-    master = load_master_key(home(), os.environ, create=False)
-    found = store.payload(log_id, index)
-    if master is None or found is None or found[1] is None:
-        return ""
-    wrapped = store.data_key(found[0])
-    if wrapped is None:
-        return ""
-    cipher = PayloadCipher(master)
-    return PayloadCipher.open(cipher.unwrap(found[0], wrapped), log_id, index, found[1]).decode("utf-8", "replace")
-
-
 @app.command()
 def verify(
     store: StoreOption = None,
@@ -217,7 +193,7 @@ def verify(
     """Replay every entry, recompute the tree, check every checkpoint and stored column. Exit 0 only if all holds."""
     opened = _store(store)
     verifiers = _verifiers(key)
-    master = load_master_key(home(), os.environ, create=False) if payloads else None
+    master = load_master_key(AUDIT_MASTER_KEY, home(), os.environ, create=False) if payloads else None
     if payloads and master is None:
         fix = "set BASTION_AUDIT_KEY, or keep the key file in BASTION_HOME/keys/audit-master.key"
         raise ConfigError(None, [ConfigProblem("--payloads", "no audit master key here", fix)])
@@ -352,7 +328,7 @@ def rotate_key(
     config: Annotated[Path | None, typer.Option("--config", "-c", help="bastion.toml, for the instance name.")] = None,
 ) -> None:
     """Start signing with a new key; old checkpoints stay verifiable. The rotation is an entry."""
-    loaded = BastionConfig() if config is None else _config(config)
+    loaded = BastionConfig() if config is None else read_config(config)
     signer = Keyring(home(), f"bastion-{loaded.gateway.instance}").rotate()
     anyio.run(record_entry, loaded, None, Record(Kind.KEY_ROTATED, {"verifier": signer.verifier.encode()}))
     typer.echo(signer.verifier.encode())
@@ -456,18 +432,3 @@ def _all_entries(store: AuditStore, since: float) -> Iterator[tuple[str, EntryRo
         for row in store.entries(log.log_id):
             if row.time >= since:
                 yield log.log_id, row
-
-
-def who() -> str:
-    try:
-        return os.getlogin()
-    except OSError:
-        return os.environ.get("USER", "unknown")
-
-
-def _config(path: Path) -> BastionConfig:
-    return load_config(path)
-
-
-async def record_entry(config: BastionConfig, store_url: str | None, record: Record) -> None:
-    await append_once(config, home(), os.environ, store_url, record)

@@ -17,8 +17,7 @@ import anyio
 import typer
 
 from bastion.audit.entry import Kind, Record
-from bastion.cli._common import console, err_console, home
-from bastion.cli.audit import record_entry, who
+from bastion.cli._common import console, err_console, home, record_entry, who
 from bastion.cli.config import write_schema
 from bastion.config.clients import (
     ClientKind,

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from bastion.config.schema import schema_text
+from bastion.files import current_mode, replace_atomically
 
 __all__ = ["app", "write_schema"]
 
@@ -35,6 +35,4 @@ def schema(
 
 def write_schema(path: Path) -> None:
     """Write the schema to `path`, replacing any older one whole (never a half-written file)."""
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    partial.write_text(schema_text(), encoding="utf-8")
-    os.replace(partial, path)
+    replace_atomically(path, schema_text().encode("utf-8"), mode=current_mode(path, 0o644))

@@ -184,6 +184,6 @@ def dashboard(
     setup_logging(log_level)
     loaded = read_config(config) if config is not None else None
     # The web stack loads only for this command.
-    from bastion.web.serve import serve_dashboard
+    from bastion.runtime_http import serve_dashboard
 
     anyio.run(serve_dashboard, home(), store, listen, loaded, config)

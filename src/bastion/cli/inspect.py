@@ -19,9 +19,9 @@ from bastion.cli._common import ConfigOption, JsonOption, console, open_store, r
 from bastion.cli._listing import Listing
 from bastion.cli._progress import progress
 from bastion.errors import SandboxError
-from bastion.inventory.collect import collect_inventory
 from bastion.inventory.pins import LOCK_NAME, load_lock
 from bastion.inventory.report import inventory_data, to_json, to_markdown
+from bastion.runtime import collect_inventory
 from bastion.sandbox.launcher import find_bwrap
 from bastion.store.home import bastion_home, ensure_home
 from bastion.watch.store import AlertRow, CheckRow, open_watch

@@ -15,14 +15,14 @@ import anyio
 import typer
 
 from bastion.audit.entry import Kind, Record
-from bastion.cli._common import ConfigOption, console, err_console, read_config, setup_logging
+from bastion.cli._common import ConfigOption, console, err_console, read_config, record_entry, setup_logging, who
 from bastion.cli._progress import progress
-from bastion.cli.audit import record_entry, who
 from bastion.config.load import parse_config
 from bastion.config.model import BastionConfig
 from bastion.errors import ConfigError, ConfigProblem
+from bastion.files import current_mode, replace_atomically
 from bastion.inventory.admit import launch_command
-from bastion.inventory.collect import ServerInventory, collect_inventory
+from bastion.inventory.collect import ServerInventory
 from bastion.inventory.packages import (
     PackageInfo,
     PackageLookupError,
@@ -49,6 +49,7 @@ from bastion.inventory.pins import (
     pin_from_listing,
     save_lock,
 )
+from bastion.runtime import collect_inventory
 
 __all__ = ["register"]
 
@@ -303,9 +304,7 @@ def _resolve_versions(path: Path, config: BastionConfig, names: Sequence[str]) -
             text = text.replace(quoted, json.dumps(new))
             console.print(f"{name}: {old} -> {new}", markup=False)
     parse_config(text, path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.resolve")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    replace_atomically(path, text.encode("utf-8"), mode=current_mode(path, 0o644))
     return read_config(path)
 
 

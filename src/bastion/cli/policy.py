@@ -18,9 +18,20 @@ import typer
 from bastion.audit.columns import indexed_entry
 from bastion.audit.entry import Kind, Record, format_time
 from bastion.audit.service import config_digest
-from bastion.audit.service import open_store as open_audit_store
-from bastion.cli._common import ConfigOption, JsonOption, console, err_console, home, open_store, read_config
-from bastion.cli.audit import StoreOption, moment, plaintext, record_entry, who
+from bastion.cli._common import (
+    ConfigOption,
+    JsonOption,
+    StoreOption,
+    console,
+    err_console,
+    home,
+    open_store,
+    plaintext,
+    read_config,
+    record_entry,
+    who,
+)
+from bastion.cli._durations import moment
 from bastion.clock import SystemClock
 from bastion.config.model import BastionConfig
 from bastion.errors import ConfigError, ConfigProblem
@@ -33,6 +44,7 @@ from bastion.policy.shadow import ShadowRow, shadow_report
 from bastion.policy.stage import evaluate
 from bastion.policy.urls import Resolver
 from bastion.store.audit import AuditStore, SearchFilter
+from bastion.store.audit_open import open_store as open_audit_store
 from bastion.types import Decision
 
 __all__ = ["app", "explain_call"]

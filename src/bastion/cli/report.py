@@ -15,7 +15,6 @@ import typer
 
 from bastion.audit.checkpoint import CheckpointError, Verifier
 from bastion.audit.keys import Keyring
-from bastion.audit.service import open_store
 from bastion.cli._common import JsonOption, console, err_console, home
 from bastion.cli._listing import Listing
 from bastion.cli._progress import progress
@@ -27,6 +26,7 @@ from bastion.compliance.timeline import Period, PeriodError
 from bastion.config.load import load_config
 from bastion.config.model import BastionConfig
 from bastion.errors import ConfigError, ConfigProblem
+from bastion.store.audit_open import open_store
 
 __all__ = ["app"]
 

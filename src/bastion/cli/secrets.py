@@ -20,13 +20,13 @@ import anyio
 import typer
 
 from bastion.audit.entry import Kind, Record
-from bastion.cli._common import JsonOption, console, home, read_config
+from bastion.cli._common import JsonOption, console, home, read_config, record_entry, who
 from bastion.cli._listing import Listing
-from bastion.cli.audit import record_entry, who
 from bastion.config.model import BastionConfig
 from bastion.errors import ConfigError, ConfigProblem, SecretError
-from bastion.identity.secrets import Secret, SecretStore, check_secret_name, check_server_name
+from bastion.identity.secrets import SecretStore, check_secret_name, check_server_name
 from bastion.identity.servers import ServerIdentities, ServerIdentity
+from bastion.types import Secret
 
 __all__ = ["app", "identity_app"]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from typing import Annotated
 
@@ -12,24 +11,15 @@ import anyio
 import typer
 
 from bastion.audit.entry import Kind, Record
-from bastion.cli._common import JsonOption, console, open_store
+from bastion.cli._common import JsonOption, console, open_store, record_entry, who
+from bastion.cli._durations import parse_duration
 from bastion.cli._listing import Listing
-from bastion.cli.audit import record_entry, who
 from bastion.config.model import BastionConfig
 from bastion.errors import ConfigError, ConfigProblem
 
-__all__ = ["app", "parse_duration"]
+__all__ = ["app"]
 
 app = typer.Typer(help="Bearer tokens for clients of `bastion serve` (stored as SHA-256 hashes).", no_args_is_help=True)
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(text: str) -> float:
-    match = re.fullmatch(r"\s*(\d+)\s*([smhdw])\s*", text)
-    if not match:
-        raise ConfigError(None, [ConfigProblem("--expires", f"{text!r} is not a duration", "write e.g. 30m, 12h, 90d")])
-    return int(match.group(1)) * _UNITS[match.group(2)]
 
 
 @app.command()
@@ -49,7 +39,7 @@ def create(
             None, [ConfigProblem("--role", f"{role!r} is not a role", "use agent, admin, approver or auditor")]
         )
     now = time.time()
-    expiry = now + parse_duration(expires) if expires else None
+    expiry = now + parse_duration(expires, "--expires") if expires else None
     limited = tuple(name.strip() for name in servers.split(",") if name.strip()) if servers is not None else None
     token = open_store().create_token(client, now, expiry, limited, role)
     listed = list(limited) if limited is not None else None

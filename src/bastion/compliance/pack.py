@@ -44,6 +44,7 @@ from bastion.compliance.render import FILES, RenderError, print_pdf, render_html
 from bastion.compliance.timeline import Period, gaps, iso
 from bastion.compliance.views import Views, documents
 from bastion.config.model import BastionConfig
+from bastion.files import fsync_directory
 from bastion.store.audit import AuditStore
 
 __all__ = ["Outcome", "Request", "build_pack"]
@@ -126,19 +127,11 @@ def build_pack(store: AuditStore, request: Request, out: Path) -> Outcome:
         if out.exists():
             out.rmdir()
         staging.rename(out)
-        _fsync_dir(out.parent)
+        fsync_directory(out.parent)
     finally:
         if staging.exists():
             shutil.rmtree(staging)
     return outcome
-
-
-def _fsync_dir(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 @dataclass

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -30,9 +29,10 @@ import json5
 import tomli_w
 from pydantic import ValidationError
 
-from bastion.config.model import BastionConfig, ServerConfig
-from bastion.errors import ClientConfigError, SecretError
-from bastion.identity.secrets import Secret, check_secret_name
+from bastion.config.model import ENV_NAME, ENV_NAME_FIX, BastionConfig, ServerConfig
+from bastion.errors import ClientConfigError
+from bastion.files import replace_atomically, write_new
+from bastion.types import Secret
 
 __all__ = [
     "ClientFile",
@@ -301,31 +301,12 @@ def _write(path: Path, text: str, now: datetime) -> Path:
         original = path.read_bytes()
         mode = path.stat().st_mode & 0o777
         backup = _new_backup(path, original, mode, now)
-        replacement = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-        _create(replacement, text.encode("utf-8"), mode)
-        try:
-            os.replace(replacement, path)
-        except OSError:
-            replacement.unlink(missing_ok=True)
-            raise
+        replace_atomically(path, text.encode("utf-8"), mode=mode)
     except OSError as exc:
         raise ClientConfigError(
             path, f"cannot be written: {exc.strerror}", "check the permissions of the file and its folder"
         ) from None
     return backup
-
-
-def _create(path: Path, content: bytes, mode: int) -> None:
-    """Write a new file (FileExistsError if the name is taken), durably; a failed write leaves nothing."""
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(content)
-            file.flush()
-            os.fsync(file.fileno())
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
 
 
 def _new_backup(path: Path, content: bytes, mode: int, now: datetime) -> Path:
@@ -334,7 +315,7 @@ def _new_backup(path: Path, content: bytes, mode: int, now: datetime) -> Path:
     for number in range(1, 1000):
         backup = path.with_name(f"{path.name}.bastion-backup-{stamp}" + (f"-{number}" if number > 1 else ""))
         try:
-            _create(backup, content, mode)
+            write_new(backup, content, mode)
         except FileExistsError:
             continue
         return backup
@@ -456,10 +437,8 @@ def _env(label: str, entry: Mapping[str, Any]) -> dict[str, str] | str:
     for variable, value in env.items():
         if not isinstance(value, str):
             return f"its env {variable!r} is not a string; put the value in quotes"
-        try:
-            check_secret_name(label, variable)
-        except SecretError as exc:
-            return f"its env {variable!r} {exc.detail}; {exc.fix}"
+        if not ENV_NAME.match(variable):
+            return f"its env {variable!r} is not an environment variable name; {ENV_NAME_FIX}"
     return cast("dict[str, str]", env)
 
 

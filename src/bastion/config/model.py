@@ -14,13 +14,14 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from bastion.inventory.risk import RiskClass
-from bastion.policy.paths import DEFAULT_ALLOWED_NAMES, DEFAULT_DENIED_NAMES
-from bastion.policy.urls import UrlRules
+from bastion.config.hosts import host_pattern
+from bastion.types import RiskClass
 
 __all__ = [
     "ASYMMETRIC_ALGORITHMS",
     "CAPABILITIES",
+    "DEFAULT_ALLOWED_NAMES",
+    "DEFAULT_DENIED_NAMES",
     "DEFAULT_MAX_FRAME_BYTES",
     "ApprovalConfig",
     "ApprovalWhen",
@@ -55,6 +56,7 @@ __all__ = [
 DEFAULT_MAX_FRAME_BYTES = 4 * 1024 * 1024
 SERVER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ENV_NAME_FIX = "use letters, digits and '_', not starting with a digit"
 RATE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)\s*$")
 PER = {"second": 1.0, "minute": 60.0, "hour": 3600.0, "day": 86400.0}
 Capability = Literal["write", "network", "destructive", "exec"]
@@ -66,6 +68,15 @@ Isolation = Literal["session", "client", "shared"]
 """Who shares a server's processes under `bastion serve`: each MCP session has its own (`session`),
 each client identity has its own (`client`), or every client uses one bounded pool (`shared`)."""
 ProtocolChoice = Literal["auto", "2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"]
+DEFAULT_DENIED_NAMES: tuple[str, ...] = (
+    ".env", ".env.*", ".envrc", ".ssh", ".gnupg", ".aws", ".azure", ".config/gcloud", ".kube/config",
+    ".docker/config.json", ".git/config", ".git-credentials", ".netrc", "_netrc", ".npmrc", ".pypirc",
+    ".pgpass", "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", "*.pem", "*.key", "*.p12", "*.pfx",
+)  # fmt: skip
+"""File names no path argument may reach (`policy/paths.py` says how they match): the config's
+default, and the path rules' when no config is given."""
+DEFAULT_ALLOWED_NAMES: tuple[str, ...] = (".env.example", ".env.sample", ".env.template", ".env.dist")
+"""Exceptions to the denied names: templates that list a project's variables, not their values."""
 
 
 class _Model(BaseModel):
@@ -138,7 +149,8 @@ class UrlConfig(_Model):
 
     @model_validator(mode="after")
     def _patterns(self) -> UrlConfig:
-        UrlRules(self.schemes, self.allow_hosts, self.deny_hosts, self.allow_private)  # raises ValueError naming it
+        for pattern in (*self.allow_hosts, *self.deny_hosts):
+            host_pattern(pattern)  # raises ValueError naming it, as policy's UrlRules will
         return self
 
 

@@ -4,7 +4,8 @@
 `ServerIdentities` keeps an Ed25519 key pair per server whose id records can name.
 """
 
-from bastion.identity.secrets import Secret, SecretInfo, SecretStore
+from bastion.identity.secrets import SecretInfo, SecretStore
 from bastion.identity.servers import ServerIdentities, ServerIdentity
+from bastion.types import Secret
 
 __all__ = ["Secret", "SecretInfo", "SecretStore", "ServerIdentities", "ServerIdentity"]

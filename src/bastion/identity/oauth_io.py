@@ -33,7 +33,7 @@ from bastion.identity.oauth import (
     looks_like_jwt,
     parse_keys,
 )
-from bastion.identity.secrets import Secret
+from bastion.types import Secret
 
 __all__ = ["Introspector", "IssuerKeys", "IssuerUnavailable", "TokenGate", "metadata_urls"]
 

@@ -11,14 +11,12 @@ start until a new value is set. Values never enter an exception message or a log
 from __future__ import annotations
 
 import base64
-import binascii
-import hmac
 import importlib
 import os
 import re
 import sqlite3
-from collections.abc import Generator, Mapping
-from contextlib import contextmanager, suppress
+from collections.abc import Mapping
+from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, cast
@@ -26,18 +24,22 @@ from typing import Any, Protocol, cast
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from bastion.audit.keys import write_private
+from bastion.config.model import ENV_NAME, ENV_NAME_FIX
 from bastion.errors import SecretError, StoreError
+from bastion.files import MasterKey, Refuse, decode_key, load_master_key
+from bastion.store.sqlite_db import open_private, transaction
+from bastion.types import Secret
 
 __all__ = [
     "KEYRING_ENV",
     "MASTER_KEY_ENV",
+    "SECRETS_MASTER_KEY",
     "Secret",
     "SecretInfo",
     "SecretStore",
     "check_secret_name",
     "check_server_name",
-    "create_once",
+    "refusal",
 ]
 
 MASTER_KEY_ENV = "BASTION_SECRETS_KEY"
@@ -47,10 +49,8 @@ KEYRING_ENV = "BASTION_SECRETS_KEYRING"
 KEYRING_SERVICE, KEYRING_USER = "bastion", "secrets-master"
 
 _SERVER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _STORE = "*"  # the `server` of a SecretError about the store itself, not one server's secret
 _KEY_CHECK = b"bastion-secrets-key-check-v1"
-_NEW_KEY = "generate one with: openssl rand -base64 32"
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS secrets (
     server TEXT NOT NULL, name TEXT NOT NULL, version INTEGER NOT NULL, ciphertext BLOB,
@@ -59,31 +59,6 @@ CREATE TABLE IF NOT EXISTS secrets (
 );
 CREATE TABLE IF NOT EXISTS secrets_meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
 """
-
-
-class Secret:
-    """A secret value that does not show itself: repr and str are masked; `reveal()` gives it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('********')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Secret):
-            return NotImplemented
-        return hmac.compare_digest(self._value.encode("utf-8"), other._value.encode("utf-8"))
-
-    def __hash__(self) -> int:
-        return hash((Secret, self._value))
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,54 +83,27 @@ def check_server_name(server: str) -> str:
 
 
 def check_secret_name(server: str, name: str) -> str:
-    if not _NAME.match(name):
-        raise SecretError(
-            server,
-            name,
-            "is not an environment variable name",
-            "use letters, digits and '_', not starting with a digit",
-        )
+    if not ENV_NAME.match(name):
+        raise SecretError(server, name, "is not an environment variable name", ENV_NAME_FIX)
     return name
 
 
-def create_once(path: Path, data: bytes) -> bytes:
-    """Write a private file (0600, 0700 parents) unless it exists; return what the file holds.
+def refusal(server: str) -> Refuse:
+    """How `bastion.files` refuses a key file of `server` ("*": the store's own): a SecretError."""
 
-    The content is complete before the name appears (link of a fsynced temporary file), and
-    when two processes race, both end up with the one that won.
-    """
-    staged = path.with_name(f".{path.name}.{os.urandom(6).hex()}.new")
-    write_private(staged, data)
-    try:
-        os.link(staged, path)
-    except FileExistsError:
-        return read_private(path)
-    finally:
-        staged.unlink()
-    return data
+    def refuse(subject: str, detail: str, fix: str) -> SecretError:
+        return SecretError(server, subject, detail, fix)
+
+    return refuse
 
 
-def read_private(path: Path, server: str = _STORE) -> bytes:
-    """A key file's bytes, refused if anyone but its owner may read or write it."""
-    mode = path.stat().st_mode & 0o777
-    if mode & 0o077:
-        raise SecretError(server, path.name, f"{path} is open to others (mode {mode:o})", f"run: chmod 600 {path}")
-    return path.read_bytes()
+SECRETS_MASTER_KEY = MasterKey(MASTER_KEY_ENV, "secrets-master.key", refusal(_STORE))
+"""The secret store's master key, unless it is in the OS keyring."""
 
 
 class _Keyring(Protocol):
     def get_password(self, service_name: str, username: str) -> str | None: ...
     def set_password(self, service_name: str, username: str, password: str) -> None: ...
-
-
-def _decode_key(encoded: str, source: str) -> bytes:
-    try:
-        key = base64.b64decode(encoded.strip(), validate=True)
-    except binascii.Error:
-        raise SecretError(_STORE, "master key", f"{source} is not base64", _NEW_KEY) from None
-    if len(key) != 32:
-        raise SecretError(_STORE, "master key", f"{source} must decode to 32 bytes, not {len(key)}", _NEW_KEY)
-    return key
 
 
 def _keyring_key(create: bool) -> bytes | None:
@@ -179,34 +127,23 @@ def _keyring_key(create: bool) -> bytes | None:
             f"the OS keyring failed: {type(exc).__name__}",
             f"unset {KEYRING_ENV} to use a key file",
         ) from None
-    return None if stored is None else _decode_key(stored, f"the keyring entry {KEYRING_SERVICE}/{KEYRING_USER}")
-
-
-def load_master_key(home: Path, environ: Mapping[str, str], *, create: bool) -> bytes | None:
-    encoded = environ.get(MASTER_KEY_ENV)
-    if encoded:
-        return _decode_key(encoded, MASTER_KEY_ENV)
-    if environ.get(KEYRING_ENV) == "1":
-        return _keyring_key(create)
-    path = home / "keys" / "secrets-master.key"
-    if path.exists():
-        key = read_private(path)
-    elif create:
-        key = create_once(path, AESGCM.generate_key(bit_length=256))
-    else:
+    if stored is None:
         return None
-    if len(key) != 32:
-        raise SecretError(
-            _STORE, "master key", f"{path} is not a 32-byte key", f"restore it from a backup ({_NEW_KEY})"
-        )
-    return key
+    return decode_key(stored, f"the keyring entry {KEYRING_SERVICE}/{KEYRING_USER}", SECRETS_MASTER_KEY.refuse)
+
+
+def _master_key(home: Path, environ: Mapping[str, str], *, create: bool) -> bytes | None:
+    """The key from BASTION_SECRETS_KEY, else the OS keyring when asked for, else the key file."""
+    if not environ.get(MASTER_KEY_ENV) and environ.get(KEYRING_ENV) == "1":
+        return _keyring_key(create)
+    return load_master_key(SECRETS_MASTER_KEY, home, environ, create=create)
 
 
 def _aad(server: str, name: str, version: int) -> bytes:
     return f"bastion-secret-v1\x00{server}\x00{name}\x00{version}".encode()
 
 
-def _unreadable(path: Path, exc: sqlite3.Error) -> StoreError:
+def _unreadable(path: Path, exc: sqlite3.Error | OSError) -> StoreError:
     return StoreError(
         f"cannot open the secret store {path}: {exc}\n  fix: restore it from a backup (it opens only with its "
         "master key), or move it aside and set each server's secrets again: bastion secrets set SERVER NAME"
@@ -235,17 +172,12 @@ class SecretStore:
     def __init__(self, path: Path, master: bytes) -> None:
         """Open the store at `path` with its master key; SecretError if the key is not the store's."""
         self.path = path
-        if not path.exists():
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
         try:
-            self._db = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA secure_delete=ON")  # an erased ciphertext does not linger in free pages
+            # secure_delete: an erased ciphertext does not linger in free pages
+            self._db = open_private(path, pragmas=("secure_delete=ON",))
             self._db.executescript(SCHEMA)
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, OSError) as exc:
             raise _unreadable(path, exc) from exc
-        os.chmod(path, 0o600)
         self._aead = AESGCM(master)
         self._check_key()
 
@@ -254,7 +186,7 @@ class SecretStore:
         """The store of BASTION_HOME; its master key is created on first use, never replaced."""
         home.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = home / "secrets.db"
-        master = load_master_key(home, environ, create=not _has_key_check(path))
+        master = _master_key(home, environ, create=not _has_key_check(path))
         if master is None:
             raise SecretError(
                 _STORE,
@@ -267,18 +199,8 @@ class SecretStore:
     def close(self) -> None:
         self._db.close()
 
-    @contextmanager
-    def _tx(self) -> Generator[sqlite3.Connection, None, None]:
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise StoreError(f"secret store {self.path}: {exc}") from exc
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self._db, f"secret store {self.path}")
 
     def _rows(self, query: str, parameters: tuple[str, ...]) -> list[tuple[Any, ...]]:
         try:

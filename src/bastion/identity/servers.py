@@ -18,9 +18,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
-from bastion.audit.keys import write_private
 from bastion.errors import SecretError
-from bastion.identity.secrets import check_server_name, create_once, read_private
+from bastion.files import create_once, read_private, write_private
+from bastion.identity.secrets import check_server_name, refusal
 
 __all__ = ["ServerIdentities", "ServerIdentity"]
 
@@ -57,7 +57,7 @@ class ServerIdentities:
         current = self._path(server)
         self._private_directory()
         if current.exists():
-            read_private(current, server)  # a key open to others is refused, not quietly retired
+            read_private(current, refusal(server))  # a key open to others is refused, not quietly retired
             number = len(self._retired(server)) + 1
             while True:
                 try:
@@ -103,7 +103,7 @@ class ServerIdentities:
         path = self._path(server)
         self._private_directory()
         if not path.exists():
-            create_once(path, _raw(Ed25519PrivateKey.generate()))
+            create_once(path, _raw(Ed25519PrivateKey.generate()), refusal(server))
         return self._load(server, path)
 
     def _private_directory(self) -> None:
@@ -113,7 +113,7 @@ class ServerIdentities:
 
     @staticmethod
     def _load(server: str, path: Path) -> Ed25519PrivateKey:
-        raw = read_private(path, server)
+        raw = read_private(path, refusal(server))
         if len(raw) != 32:
             raise SecretError(
                 server, "identity key", f"{path} is not an Ed25519 private key", "restore it from a backup"

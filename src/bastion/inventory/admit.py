@@ -13,11 +13,11 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+from bastion.codes import DENIED
 from bastion.config.model import ServerConfig
 from bastion.inventory.pins import Drift, Lock, compare
 from bastion.proxy.pipeline import Call, CallNext, SessionEvents
-from bastion.transport.jsonrpc import DENIED
-from bastion.types import Reply, RpcError
+from bastion.types import Action, Decision, Reply, RpcError
 
 __all__ = ["PinGuard", "launch_command"]
 
@@ -68,34 +68,36 @@ class PinGuard:
 
     def hide(self, server: str, item: Mapping[str, Any]) -> Mapping[str, str] | None:
         """Why a listed tool is not shown: its server is blocked, or it is new or changed since pinned."""
+        decision = self._hidden(server, item.get("name"))
+        return decision.to_record() if decision is not None else None
+
+    async def __call__(self, call: Call, call_next: CallNext) -> Reply:
+        drift = self._drift.get(call.server)
+        decision = None
+        if drift is not None and drift.blocks_server:
+            decision = _blocked(call.server, drift)
+        elif drift is not None and call.method == "tools/call":
+            decision = self._hidden(call.server, call.tool)
+        if decision is None:
+            return await call_next(call)
+        call.decision = decision
+        reply = RpcError(DENIED, f"Refused: {decision.reason}", {"rule": decision.rule})
+        await self._events.refused(call, reply)
+        return reply
+
+    def _hidden(self, server: str, name: object) -> Decision | None:
         drift = self._drift.get(server)
         if drift is None:
             return None
         if drift.blocks_server:
             return _blocked(server, drift)
-        if item.get("name") in drift.blocked_tools():
-            reason = (
-                f"{item.get('name')!r} is new or changed since {server!r} was pinned; run `bastion review {server}`"
-            )
-            return {"action": "deny", "rule": "pins.unreviewed", "reason": reason}
+        if name in drift.blocked_tools():
+            reason = f"{name!r} is new or changed since {server!r} was pinned; run `bastion review {server}`"
+            return Decision(Action.DENY, "pins.unreviewed", reason, hidden=True)
         return None
 
-    async def __call__(self, call: Call, call_next: CallNext) -> Reply:
-        drift = self._drift.get(call.server)
-        hidden = None
-        if drift is not None and drift.blocks_server:
-            hidden = _blocked(call.server, drift)
-        elif drift is not None and call.method == "tools/call" and call.tool in drift.blocked_tools():
-            hidden = self.hide(call.server, {"name": call.tool})
-        if hidden is None:
-            return await call_next(call)
-        call.notes["decision"] = dict(hidden)
-        reply = RpcError(DENIED, f"Refused: {hidden['reason']}", {"rule": hidden["rule"]})
-        await self._events.refused(call, reply)
-        return reply
 
-
-def _blocked(server: str, drift: Drift) -> dict[str, str]:
+def _blocked(server: str, drift: Drift) -> Decision:
     why = (
         "it is not pinned"
         if drift.unpinned
@@ -104,4 +106,4 @@ def _blocked(server: str, drift: Drift) -> dict[str, str]:
         else "its launch command changed"
     )
     reason = f"server {server!r} is blocked: {why} since `bastion pin`; run `bastion review {server}`"
-    return {"action": "deny", "rule": "pins.server_blocked", "reason": reason}
+    return Decision(Action.DENY, "pins.server_blocked", reason, hidden=True)

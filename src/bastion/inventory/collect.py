@@ -1,29 +1,27 @@
-"""Connecting to every configured server to take stock of what it offers."""
+"""Taking stock of what every configured server offers, through a session the caller built.
+
+The composition root (`bastion.runtime.collect_inventory`) starts the servers as the gateway
+would run them (sandboxed, with their own secrets); this module only reads what they list and
+judges it: risk, whether policy hides it, drift from the lock, risky configuration.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import anyio
 
-from bastion.config.model import BastionConfig, ServerConfig
-from bastion.identity.secrets import SecretStore
+from bastion.config.model import ServerConfig
 from bastion.inventory.admit import launch_command
 from bastion.inventory.packages import package_ref, typosquat, unpinned_finding
 from bastion.inventory.pins import Lock, compare
-from bastion.inventory.risk import Classification, classify
-from bastion.policy.compile import compile_policy
 from bastion.policy.decide import Policy
-from bastion.proxy.pipeline import ClientInfo
-from bastion.proxy.session import NoClient, Session
-from bastion.sandbox.prepare import Launcher, ServerFacts, secrets_of
-from bastion.store.home import bastion_home, ensure_home
-from bastion.transport.connect import make_connector
-from bastion.types import Action, Era
+from bastion.policy.risk import Classification, classify
+from bastion.proxy.session import Session
+from bastion.types import Action
 
-__all__ = ["ServerInventory", "ToolEntry", "collect_inventory"]
+__all__ = ["ServerInventory", "ToolEntry", "config_findings", "server_findings", "take_inventory"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,31 +52,15 @@ class ServerInventory:
     """What a reviewer should know: unsandboxed, unpinned package, typosquat, drift from the lock."""
 
 
-async def collect_inventory(
-    config: BastionConfig, environ: Mapping[str, str], lock: Lock | None = None
-) -> list[ServerInventory]:
-    servers = config.enabled_servers()
-    # Inventory starts the servers it lists, so they run exactly as the gateway would run them:
-    # sandboxed, with their own secrets.
-    secrets = SecretStore.open(ensure_home(bastion_home(environ)), environ)
-    launcher = Launcher(environ, ServerFacts(), secrets_of(secrets))
-    gateway = config.gateway
-    connector = make_connector(
-        environ, max_bytes=gateway.max_frame_bytes, max_depth=gateway.max_depth, prepare=launcher
-    )
-    client = ClientInfo("inventory", "inventory", Era.HANDSHAKE, "bastion-inventory")
-    session = Session(servers, config.gateway, client, NoClient(), connector, client_capabilities={})
-    policy = compile_policy(config, environ)
+async def take_inventory(session: Session, policy: Policy, lock: Lock | None = None) -> list[ServerInventory]:
+    """Run `session` (every server given one try at starting), describe each of its servers, stop."""
     result: list[ServerInventory] = []
-    try:
-        async with anyio.create_task_group() as tasks:
-            await tasks.start(session.run_lenient)
-            result = [
-                _with_findings(_describe(session, policy, name, server), lock) for name, server in servers.items()
-            ]
-            tasks.cancel_scope.cancel()
-    finally:
-        secrets.close()
+    async with anyio.create_task_group() as tasks:
+        await tasks.start(session.run_lenient)
+        result = [
+            _with_findings(_describe(session, policy, name, server), lock) for name, server in session.servers.items()
+        ]
+        tasks.cancel_scope.cancel()
     return result
 
 

@@ -26,12 +26,9 @@ escapes in code review; `diff_lines` escapes every unprintable character for the
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,6 +36,7 @@ from typing import Any
 
 from bastion.audit.canonical import canonical_any
 from bastion.errors import PinError
+from bastion.files import current_mode, replace_atomically
 
 __all__ = [
     "LOCK_NAME",
@@ -302,36 +300,16 @@ def save_lock(path: Path, lock: Lock) -> None:
     """Write the lock atomically: a uniquely named temp file beside it, fsynced, renamed over it."""
     document = {"version": LOCK_VERSION, "servers": {name: asdict(pin) for name, pin in lock.servers.items()}}
     data = (json.dumps(document, sort_keys=True, indent=2, ensure_ascii=True) + "\n").encode("ascii")
-    directory = path.parent
     try:
-        mode = path.stat().st_mode & 0o777
-    except FileNotFoundError:
-        mode = 0o644
+        mode = current_mode(path, 0o644)
     except OSError as exc:
         raise PinError(path, f"cannot write: {exc.strerror or exc}") from exc
-    temp: str | None = None
     try:
-        handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".new", dir=directory)
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fchmod(out.fileno(), mode)
-            os.fsync(out.fileno())
-        os.replace(temp, path)
-        temp = None
-        directory_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(directory_fd)
-        finally:
-            os.close(directory_fd)
+        replace_atomically(path, data, mode=mode)
     except OSError as exc:
         raise PinError(
             path, f"cannot write: {exc.strerror or exc}", "check the directory's permissions and free space"
         ) from exc
-    finally:
-        if temp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
 
 
 class _Shape(Exception):

@@ -30,13 +30,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from bastion.config.model import Capability
-from bastion.inventory.risk import RiskClass
 from bastion.policy.arguments import Strings, argument_refusal
 from bastion.policy.commands import NeedsApproval
 from bastion.policy.profile import ToolProfile
 from bastion.policy.rules import OPEN_CLIENT, ApprovalRule, ClientPolicy, ServerPolicy, SqlCheck, write_access
 from bastion.policy.urls import Resolver
-from bastion.types import Action, Decision
+from bastion.types import Action, Decision, RiskClass
 
 __all__ = [
     "ApprovalRule",

@@ -37,15 +37,16 @@ that leaves the roots and comes back through a symlink is refused, and that a ro
 through an alias (`/tmp` → `/private/tmp` on macOS) must be spelled resolved, as the Node
 server demands too.
 
-Finally no component of those paths may match a denied name (`DEFAULT_DENIED_NAMES` unless
-the rules say otherwise), compared case-insensitively and also with trailing dots and spaces
-stripped (Windows drops them: `.env.` is `.env`), unless the same components match one of
-`allowed_names`, the exceptions (`DEFAULT_ALLOWED_NAMES`: the templates `.env.example`,
-`.env.sample`, `.env.template` and `.env.dist`, which hold names, not secrets). A pattern
-with a `/` (`.git/config`) matches consecutive components. The roots' own components count:
-to grant `~/.aws`, narrow `denied_names`. `.envrc` is denied (direnv files export secrets);
-look-alikes such as `.envrc-notes`, `env.txt`, `README.env.md` and `my.environment` match
-nothing and are allowed. `check_name` is the same test alone, without roots or filesystem.
+Finally no component of those paths may match a denied name (the config's
+`DEFAULT_DENIED_NAMES` unless the rules say otherwise), compared case-insensitively and also
+with trailing dots and spaces stripped (Windows drops them: `.env.` is `.env`), unless the
+same components match one of `allowed_names`, the exceptions (`DEFAULT_ALLOWED_NAMES`: the
+templates `.env.example`, `.env.sample`, `.env.template` and `.env.dist`, which hold names,
+not secrets). A pattern with a `/` (`.git/config`) matches consecutive components. The
+roots' own components count: to grant `~/.aws`, narrow `denied_names`. `.envrc` is denied
+(direnv files export secrets); look-alikes such as `.envrc-notes`, `env.txt`, `README.env.md`
+and `my.environment` match nothing and are allowed. `check_name` is the same test alone,
+without roots or filesystem.
 
 Limits. The filesystem is read at one moment: a symlink created or swapped between this
 check and the server's open (time-of-check/time-of-use) is not seen; the sandbox, which
@@ -68,25 +69,16 @@ from dataclasses import dataclass
 from typing import cast
 from urllib.parse import unquote
 
+from bastion.config.model import DEFAULT_ALLOWED_NAMES, DEFAULT_DENIED_NAMES
 from bastion.policy.refusal import Refusal, quote
 
 __all__ = [
-    "DEFAULT_ALLOWED_NAMES",
-    "DEFAULT_DENIED_NAMES",
     "PathRules",
     "check_name",
     "check_path",
     "check_paths",
     "resolve_root",
 ]
-
-DEFAULT_DENIED_NAMES: tuple[str, ...] = (
-    ".env", ".env.*", ".envrc", ".ssh", ".gnupg", ".aws", ".azure", ".config/gcloud", ".kube/config",
-    ".docker/config.json", ".git/config", ".git-credentials", ".netrc", "_netrc", ".npmrc", ".pypirc",
-    ".pgpass", "id_rsa*", "id_dsa*", "id_ecdsa*", "id_ed25519*", "*.pem", "*.key", "*.p12", "*.pfx",
-)  # fmt: skip
-DEFAULT_ALLOWED_NAMES: tuple[str, ...] = (".env.example", ".env.sample", ".env.template", ".env.dist")
-"""Exceptions to the denied names: templates that list a project's variables, not their values."""
 
 _FORMS = ("NFC", "NFD", "NFKC", "NFKD")
 _MAX_READINGS = 64  # a benign path has at most a handful; more is an encoding bomb

@@ -17,10 +17,11 @@ from enum import StrEnum
 from typing import Any
 
 from bastion.config.model import ArgumentKinds
-from bastion.inventory.risk import RiskClass, classify
 from bastion.policy.commands import runs_commands
 from bastion.policy.git import is_git_tool
+from bastion.policy.risk import classify
 from bastion.policy.schema import SchemaCheck, compile_schema
+from bastion.types import RiskClass
 
 __all__ = ["ArgKind", "ToolProfile", "profile_tool", "recognise"]
 

@@ -10,14 +10,13 @@ gateway does not start.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 from bastion.config.load import load_config
 from bastion.config.model import BastionConfig, ScreenConfig, ServerConfig
 from bastion.errors import ConfigError, ConfigProblem
+from bastion.files import current_mode, replace_atomically
 from bastion.policy.lint import lint
 
 __all__ = [
@@ -91,22 +90,8 @@ def write_promoted(config_path: Path, text: str) -> Path:
     """Replace the config file with the candidate's text, atomically (a temporary file beside it,
     fsynced, renamed over it); the file it replaces is kept as `NAME.previous`."""
     previous = config_path.with_name(config_path.name + ".previous")
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{config_path.name}.", dir=config_path.parent)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if config_path.exists():
-            os.chmod(temporary, config_path.stat().st_mode & 0o777)
-            previous.write_bytes(config_path.read_bytes())
-        os.replace(temporary, config_path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    directory = os.open(config_path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    mode = current_mode(config_path, 0o600)
+    if config_path.exists():
+        previous.write_bytes(config_path.read_bytes())
+    replace_atomically(config_path, text.encode("utf-8"), mode=mode)
     return previous

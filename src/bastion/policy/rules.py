@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from bastion.config.model import ArgumentKinds, Capability, SqlConfig, ToolRules
-from bastion.inventory.risk import RiskClass
 from bastion.policy.commands import CommandRules
 from bastion.policy.paths import PathRules, check_paths
 from bastion.policy.profile import ToolProfile, profile_tool
 from bastion.policy.refusal import Refusal
 from bastion.policy.urls import UrlRules
+from bastion.types import RiskClass
 
 __all__ = ["OPEN_CLIENT", "ApprovalRule", "ClientPolicy", "ServerPolicy", "SqlCheck", "write_access"]
 

@@ -3,13 +3,14 @@
 The decision itself is `Policy.decide_call` (pure). Around it this stage does the few things
 that are not values: DNS for URL arguments (in a worker thread), rate limits (state and a
 clock), the live kill switches, and writing denials to the audit log. An allowed call carries
-its decision to the audit stage in `call.notes["decision"]`, so the intent entry names the
-rule that let it through.
+its decision to the audit stage in `call.decision`, so the intent entry names the rule that
+let it through.
 
 Two rollout aids ride on the same decision (docs/operations.md). A server in monitor mode has its
 refusals recorded with `"enforced": false` and the call let through (a kill switch still applies).
 A candidate policy is decided beside the live one on every tool call, and its decision travels in
-the same record (`"candidate": {...}`), so intent and denial entries carry both.
+the same value (`Decision.candidate`, recorded as `"candidate": {...}`), so intent and denial entries
+carry both.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import anyio
 import orjson
 
 from bastion.clock import Clock
+from bastion.codes import DENIED, INVALID_PARAMS
 from bastion.config.model import BastionConfig, SqlConfig, parse_rate
 from bastion.policy.arguments import Strings, read_strings
 from bastion.policy.decide import Policy, profile_for, unknown_profile
@@ -34,7 +36,6 @@ from bastion.policy.rules import SqlCheck
 from bastion.policy.surfaces import SERVER_REQUESTS, SURFACES, server_request_decision, surface_refusal
 from bastion.policy.urls import Resolver, system_resolver
 from bastion.proxy.pipeline import Call, CallNext, SessionEvents
-from bastion.transport.jsonrpc import DENIED, INVALID_PARAMS
 from bastion.types import Action, Decision, Reply, RpcError
 
 __all__ = ["Candidate", "Limits", "PolicyStage", "denial_reply", "evaluate", "lazy_sql_check", "load_sql_check"]
@@ -213,17 +214,16 @@ class PolicyStage:
             return await call_next(call)
         live, shadow = await self._decide(call)
         decision = self._applied(live, self._limits, call)
-        record: dict[str, Any] = decision.to_record()
         if shadow is not None and self.candidate is not None:
-            record["candidate"] = self._applied(shadow, self.candidate.limits, call).to_record()
+            decision = replace(decision, candidate=self._applied(shadow, self.candidate.limits, call))
         if self._monitored(call.server, decision):
-            record["enforced"] = False  # recorded as decided; neither refused nor held for a person
-            call.notes["decision"] = record
+            # Recorded as decided; neither refused nor held for a person.
+            call.decision = replace(decision, enforced=False)
             return await call_next(call)
-        call.notes["decision"] = record
+        call.decision = decision
         if decision.action is not Action.DENY:
             return await call_next(call)  # an APPROVE goes on to the approval stage
-        reply = denial_reply(decision, str(call.notes.get("exposed", call.tool)))
+        reply = denial_reply(decision, call.exposed if call.exposed is not None else call.tool)
         await self._events.refused(call, reply)
         return reply
 
@@ -236,10 +236,10 @@ class PolicyStage:
         if refusal is None:
             return await call_next(call)
         decision = Decision(Action.DENY, refusal.rule, refusal.reason)
-        call.notes["decision"] = decision.to_record()
         if self._monitored(call.server, decision):
-            call.notes["decision"] = {**decision.to_record(), "enforced": False}
+            call.decision = replace(decision, enforced=False)
             return await call_next(call)
+        call.decision = decision
         reply = denial_reply(decision, str(call.tool))
         await self._events.refused(call, reply)
         return reply
@@ -253,10 +253,10 @@ class PolicyStage:
         if decision.action is Action.APPROVE and not self._gate:
             reason = f"{decision.reason}, and no approval channel is configured, so it is refused"
             decision = Decision(Action.DENY, "approval.unavailable", reason)
-        call.notes["decision"] = decision.to_record()
         if self._monitored(call.server, decision):
-            call.notes["decision"] = {**decision.to_record(), "enforced": False}
+            call.decision = replace(decision, enforced=False)
             return await call_next(call)
+        call.decision = decision
         if decision.action is not Action.DENY:
             return await call_next(call)
         reply = denial_reply(decision, call.method)

@@ -26,7 +26,6 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from bastion.inventory.risk import RiskClass
 from bastion.policy.arguments import argument_refusal
 from bastion.policy.commands import NeedsApproval
 from bastion.policy.paths import check_path
@@ -34,7 +33,7 @@ from bastion.policy.profile import ToolProfile
 from bastion.policy.refusal import Refusal
 from bastion.policy.rules import ServerPolicy, SqlCheck
 from bastion.policy.urls import Resolver, check_url, check_url_resolved
-from bastion.types import Action, Decision
+from bastion.types import Action, Decision, RiskClass
 
 __all__ = ["SERVER_REQUESTS", "SURFACES", "server_request_decision", "surface_refusal"]
 

@@ -23,15 +23,10 @@ checks every address it resolves to. Both return a `Refusal` or `None`. Checks, 
    to nothing; then EVERY resolved address goes through rules 4 and 6, so one internal
    record among public ones refuses.
 
-Host spellings follow the WHATWG URL standard (what browsers do; a superset of what
-`inet_aton` accepts): UTS 46 mapping, so fullwidth letters, circled digits and ideographic
-full stops become ASCII; lower case; one trailing dot dropped; IDNA to A-labels; no `%`.
-A host whose last label is numeric is an IPv4 address: one to four parts, each decimal,
-`0x` hex or leading-zero octal, the last filling the remaining bytes (`2130706433`,
-`0x7f.1`, `0177.0.0.1`, `127.1`), or else it is malformed. IPv6 goes in brackets, with an
-optional zone (`[fe80::1%25eth0]`). IPv6 forms that embed IPv4 are judged by it too:
-IPv4-mapped and NAT64 `64:ff9b::/96` by the IPv4 address alone (that is where the packets
-go), 6to4 by both. Teredo, IPv4-compatible, SIIT and local-use NAT64 `64:ff9b:1::/48` are
+Host spellings follow the WHATWG URL standard, as `bastion.config.hosts` parses them (the
+config validates the host patterns with the same parser when it loads). IPv6 forms that embed
+IPv4 are judged by it too: IPv4-mapped and NAT64 `64:ff9b::/96` by the IPv4 address alone
+(that is where the packets go), 6to4 by both. Teredo, IPv4-compatible, SIIT and local-use NAT64 `64:ff9b:1::/48` are
 never public, so they are refused outright, and checked for metadata addresses even when
 private ones are allowed.
 
@@ -51,8 +46,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import TypeAlias
 
-import idna
-
+from bastion.config.hosts import Address, host_pattern, parse_host
 from bastion.policy.refusal import Refusal, quote
 
 __all__ = ["Resolver", "UrlRules", "address_refusal", "check_url", "check_url_resolved", "system_resolver"]
@@ -60,12 +54,10 @@ __all__ = ["Resolver", "UrlRules", "address_refusal", "check_url", "check_url_re
 Resolver: TypeAlias = Callable[[str], Sequence[str]]
 """Host name -> IP address strings; raises `OSError` when the name does not resolve."""
 
-_Address: TypeAlias = IPv4Address | IPv6Address
-
 _METADATA_NAMES = frozenset(
     {"metadata", "metadata.google.internal", "metadata.goog", "instance-data", "instance-data.ec2.internal"}
 )
-_METADATA_ADDRESSES: frozenset[_Address] = frozenset(
+_METADATA_ADDRESSES: frozenset[Address] = frozenset(
     ipaddress.ip_address(text)
     for text in (
         "169.254.169.254",  # AWS, GCP, Azure, OCI, DigitalOcean …
@@ -93,13 +85,9 @@ _NAT64 = IPv6Network("64:ff9b::/96")
 _NAT64_LOCAL = IPv6Network("64:ff9b:1::/48")
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 _AUTHORITY = re.compile(r"[^/?#]*")
-_LABEL = re.compile(r"[a-z0-9_-]{1,63}")
 _UNSAFE = re.compile(r"[\\\s\x00-\x1f\x7f-\x9f]")
 """A backslash, whitespace (what `str.isspace` calls one) or a control character (category Cc)."""
-_PLAIN_HOST = re.compile(r"[A-Za-z0-9._-]+")
-"""ASCII that UTS 46 maps to itself in lower case: such a host needs no IDNA mapping."""
-_ZONE = re.compile(r"[A-Za-z0-9._~-]+")
-_DIGITS = {10: frozenset("0123456789"), 16: frozenset("0123456789abcdef"), 8: frozenset("01234567")}
+_DECIMAL = frozenset("0123456789")
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +104,8 @@ class UrlRules:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "schemes", tuple(scheme.lower() for scheme in self.schemes))
-        object.__setattr__(self, "allow_hosts", tuple(_pattern(p) for p in self.allow_hosts))
-        object.__setattr__(self, "deny_hosts", tuple(_pattern(p) for p in self.deny_hosts))
+        object.__setattr__(self, "allow_hosts", tuple(host_pattern(p) for p in self.allow_hosts))
+        object.__setattr__(self, "deny_hosts", tuple(host_pattern(p) for p in self.deny_hosts))
 
 
 def check_url(raw: object, rules: UrlRules) -> Refusal | None:
@@ -167,7 +155,7 @@ def address_refusal(address: IPv4Address | IPv6Address, rules: UrlRules) -> Refu
     return None if problem is None else Refusal(problem[0], f"{quote(str(address))} is {problem[1]}")
 
 
-def _parse(raw: object, rules: UrlRules) -> Refusal | str | _Address:
+def _parse(raw: object, rules: UrlRules) -> Refusal | str | Address:
     """The URL's host (a normalised name or an address) once every text-only rule passes."""
     if not isinstance(raw, str):
         return Refusal("urls.malformed", f"a URL must be a string, not {type(raw).__name__}")
@@ -185,13 +173,13 @@ def _parse(raw: object, rules: UrlRules) -> Refusal | str | _Address:
     if "@" in authority[0]:
         return Refusal("urls.userinfo", f"URL {quote(raw)} carries userinfo before '@'; the host is what follows it")
     text, port = _split_port(authority[0])
-    host = _host(text) if port is not None else None
+    host = parse_host(text) if port is not None else None
     if host is None:
         return Refusal("urls.malformed", f"URL {quote(raw)} has no valid host and port: {quote(authority[0])}")
     return _host_refusal(text, host, rules) or host
 
 
-def _host_refusal(text: str, host: str | _Address, rules: UrlRules) -> Refusal | None:
+def _host_refusal(text: str, host: str | Address, rules: UrlRules) -> Refusal | None:
     key = host if isinstance(host, str) else str(host)
     shown = quote(key) if key == text.lower() else f"{quote(text)} ({quote(key)})"
     problem = _address_problem(host, rules) if not isinstance(host, str) else None
@@ -226,20 +214,10 @@ def _fix(rule: str, rules: UrlRules) -> str:
     )
 
 
-def _matches(key: str, host: str | _Address, pattern: str) -> bool:
+def _matches(key: str, host: str | Address, pattern: str) -> bool:
     if pattern.startswith("*."):
         return isinstance(host, str) and key.endswith(pattern[1:])
     return key == pattern
-
-
-def _pattern(pattern: str) -> str:
-    wildcard = pattern.startswith("*.")
-    host = _host(pattern[2:] if wildcard else pattern)
-    if host is None and not wildcard and ":" in pattern:
-        host = _host(f"[{pattern}]")
-    if host is None or (wildcard and not isinstance(host, str)):
-        raise ValueError(f"not a host pattern (name, *.name or IP address): {pattern!r}")
-    return ("*." if wildcard else "") + str(host)
 
 
 def _split_port(authority: str) -> tuple[str, str | None]:
@@ -253,67 +231,11 @@ def _split_port(authority: str) -> tuple[str, str | None]:
     else:
         host, _, port = authority.partition(":")
     digits = port.lstrip("0") or "0"
-    valid = not port or (set(port) <= _DIGITS[10] and len(digits) <= 5 and int(digits) <= 65535)
+    valid = not port or (set(port) <= _DECIMAL and len(digits) <= 5 and int(digits) <= 65535)
     return host, port if valid else None
 
 
-def _host(text: str) -> str | _Address | None:
-    """A host as written -> its normalised name or its address; None when it is neither."""
-    if text.startswith("[") and text.endswith("]"):
-        return _ipv6(text[1:-1])
-    try:
-        if _PLAIN_HOST.fullmatch(text):
-            mapped = text.lower()  # what uts46_remap returns for it, without the walk over code points
-        else:
-            mapped = idna.uts46_remap(text, std3_rules=False, transitional=False)
-        mapped = mapped.removesuffix(".")
-        if len(mapped) > 253:  # more than DNS can carry
-            return None
-        labels = mapped.split(".")
-        if _ends_in_number(labels[-1]):
-            return _ipv4(labels)
-        labels = [label if label.isascii() else idna.alabel(label).decode("ascii") for label in labels]
-    except UnicodeError:  # idna.IDNAError is one
-        return None
-    return ".".join(labels) if all(_LABEL.fullmatch(label) for label in labels) else None
-
-
-def _ipv6(text: str) -> IPv6Address | None:
-    address, percent, zone = text.partition("%")
-    zone = zone.removeprefix("25")
-    if percent and not _ZONE.fullmatch(zone):
-        return None
-    try:
-        return IPv6Address(address)
-    except ValueError:
-        return None
-
-
-def _ends_in_number(label: str) -> bool:
-    return (bool(label) and set(label) <= _DIGITS[10]) or _ipv4_part(label) is not None
-
-
-def _ipv4_part(part: str) -> int | None:
-    radix = 16 if part.startswith("0x") else 8 if len(part) > 1 and part.startswith("0") else 10
-    digits = part[2:] if radix == 16 else part[1:] if radix == 8 else part
-    if not part or not set(digits) <= _DIGITS[radix]:
-        return None
-    digits = digits.lstrip("0") or "0"
-    return int(digits, radix) if len(digits) <= 16 else 1 << 64
-
-
-def _ipv4(labels: list[str]) -> IPv4Address | None:
-    parts = [_ipv4_part(label) for label in labels]
-    if len(parts) > 4 or None in parts:
-        return None
-    numbers = [part for part in parts if part is not None]
-    *head, last = numbers
-    if any(number > 255 for number in head) or last >= 256 ** (5 - len(numbers)):
-        return None
-    return IPv4Address(sum(number << (24 - 8 * i) for i, number in enumerate(head)) + last)
-
-
-def _address_problem(address: _Address, rules: UrlRules) -> tuple[str, str] | None:
+def _address_problem(address: Address, rules: UrlRules) -> tuple[str, str] | None:
     """(rule, what the address is) when it must be refused."""
     if isinstance(address, IPv6Address):
         address = IPv6Address(int(address))  # drop any zone: it changes nothing here
@@ -331,11 +253,11 @@ def _address_problem(address: _Address, rules: UrlRules) -> tuple[str, str] | No
     return None
 
 
-def _embedding(address: _Address, candidate: _Address) -> str:
+def _embedding(address: Address, candidate: Address) -> str:
     return "" if candidate == address else f" (it embeds {quote(str(candidate))})"
 
 
-def _embedded_ipv4(address: _Address) -> list[IPv4Address]:
+def _embedded_ipv4(address: Address) -> list[IPv4Address]:
     """Every IPv4 address an IPv6 address can stand for: mapped, compatible, SIIT, NAT64, 6to4, Teredo."""
     if isinstance(address, IPv4Address):
         return []
@@ -355,7 +277,7 @@ def _embedded_ipv4(address: _Address) -> list[IPv4Address]:
     return found
 
 
-def _internal(address: _Address) -> bool:
+def _internal(address: Address) -> bool:
     return (
         not address.is_global
         or address.is_private

@@ -21,7 +21,7 @@ import anyio
 import anyio.abc
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from bastion.transport.jsonrpc import INVALID_PARAMS, SERVER_UNAVAILABLE
+from bastion.codes import INVALID_PARAMS, SERVER_UNAVAILABLE
 from bastion.types import Reply, RpcError
 
 __all__ = ["STATE_PREFIX", "ParkedCalls"]

@@ -8,7 +8,8 @@ from typing import Any, Final
 
 import anyio
 
-from bastion.transport.jsonrpc import REQUEST_TIMEOUT, Frame
+from bastion.codes import REQUEST_TIMEOUT
+from bastion.transport.jsonrpc import Frame
 from bastion.types import Reply, RpcError
 
 __all__ = ["CLIENT_REQUEST_TIMEOUT", "ClientRequests"]

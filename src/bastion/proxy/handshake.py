@@ -15,7 +15,7 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERS
 from pydantic import ValidationError
 
 from bastion import __version__
-from bastion.transport.jsonrpc import INVALID_PARAMS
+from bastion.codes import INVALID_PARAMS
 from bastion.types import RpcError
 
 __all__ = [

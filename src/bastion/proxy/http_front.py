@@ -44,6 +44,7 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from bastion.codes import INVALID_PARAMS, INVALID_REQUEST, SERVER_UNAVAILABLE
 from bastion.errors import GatewayFull
 from bastion.proxy.handshake import (
     as_modern_result,
@@ -60,16 +61,7 @@ from bastion.proxy.session import LISTINGS, Session
 from bastion.proxy.stdio_front import SessionFactory
 from bastion.transport.http_front_app import CLIENT_SCOPE_KEY, GRANTS_SCOPE_KEY
 from bastion.transport.http_guard import FRAME_SCOPE_KEY, RETRY_AFTER_SECONDS, RequestGuard
-from bastion.transport.jsonrpc import (
-    INVALID_PARAMS,
-    INVALID_REQUEST,
-    SERVER_UNAVAILABLE,
-    Frame,
-    Kind,
-    error_frame,
-    kind_of,
-    result_frame,
-)
+from bastion.transport.jsonrpc import Frame, Kind, error_frame, kind_of, result_frame
 from bastion.types import Era, Reply, RpcError
 
 __all__ = ["HttpFront"]
@@ -589,11 +581,12 @@ def _param_headers(entry: _Entry, frame: Frame, scope: Scope) -> RpcError | None
     if not isinstance(params, dict):
         return None
     name, arguments = params.get("name"), params.get("arguments")
-    tool = next((tool for tool in entry.session.catalog.tools if tool.get("name") == name), None)
-    if tool is None:
+    route = entry.session.catalog.tool_routes.get(name) if isinstance(name, str) else None
+    if route is None or route.item is None:
         return None
     every = Headers(scope=scope)  # every copy of a header: a duplicated Mcp-Param-* is a mismatch
+    # The exposed definition is the listed one renamed: the same input schema.
     rejection = validate_mcp_param_headers(
-        tool.get("inputSchema"), arguments if isinstance(arguments, dict) else {}, every
+        route.item.get("inputSchema"), arguments if isinstance(arguments, dict) else {}, every
     )
     return None if rejection is None else RpcError(rejection.code, rejection.message, rejection.data)

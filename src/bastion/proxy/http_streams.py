@@ -22,8 +22,9 @@ from anyio.streams.memory import MemoryObjectSendStream
 from mcp.shared.subscriptions import ServerEvent, event_from_wire
 from starlette.types import Send
 
+from bastion.codes import SERVER_UNAVAILABLE
 from bastion.proxy.client_requests import ClientRequests
-from bastion.transport.jsonrpc import SERVER_UNAVAILABLE, Frame
+from bastion.transport.jsonrpc import Frame
 from bastion.types import Era, Reply, RpcError
 
 __all__ = ["SSE_HEADERS", "ClientBus", "Exchange", "HttpPeer", "Standalone", "json_response", "sse_event"]

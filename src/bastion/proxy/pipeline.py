@@ -10,10 +10,10 @@ Stages never raise to decide. Later features plug in here without touching the r
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from bastion.types import Era, Reply
+from bastion.types import Decision, Era, Reply
 
 __all__ = [
     "STAGE_ORDER",
@@ -25,6 +25,7 @@ __all__ = [
     "PassThrough",
     "SessionEvents",
     "Stage",
+    "check_order",
     "compose",
 ]
 
@@ -60,8 +61,13 @@ class Call:
     server_version: str = ""
     definition: Mapping[str, Any] | None = None
     """The tool's definition as the server listed it (for tools/call), for the stages that judge it."""
-    notes: dict[str, Any] = field(default_factory=dict)
-    """What stages tell later stages (identity found, decision made); never sent anywhere."""
+    exposed: str | None = None
+    """The name the client called the tool by (namespaced), for a refusal that must echo it."""
+    decision: Decision | None = None
+    """What the stages decided so far: policy's decision, as admit, approval and policy's rollout
+    aids shape it. The audit stage records it; None when no stage judged the call."""
+    screening: tuple[str, ...] = ()
+    """The screening rules the server's answer met (sorted), for the outcome entry."""
     ask: Ask | None = None
     """Sends a request back to the calling client (elicitation), where its connection allows it."""
 
@@ -109,14 +115,20 @@ class PassThrough:
 
 def compose(stages: Sequence[Stage], forward: CallNext) -> CallNext:
     """Wrap `forward` in the stages, first stage outermost; order must follow STAGE_ORDER."""
-    names = [stage.name for stage in stages]
-    ranks = [STAGE_ORDER.index(name) for name in names]
-    if ranks != sorted(ranks) or len(set(names)) != len(names):
-        raise ValueError(f"stages must appear once each in the order {STAGE_ORDER}, got {names}")
+    check_order("stages", [stage.name for stage in stages], STAGE_ORDER)
     chain = forward
     for stage in reversed(stages):
         chain = _bind(stage, chain)
     return chain
+
+
+def check_order(what: str, names: Sequence[str], order: tuple[str, ...]) -> None:
+    """Refuse a chain whose `names` are not each in `order`, once, in that order (a ValueError)."""
+    if any(name not in order for name in names):
+        raise ValueError(f"{what} must be among {order}, got {list(names)}")
+    ranks = [order.index(name) for name in names]
+    if ranks != sorted(ranks) or len(set(names)) != len(names):
+        raise ValueError(f"{what} must appear once each in the order {order}, got {list(names)}")
 
 
 def _bind(stage: Stage, call_next: CallNext) -> CallNext:

@@ -36,11 +36,12 @@ import anyio
 import anyio.abc
 import mcp_types as mt
 
+from bastion.codes import METHOD_NOT_FOUND
 from bastion.config.model import ServerConfig
 from bastion.errors import GatewayFull
-from bastion.proxy.supervisor import Connector, ServerState, StateListener, Supervisor
+from bastion.proxy.supervisor import ServerState, StateListener, Supervisor
 from bastion.proxy.upstream import Connection, Upstream
-from bastion.transport.jsonrpc import METHOD_NOT_FOUND
+from bastion.transport.link import Connector
 from bastion.types import Era, Reply, RpcError
 
 __all__ = ["RETRY_AFTER", "Adopt", "Lease", "Pools", "ServerPool", "Slot", "Tenant", "gateway_full"]

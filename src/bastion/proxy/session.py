@@ -10,24 +10,25 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import anyio
 
+from bastion.codes import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, SERVER_UNAVAILABLE
 from bastion.config.model import GatewayConfig, ServerConfig
 from bastion.errors import ConfigError, ConfigProblem, GatewayFull
 from bastion.proxy.bridge import ParkedCalls
 from bastion.proxy.catalog import Catalog, Hide, InvalidCursor, Listing, Namer, build_catalog, paginate
+from bastion.proxy.listings import INSTRUCTIONS, ListingStage, Offer, compose_listings
 from bastion.proxy.pipeline import Call, CallNext, ClientInfo, NoEvents, SessionEvents, Stage, compose
 from bastion.proxy.pools import Lease, Pools, Slot
-from bastion.proxy.supervisor import Connector, StateListener, Supervisor
+from bastion.proxy.supervisor import StateListener, Supervisor
 from bastion.proxy.upstream import Connection
-from bastion.screen.gate import ListingScreen
-from bastion.transport.jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, SERVER_UNAVAILABLE
-from bastion.types import Era, Reply, RpcError
+from bastion.transport.link import Connector
+from bastion.types import Action, Decision, Era, Reply, RpcError
 
-__all__ = ["ClientPeer", "NoClient", "Observe", "Session"]
+__all__ = ["ClientPeer", "NoClient", "Session"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,9 +45,6 @@ LISTINGS = {
     "resources/templates/list": "resourceTemplates",
 }
 MAX_INPUT_ROUNDS = 10
-
-Observe = Callable[[str, str, str | None, Mapping[str, Sequence[Mapping[str, Any]]]], Awaitable[None]]
-"""Told what a server offers each time it lists: (server, version, instructions, listings by kind)."""
 
 
 class ClientPeer(Protocol):
@@ -90,22 +88,20 @@ class Session:
         on_state: StateListener = lambda _change: None,
         events: SessionEvents | None = None,
         hide: Hide = lambda _server, _tool: None,
-        observe: Observe | None = None,
-        screen: ListingScreen | None = None,
+        listings: Sequence[ListingStage] = (),
         pools: Pools | None = None,
     ) -> None:
-        self._screen = screen
+        self._offer = compose_listings(listings)
         self._instructions: dict[str, str | None] = {}
         self._events: SessionEvents = events or NoEvents()
         self._client_capabilities = client_capabilities
         self._hide = hide
-        self._observe = observe
         self.client = client
         self.peer = peer
         self.servers = dict(servers)
         self._namer = Namer(gateway.namespace, transparent=len(servers) == 1 and not gateway.namespace_single)
-        self._listings: dict[str, dict[str, list[dict[str, Any]]]] = {kind: {} for kind in LISTINGS.values()}
-        """What each server listed, as screened: what clients are shown (through policy and pins)."""
+        self._listings: dict[str, dict[str, Sequence[Mapping[str, Any]]]] = {kind: {} for kind in LISTINGS.values()}
+        """What each server listed, through the listing stages: what clients are shown (through `hide`)."""
         self._raw: dict[str, dict[str, list[dict[str, Any]]]] = {kind: {} for kind in LISTINGS.values()}
         """What each server listed, as it said it: what pins and the inventory judge."""
         self.catalog = self._build()
@@ -277,7 +273,7 @@ class Session:
         call = Call(self.client, route.server, method, {**params, "name": route.name}, route.name, request_id)
         if what == "tool":
             call.definition = route.item
-            call.notes["exposed"] = name
+            call.exposed = name
             if self.peer.can_request and "elicitation" in self._client_capabilities:
                 call.ask = functools.partial(self.peer.request, related=request_id)
         return await self._chain(call)
@@ -295,10 +291,10 @@ class Session:
         )
         call = Call(self.client, owner, method, params, str(item.get("name")) if item else name, request_id)
         hidden = self._hide(owner, item) if item is not None else None
-        call.notes["decision"] = (
-            dict(hidden)
+        call.decision = (
+            Decision.from_record(hidden)
             if hidden is not None
-            else {"action": "deny", "rule": "unknown", "reason": "no server offers this tool"}
+            else Decision(Action.DENY, "unknown", "no server offers this tool")
         )
         return call
 
@@ -472,29 +468,26 @@ class Session:
     async def _adopt(self, upstream: Connection) -> None:
         """A server came up: learn what it offers, then tell the client the lists changed."""
         upstream.log_level = self.log_level
-        if self._screen is not None:
-            # First: instructions that block the whole server leave every listing of it empty.
-            self._instructions[upstream.name] = await self._screen.instructions(upstream.name, upstream.instructions)
         caps = upstream.capabilities
         kinds = [("tools", "tools" in caps), ("prompts", "prompts" in caps)]
         kinds += [("resources", "resources" in caps), ("resourceTemplates", "resources" in caps)]
+        relisted = [INSTRUCTIONS]
         for kind, offered in kinds:
             if offered:
-                await self._refresh(upstream, kind, announce=False)
+                await self._fetch(upstream, kind)
+                relisted.append(kind)
             else:
                 self._listings[kind].pop(upstream.name, None)
                 self._raw[kind].pop(upstream.name, None)
-        await self._admit(upstream)
-        self.catalog = self._build()
+        await self._settle(upstream, tuple(relisted))
 
-    async def _admit(self, upstream: Connection) -> None:
-        """Let the admit stage judge what the server offers now (pins), before anyone sees it."""
-        if self._observe is not None:
-            listings = {kind: self._raw[kind].get(upstream.name, []) for kind in self._raw}
-            version = str(upstream.server_info.get("version", ""))
-            await self._observe(upstream.name, version, upstream.instructions, listings)
+    async def _refresh(self, upstream: Connection, kind: str) -> None:
+        """The server said one of its lists changed: list it again."""
+        await self._fetch(upstream, kind)
+        await self._settle(upstream, (kind,))
 
-    async def _refresh(self, upstream: Connection, kind: str, *, announce: bool = True) -> None:
+    async def _fetch(self, upstream: Connection, kind: str) -> None:
+        """Every page of one list, kept as the server said it."""
         method = {v: k for k, v in LISTINGS.items()}[kind]
         items: list[dict[str, Any]] = []
         cursor: str | None = None
@@ -510,20 +503,34 @@ class Session:
             if not isinstance(cursor, str) or not cursor:
                 break
         self._raw[kind][upstream.name] = items
-        if self._screen is not None:
-            others = frozenset(
-                str(item.get("name"))
-                for server, listed in self._listings["tools"].items()
-                if server != upstream.name
-                for item in listed
+
+    async def _settle(self, upstream: Connection, relisted: tuple[str, ...]) -> None:
+        """Run what was listed anew through the listing stages, keep what comes out, rebuild the catalog."""
+        name = upstream.name
+        kinds = [kind for kind in relisted if kind != INSTRUCTIONS]
+        offer = await self._offer(
+            Offer(
+                self.client,
+                name,
+                str(upstream.server_info.get("version", "")),
+                upstream.instructions,
+                {kind: self._raw[kind].get(name, []) for kind in self._raw},
+                relisted,
+                {kind: self._raw[kind][name] for kind in kinds},
+                upstream.instructions if INSTRUCTIONS in relisted else self._instructions.get(name),
+                frozenset(
+                    str(item.get("name"))
+                    for server, listed in self._listings["tools"].items()
+                    if server != name
+                    for item in listed
+                ),
             )
-            items = await self._screen(upstream.name, kind, items, others)
-        self._listings[kind][upstream.name] = items
-        if kind == "tools":
-            await self._events.listed(self.client, upstream.name, kind, items)
-        if announce:
-            await self._admit(upstream)
-            self.catalog = self._build()
+        )
+        if INSTRUCTIONS in relisted:
+            self._instructions[name] = offer.instructions
+        for kind in kinds:
+            self._listings[kind][name] = offer.shown[kind]
+        self.catalog = self._build()
 
     def _build(self) -> Catalog:
         listing: dict[str, Listing] = {kind: dict(value) for kind, value in self._listings.items()}

@@ -15,6 +15,7 @@ from typing import Any
 import anyio
 import anyio.abc
 
+from bastion.codes import INVALID_REQUEST, SERVER_UNAVAILABLE
 from bastion.errors import NoServerStarted
 from bastion.proxy.client_requests import ClientRequests
 from bastion.proxy.handshake import (
@@ -30,16 +31,7 @@ from bastion.proxy.handshake import (
 from bastion.proxy.pipeline import ClientInfo
 from bastion.proxy.session import ClientPeer, Session
 from bastion.transport.channel import FrameChannel
-from bastion.transport.jsonrpc import (
-    INVALID_REQUEST,
-    SERVER_UNAVAILABLE,
-    Frame,
-    FrameError,
-    Kind,
-    error_frame,
-    kind_of,
-    result_frame,
-)
+from bastion.transport.jsonrpc import Frame, FrameError, Kind, error_frame, kind_of, result_frame
 from bastion.transport.lines import EndOfStream, Oversized
 from bastion.types import Era, Reply, RpcError
 

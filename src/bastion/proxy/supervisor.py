@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -17,15 +16,13 @@ import anyio
 
 from bastion.config.model import ServerConfig
 from bastion.errors import ServerUnavailable
-from bastion.proxy.upstream import ServerLink, Upstream, UpstreamHandler
+from bastion.proxy.upstream import Upstream, UpstreamHandler
+from bastion.transport.link import Connector
 from bastion.types import Era
 
-__all__ = ["Connector", "ServerState", "StateListener", "Supervisor"]
+__all__ = ["ServerState", "StateListener", "Supervisor"]
 
 logger = logging.getLogger(__name__)
-
-Connector = Callable[[str, ServerConfig], AbstractAsyncContextManager[ServerLink]]
-"""Opens the transport to a server (starts the process, or connects to the URL) for as long as it is entered."""
 
 INITIAL_BACKOFF = 0.5
 EXIT_GRACE = 1.0

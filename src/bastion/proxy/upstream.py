@@ -19,24 +19,14 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERS
 from pydantic import ValidationError
 
 from bastion import __version__
+from bastion.codes import INVALID_REQUEST, METHOD_NOT_FOUND, REQUEST_TIMEOUT, SERVER_UNAVAILABLE
 from bastion.errors import ServerUnavailable
-from bastion.transport.channel import Received
-from bastion.transport.jsonrpc import (
-    INVALID_REQUEST,
-    METHOD_NOT_FOUND,
-    REQUEST_TIMEOUT,
-    SERVER_UNAVAILABLE,
-    Frame,
-    FrameError,
-    Kind,
-    error_frame,
-    kind_of,
-    result_frame,
-)
+from bastion.transport.jsonrpc import Frame, FrameError, Kind, error_frame, kind_of, result_frame
 from bastion.transport.lines import EndOfStream, Oversized
+from bastion.transport.link import ServerLink
 from bastion.types import Era, Reply, RpcError
 
-__all__ = ["Connection", "ServerLink", "Upstream", "UpstreamHandler"]
+__all__ = ["Connection", "Upstream", "UpstreamHandler"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,18 +34,6 @@ DISCOVER_TIMEOUT = 10.0
 TIMEOUT_RESOLUTION = 0.25
 """How often overdue requests are looked for: a request times out at most this late."""
 CLIENT_INFO = {"name": "bastion", "version": __version__}
-
-
-class ServerLink(Protocol):
-    """A transport to one server: a frame channel that can also be closed and described."""
-
-    async def receive(self) -> Received: ...
-    async def send(self, frame: Frame) -> None: ...
-    async def aclose(self) -> None: ...
-    def exit_description(self) -> str: ...
-    async def ended(self, within: float) -> str | None:
-        """How the server ended, if it ends by itself within `within` seconds; else None."""
-        ...
 
 
 class Connection(Protocol):

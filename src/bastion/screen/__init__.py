@@ -2,12 +2,15 @@
 tool results on the way back. Pure functions: values in, findings and sanitised values out.
 
 `findings`, `invisible`, `normalize`, `index`, `injection`, `links` and `secrets` hold the
-shared pieces (`text` re-exports them), `definition` what only definitions carry
+shared pieces, `definition` what only definitions carry
 (annotations, preferences, tool counts), `listing` screens definitions, `results` screens
 what a call returns, `gate` applies each server's settings. Each module's docstring lists
 its rule ids and what they match.
 """
 
+from bastion.screen.findings import Action, Finding, Severity
+from bastion.screen.injection import injection_findings
+from bastion.screen.invisible import invisible_findings, padding_findings, strip_invisible
 from bastion.screen.listing import (
     InstructionsVerdict,
     ListingVerdict,
@@ -18,15 +21,6 @@ from bastion.screen.listing import (
     screen_tool,
 )
 from bastion.screen.results import ResultPolicy, ResultVerdict, screen_result
-from bastion.screen.text import (
-    Action,
-    Finding,
-    Severity,
-    injection_findings,
-    invisible_findings,
-    padding_findings,
-    strip_invisible,
-)
 
 __all__ = [
     "Action",

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
+from bastion.codes import DENIED
 from bastion.config.model import ServerConfig
+from bastion.proxy.listings import INSTRUCTIONS, Offer, OfferNext
 from bastion.proxy.pipeline import Call, CallNext
 from bastion.screen.definition import tool_count_findings
+from bastion.screen.findings import Finding, Severity
 from bastion.screen.listing import (
     InstructionsVerdict,
     screen_prompt,
@@ -24,11 +28,9 @@ from bastion.screen.listing import (
     screen_tool,
 )
 from bastion.screen.results import ResultPolicy, screen_result
-from bastion.screen.text import Finding, Severity
-from bastion.transport.jsonrpc import DENIED
 from bastion.types import Reply, RpcError
 
-__all__ = ["ListingScreen", "Report", "ResultScreen"]
+__all__ = ["ListingScreen", "Report", "ResultScreen", "ScreenListings"]
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +65,8 @@ class ListingScreen:
         return self._listed.get(server)
 
     async def __call__(
-        self, server: str, kind: str, items: list[dict[str, Any]], other_tools: frozenset[str]
-    ) -> list[dict[str, Any]]:
+        self, server: str, kind: str, items: Sequence[Mapping[str, Any]], other_tools: frozenset[str]
+    ) -> Sequence[Mapping[str, Any]]:
         config = self._servers.get(server)
         if config is None or kind not in _KINDS:
             return items
@@ -111,6 +113,27 @@ class ListingScreen:
 _KINDS = {"tools": "tool", "prompts": "prompt", "resources": "resource", "resourceTemplates": "resourceTemplate"}
 
 
+class ScreenListings:
+    """The `screen` listing stage: a server that just came up has its instructions screened first
+    (instructions that block the whole server leave every listing of it empty), then each kind
+    listed anew, in the order listed; the next stages see the screened items."""
+
+    name = "screen"
+
+    def __init__(self, screen: ListingScreen) -> None:
+        self._screen = screen
+
+    async def __call__(self, offer: Offer, offer_next: OfferNext) -> Offer:
+        instructions = offer.instructions
+        shown = dict(offer.shown)
+        for kind in offer.relisted:
+            if kind == INSTRUCTIONS:
+                instructions = await self._screen.instructions(offer.server, offer.said_instructions)
+            else:
+                shown[kind] = await self._screen(offer.server, kind, offer.shown[kind], offer.other_tools)
+        return await offer_next(replace(offer, shown=shown, instructions=instructions))
+
+
 class ResultScreen:
     """The `screen` stage: a tool's result is screened before anything else sees it."""
 
@@ -138,7 +161,7 @@ class ResultScreen:
         verdict = screen_result(reply, policy, self._listed(call.server) if self._listed is not None else None)
         if verdict.findings:
             await self._report(call.server, "result", str(call.tool), verdict.findings)
-            call.notes["screening"] = sorted({f.rule for f in verdict.findings})
+            call.screening = tuple(sorted({f.rule for f in verdict.findings}))
         if verdict.result is None:
             rules = ", ".join(sorted({f.rule for f in verdict.findings}))
             message = f"Refused: the server's answer was blocked by screening ({rules})"

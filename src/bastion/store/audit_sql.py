@@ -11,7 +11,6 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from bastion.audit.merkle import perfect_root
 from bastion.errors import StoreError
 from bastion.store.audit import (
     STORED_NODE_LEVEL,
@@ -155,7 +154,7 @@ class SqlAuditStore:
                 rows = self._read(f"SELECT MIN(log_id) FROM {table} WHERE log_id > ?", (rows[0][0],))  # noqa: S608
         return found
 
-    def subtree(self, log_id: str, level: int, idx: int) -> bytes:
+    def subtree_hashes(self, log_id: str, level: int, idx: int) -> list[bytes]:
         if level < STORED_NODE_LEVEL:
             start, count = idx << level, 1 << level
             rows = self._read(
@@ -164,13 +163,13 @@ class SqlAuditStore:
             )
             if len(rows) != count:
                 raise StoreError(f"audit log {log_id}: leaves {start}..{start + count - 1} are missing")
-            return perfect_root([bytes(row[0]) for row in rows])
+            return [bytes(row[0]) for row in rows]
         rows = self._read(
             "SELECT hash FROM audit_nodes WHERE log_id = ? AND level = ? AND idx = ?", (log_id, level, idx)
         )
         if not rows:
             raise StoreError(f"audit log {log_id}: subtree ({level}, {idx}) is missing")
-        return bytes(rows[0][0])
+        return [bytes(rows[0][0])]
 
     def add_checkpoint(self, row: CheckpointRow) -> None:
         self._write(

@@ -15,6 +15,7 @@ from typing import Any
 from bastion.errors import StoreError
 from bastion.store.audit import CheckpointRow, EntryRow, NodeRow, PayloadRow
 from bastion.store.audit_sql import SqlAuditStore, Statements
+from bastion.store.sqlite_db import begin_now, open_private, transaction
 
 __all__ = ["SqliteAuditStore"]
 
@@ -50,19 +51,17 @@ class SqliteAuditStore(SqlAuditStore):
         self.path = path
         self._lock = threading.Lock()
         try:
-            self._db = sqlite3.connect(
-                path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+            self._db = open_private(
+                path,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                # No WAL checkpoint inside a commit (it may run on the event loop, see try_append_batch):
+                # add_checkpoint, on the log's writer thread once a second while the log grows, makes one.
+                # 1 MiB of cache: writes are appends, reads are scans.
+                pragmas=("wal_autocheckpoint=0", "cache_size=-1024"),
             )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            # No WAL checkpoint inside a commit (it may run on the event loop, see try_append_batch):
-            # add_checkpoint, on the log's writer thread once a second while the log grows, makes one.
-            self._db.execute("PRAGMA wal_autocheckpoint=0")
-            self._db.execute("PRAGMA cache_size=-1024")  # 1 MiB: writes are appends, reads are scans
             self._db.executescript(SCHEMA)
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, OSError) as exc:
             raise StoreError(f"cannot open the audit store {path}: {exc}") from exc
-        path.chmod(0o600)
 
     @property
     def identity(self) -> str:
@@ -77,18 +76,9 @@ class SqliteAuditStore(SqlAuditStore):
             self._db.close()
 
     def _write(self, statements: Statements) -> None:
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    for sql, rows in statements:
-                        self._db.executemany(sql, rows)
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise StoreError(f"audit store {self.path}: {exc}") from exc
+        with self._lock, transaction(self._db, f"audit store {self.path}") as db:
+            for sql, rows in statements:
+                db.executemany(sql, rows)
 
     def add_checkpoint(self, row: CheckpointRow) -> None:
         super().add_checkpoint(row)
@@ -110,20 +100,11 @@ class SqliteAuditStore(SqlAuditStore):
         if not self._lock.acquire(blocking=False):
             return False
         try:
-            self._db.execute("PRAGMA busy_timeout=0")
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError:  # SQLITE_BUSY: another gateway is committing
+            if not begin_now(self._db, busy_timeout_ms=BUSY_TIMEOUT_MS):  # another gateway is committing
                 return False
-            finally:
-                self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            try:
+            with transaction(self._db, f"audit store {self.path}", begun=True) as db:
                 for sql, rows in self._append_statements(log_id, entries, nodes, payloads):
-                    self._db.executemany(sql, rows)
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                    db.executemany(sql, rows)
         except sqlite3.Error as exc:
             raise StoreError(f"audit store {self.path}: {exc}") from exc
         finally:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bastion.errors import StoreError
+from bastion.store.sqlite_db import open_private
 
 __all__ = ["SharedDb", "shared_url"]
 
@@ -43,10 +44,7 @@ class SharedDb:
                 self._reconnect = functools.partial(psycopg.connect, url, autocommit=True, connect_timeout=5)
                 self._db: Any = self._reconnect()
             else:
-                path = url.removeprefix("sqlite:")
-                self._db = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
-                self._db.execute("PRAGMA journal_mode=WAL")
-                Path(path).chmod(0o600)
+                self._db = open_private(Path(url.removeprefix("sqlite:")))
             for statement in schema:
                 self.execute(statement)
         except (*self._errors, OSError) as exc:

@@ -10,15 +10,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
 from bastion.errors import StoreError
+from bastion.store.sqlite_db import open_private, transaction
 
 __all__ = ["GatewayRow", "KillRow", "ServerRow", "StateStore", "TokenRow", "hash_token"]
 
@@ -92,20 +91,16 @@ class StateStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
-            self._db = sqlite3.connect(path, timeout=10.0, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA cache_size=-1024")  # 1 MiB: writes are appends, reads are scans
+            # 1 MiB of cache: writes are appends, reads are scans
+            self._db = open_private(path, pragmas=("cache_size=-1024",))
             self._db.executescript(SCHEMA)
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(tokens)")}
             if "servers" not in columns:  # a store from before tokens could be limited to servers
                 self._db.execute("ALTER TABLE tokens ADD COLUMN servers TEXT")
             if "role" not in columns:  # … or had dashboard roles
                 self._db.execute("ALTER TABLE tokens ADD COLUMN role TEXT NOT NULL DEFAULT 'agent'")
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, OSError) as exc:
             raise StoreError(f"cannot open the state store {path}: {exc}") from exc
-        if path.exists():
-            os.chmod(path, 0o600)
 
     @classmethod
     def open(cls, home: Path) -> StateStore:
@@ -114,18 +109,8 @@ class StateStore:
     def close(self) -> None:
         self._db.close()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise StoreError(f"state store {self.path}: {exc}") from exc
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self._db, f"state store {self.path}")
 
     # -- gateways and servers ----------------------------------------------------------------------------------
 

@@ -8,8 +8,7 @@ from contextlib import asynccontextmanager
 import anyio
 
 from bastion.config.model import ServerConfig
-from bastion.proxy.supervisor import Connector
-from bastion.proxy.upstream import ServerLink
+from bastion.transport.link import Connector, ServerLink
 from bastion.transport.stdio_back import Launch, StdioServer, plain_launch, server_environment
 
 __all__ = ["Prepare", "make_connector"]

@@ -29,7 +29,8 @@ from mcp.shared.inbound import (
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bastion.transport.jsonrpc import HEADER_MISMATCH, INVALID_REQUEST, Frame, FrameError, decode
+from bastion.codes import HEADER_MISMATCH, INVALID_REQUEST
+from bastion.transport.jsonrpc import Frame, FrameError, decode
 
 __all__ = [
     "FRAME_SCOPE_KEY",

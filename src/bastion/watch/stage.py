@@ -53,12 +53,12 @@ class WatchStage:
             latency = (time.perf_counter() - started) * 1000
             outcome = "error" if isinstance(reply, RpcError) else ("tool_error" if reply.get("isError") else "ok")
             span.set_attribute("mcp.outcome", outcome)
-        decision = call.notes.get("decision") or {}
+        decision = call.decision
         if self._watcher is not None:
-            risk = str(decision.get("risk") or "write")
+            risk = decision.risk if decision is not None and decision.risk else "write"
             event = CallEvent(time.time(), call.client.client_id, call.server, call.tool, risk, outcome, latency)
             self._watcher.observe_call(event)
         if self._hook.metrics is not None:
-            action, rule = str(decision.get("action", "allow")), str(decision.get("rule", "default"))
+            action, rule = (decision.action.value, decision.rule) if decision is not None else ("allow", "default")
             self._hook.metrics.call(call.server, call.tool, outcome, latency / 1000, action, rule)
         return reply

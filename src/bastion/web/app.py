@@ -156,7 +156,7 @@ class Dashboard:
         scope, until = _scope(_text(form.get("scope")) or "call", now)
         allow = _text(form.get("action")) == "approve"
         reason = _text(form.get("reason")) or ""
-        verdict = Verdict(allow, f"{viewer.name} (dashboard)", "dashboard", now, scope, until, reason)
+        verdict = Verdict(allow, viewer.name, "dashboard", now, scope, until, reason)
         decided = await anyio.to_thread.run_sync(self._approvals.decide, request.path_params["id"], verdict)
         if decided is None:
             return self.refuse(409, "Already decided", "Someone decided first, or it expired.")

@@ -19,16 +19,17 @@ import orjson
 
 from bastion.audit.columns import Problem, read_entry
 from bastion.audit.keys import Keyring
-from bastion.audit.payload import PayloadCipher, load_master_key
+from bastion.audit.payload import AUDIT_MASTER_KEY, PayloadCipher
 from bastion.audit.proofs import make_bundle
 from bastion.audit.service import read_witnesses
 from bastion.audit.storewide import verify_store
 from bastion.audit.verify import LogReport
 from bastion.config.model import BastionConfig
+from bastion.files import load_master_key
 from bastion.inventory.collect import config_findings
 from bastion.inventory.pins import Lock
-from bastion.inventory.risk import classify
 from bastion.policy.compile import compile_policy
+from bastion.policy.risk import classify
 from bastion.policy.shadow import ShadowSummary, shadow_report
 from bastion.store.audit import AuditStore, EntryRow, SearchFilter
 
@@ -149,7 +150,7 @@ class AuditView:
         return result
 
     def _payload(self, log_id: str, index: int) -> dict[str, Any] | str:
-        master = load_master_key(self.home, os.environ, create=False)
+        master = load_master_key(AUDIT_MASTER_KEY, self.home, os.environ, create=False)
         found = self.store.payload(log_id, index)
         if master is None:
             return "no master key here: payloads cannot be decrypted on this host"

@@ -13,12 +13,12 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import anyio
 import orjson
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from bastion.approvals.model import Status
@@ -30,10 +30,7 @@ from bastion.watch.store import Triage, WatchStore
 from bastion.web.auth import Viewer
 from bastion.web.data import AuditView, CallFilter, inventory, svg_bars
 
-if TYPE_CHECKING:
-    from bastion.web.app import Dashboard
-
-__all__ = ["Pages", "Sources"]
+__all__ = ["Pages", "Shell", "Sources"]
 
 SHADOW_PERIODS = {"1h": 3600, "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400, "90d": 90 * 86400}
 """The periods the Shadow page offers, as seconds back from now."""
@@ -53,9 +50,24 @@ class Sources:
     payload_roles: tuple[str, ...] = ("admin",)
 
 
+class Shell(Protocol):
+    """What these pages need of the dashboard that hosts them (`web.app.Dashboard` is one).
+
+    Declared here, by the pages that use it, so that the shell imports the pages and not the
+    other way round."""
+
+    def signed_in(
+        self, page: Callable[[Request, Viewer], Awaitable[Response]]
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """The page behind sign-in (and a CSRF token on POST)."""
+        ...
+
+    def render(self, name: str, status: int = 200, **context: Any) -> HTMLResponse: ...
+    def refuse(self, status: int, title: str, message: str) -> HTMLResponse: ...
+
+
 class Pages:
-    def __init__(self, shell: Dashboard, sources: Sources | None) -> None:
-        assert sources is not None
+    def __init__(self, shell: Shell, sources: Sources) -> None:
         self._shell = shell
         self._s = sources
 
@@ -159,10 +171,10 @@ class Pages:
         if not viewer.may_decide or self._s.watch is None or action not in ("ack", "resolve"):
             return self._shell.refuse(403, "Refused", "Your role may look, not triage.")
         note = str(form.get("note") or "")
-        by = f"{viewer.name} (dashboard)"
-        triage = Triage("tri_" + secrets.token_hex(6), key, action, by, note, time.time())
+        triage = Triage("tri_" + secrets.token_hex(6), key, action, viewer.name, note, time.time())
         await anyio.to_thread.run_sync(self._s.watch.request_triage, triage)
-        await self._s.record("alert.triage", {"alert": key, "triage": action, "by": by, "note": note})
+        fields = {"alert": key, "triage": action, "by": viewer.name, "channel": "dashboard", "note": note}
+        await self._s.record("alert.triage", fields)
         return RedirectResponse("/alerts", status_code=303)
 
     async def integrity(self, request: Request, viewer: Viewer) -> Response:

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bastion.inventory.risk import RISK_ORDER, Classification, RiskClass, classify
+from bastion.policy.risk import RISK_ORDER, Classification, classify
+from bastion.types import RiskClass
 
 READ, WRITE, NETWORK, DESTRUCTIVE, EXEC = (
     RiskClass.READ,

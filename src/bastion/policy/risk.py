@@ -53,18 +53,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, Literal, cast
 
-__all__ = ["RISK_ORDER", "Classification", "RiskClass", "classify"]
+from bastion.types import RiskClass
 
-
-class RiskClass(StrEnum):
-    READ = "read"
-    WRITE = "write"
-    DESTRUCTIVE = "destructive"
-    EXEC = "exec"
-    NETWORK = "network"
+__all__ = ["RISK_ORDER", "Classification", "classify"]
 
 
 RISK_ORDER: tuple[RiskClass, ...] = (

@@ -1,0 +1,124 @@
+"""The HTTP front's edge: a valid bearer token names the client in the scope, anything else is refused
+before MCP handling, unless the gateway is configured open; listen addresses are parsed strictly."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from starlette.types import Message, Receive, Scope, Send
+
+from bastion.errors import ListenError
+from bastion.identity.oauth import Denial, Principal
+from bastion.transport.http_front_app import (
+    CLIENT_SCOPE_KEY,
+    GRANTS_SCOPE_KEY,
+    BearerAuth,
+    describe,
+    listening_socket,
+    lookup_only,
+    split_listen,
+)
+
+pytestmark = pytest.mark.anyio
+
+TOKENS = {"good-token": "alice"}
+
+
+class App:
+    def __init__(self) -> None:
+        self.scope: Scope | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.scope = scope
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+
+def request(token: str | None = None, path: str = "/mcp") -> Scope:
+    headers = [(b"authorization", f"Bearer {token}".encode())] if token is not None else []
+    return {"type": "http", "method": "POST", "path": path, "headers": headers, "client": ("10.0.0.5", 4242)}
+
+
+async def run(auth: BearerAuth, scope: Scope) -> tuple[int, dict[bytes, bytes], Any]:
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await auth(scope, receive, send)
+    body = sent[1]["body"]
+    return sent[0]["status"], dict(sent[0]["headers"]), json.loads(body) if body != b"ok" else body
+
+
+async def test_a_known_token_names_its_client_in_the_scope_and_reaches_the_app() -> None:
+    app = App()
+    scope = request("good-token")
+    status, _, _ = await run(BearerAuth(app, lookup_only(TOKENS.get), open_access=False), scope)
+    assert status == 200
+    assert (scope[CLIENT_SCOPE_KEY], scope[GRANTS_SCOPE_KEY]) == ("alice", None)
+
+
+async def test_no_token_is_401_with_a_challenge_pointing_at_the_metadata() -> None:
+    app = App()
+    auth = BearerAuth(app, lookup_only(TOKENS.get), open_access=False, metadata_url="https://gw/.well-known/x")
+    status, headers, answer = await run(auth, request())
+    assert status == 401
+    assert headers[b"www-authenticate"] == b'Bearer resource_metadata="https://gw/.well-known/x"'
+    assert answer["error"]["code"] == -32001
+    assert app.scope is None
+
+
+async def test_an_unknown_token_is_refused_and_the_refusal_is_reported() -> None:
+    denied: list[str] = []
+
+    async def on_denied(denial: Denial, _scope: Scope) -> None:
+        denied.append(denial.reason)
+
+    auth = BearerAuth(App(), lookup_only(TOKENS.get), open_access=False, on_denied=on_denied)
+    status, headers, _ = await run(auth, request("wrong"))
+    assert status == 401
+    assert headers[b"www-authenticate"].startswith(b'Bearer error="invalid_token"')
+    assert denied == ["token.unknown"]
+
+
+async def test_a_token_with_limited_grants_carries_them_into_the_scope() -> None:
+    async def authenticate(token: str) -> Principal | Denial:
+        return Principal("bot", grants=frozenset({"read"}), credential="jwt", issuer="https://idp", subject="s")
+
+    scope = request("any")
+    status, _, _ = await run(BearerAuth(App(), authenticate, open_access=False), scope)
+    assert status == 200
+    assert (scope[CLIENT_SCOPE_KEY], scope[GRANTS_SCOPE_KEY]) == ("bot", frozenset({"read"}))
+    assert scope["user"].access_token.token == ""  # the token itself goes no further
+
+
+async def test_an_open_gateway_lets_anonymous_requests_in_and_other_paths_are_not_guarded() -> None:
+    scope = request()
+    assert (await run(BearerAuth(App(), lookup_only(TOKENS.get), open_access=True), scope))[0] == 200
+    assert scope[CLIENT_SCOPE_KEY] == "anonymous"
+    health = request(path="/healthz")
+    assert (await run(BearerAuth(App(), lookup_only(TOKENS.get), open_access=False), health))[0] == 200
+
+
+def test_listen_addresses_are_host_and_port_and_anything_else_is_refused() -> None:
+    assert split_listen("127.0.0.1:8765") == ("127.0.0.1", 8765)
+    assert split_listen("[::1]:80") == ("::1", 80)
+    for bad in ("8765", "host:", "host:0", "host:65536", ":80"):
+        with pytest.raises(ValueError, match="listen address"):
+            split_listen(bad)
+
+
+def test_a_taken_port_is_one_listen_error() -> None:
+    with listening_socket("127.0.0.1", 0) as taken:
+        port = taken.getsockname()[1]
+        with pytest.raises(ListenError):
+            listening_socket("127.0.0.1", port).close()
+
+
+def test_a_refusal_is_described_by_path_and_peer_only() -> None:
+    assert describe(request("secret")) == {"path": "/mcp", "remote": "10.0.0.5"}

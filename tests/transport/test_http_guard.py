@@ -1,0 +1,121 @@
+"""The POST gate: bodies are bounded in size and time, parsed once, checked against the routing headers,
+and a new session waits for room; what passes reaches the app with its frame in the scope."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import orjson
+import pytest
+from starlette.types import Message, Receive, Scope, Send
+
+from bastion.codes import HEADER_MISMATCH, INVALID_REQUEST, PARSE_ERROR
+from bastion.transport.http_guard import FRAME_SCOPE_KEY, RequestGuard, header_mismatch
+
+pytestmark = pytest.mark.anyio
+
+CALL: dict[str, Any] = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo", "arguments": {}}}
+
+
+class App:
+    """The app behind the guard: remembers the scope and the body it was handed."""
+
+    def __init__(self) -> None:
+        self.scope: Scope | None = None
+        self.body = b""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.scope = scope
+        self.body = (await receive())["body"]
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+
+def post(headers: dict[str, str] | None = None) -> Scope:
+    encoded = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    return {"type": "http", "method": "POST", "path": "/mcp", "headers": encoded}
+
+
+async def run(guard: RequestGuard, scope: Scope, *chunks: bytes) -> tuple[int, dict[bytes, bytes], Any]:
+    """Send `chunks` as the body; the status, headers and JSON (or raw) body answered."""
+    messages: list[Message] = [
+        {"type": "http.request", "body": chunk, "more_body": i < len(chunks) - 1} for i, chunk in enumerate(chunks)
+    ]
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return messages.pop(0)
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await guard(scope, receive, send)
+    body = sent[1]["body"]
+    return sent[0]["status"], dict(sent[0]["headers"]), orjson.loads(body) if body != b"ok" else body
+
+
+def room(_scope: Scope, _frame: dict[str, Any]) -> int | None:
+    return None
+
+
+async def test_a_good_post_reaches_the_app_with_its_frame_parsed_once_and_its_body_replayed() -> None:
+    app = App()
+    raw = orjson.dumps(CALL)
+    status, _, body = await run(RequestGuard(app, room), post(), raw[:10], raw[10:])
+    assert (status, body) == (200, b"ok")
+    assert app.scope is not None
+    assert app.scope[FRAME_SCOPE_KEY] == CALL
+    assert app.body == raw
+
+
+async def test_a_body_over_the_limit_is_413_whether_declared_or_streamed() -> None:
+    guard = RequestGuard(App(), room, max_body=16)
+    declared, _, _ = await run(guard, post({"content-length": "17"}), b"")
+    streamed, _, answer = await run(guard, post(), b"x" * 10, b"y" * 10)
+    assert (declared, streamed) == (413, 413)
+    assert answer["error"]["code"] == INVALID_REQUEST
+
+
+async def test_malformed_json_is_a_parse_error_with_status_400() -> None:
+    status, _, answer = await run(RequestGuard(App(), room), post(), b"{not json")
+    assert (status, answer["error"]["code"]) == (400, PARSE_ERROR)
+
+
+async def test_a_body_that_stalls_is_answered_408_and_the_connection_closed() -> None:
+    never = anyio.Event()
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        await never.wait()
+        raise AssertionError("unreachable")
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await RequestGuard(App(), room, read_timeout=0.01)(post(), receive, send)
+    assert sent[0]["status"] == 408
+    assert (b"connection", b"close") in sent[0]["headers"]
+
+
+async def test_a_routing_header_that_disagrees_with_the_body_is_refused() -> None:
+    scope = post({"Mcp-Method": "tools/call", "Mcp-Name": "other"})
+    status, _, answer = await run(RequestGuard(App(), room), scope, orjson.dumps(CALL))
+    assert (status, answer["id"], answer["error"]["code"]) == (400, 1, HEADER_MISMATCH)
+    assert header_mismatch(post({"Mcp-Method": "tools/call", "Mcp-Name": "echo"}), CALL) is None
+    assert header_mismatch(post({"Mcp-Method": "tools/list"}), CALL) is not None
+
+
+async def test_a_full_gateway_answers_503_with_retry_after_instead_of_queueing() -> None:
+    app = App()
+    status, headers, _ = await run(RequestGuard(app, lambda _s, _f: 7), post(), orjson.dumps(CALL))
+    assert (status, headers[b"retry-after"]) == (503, b"7")
+    assert app.scope is None
+
+
+async def test_requests_other_than_post_pass_untouched() -> None:
+    app = App()
+    scope: Scope = {"type": "http", "method": "GET", "path": "/mcp", "headers": []}
+    status, _, _ = await run(RequestGuard(app, room), scope, b"")
+    assert status == 200
+    assert FRAME_SCOPE_KEY not in scope
