@@ -4,13 +4,11 @@ This is policy's one I/O edge. A `Resolver` takes a host name and returns its ad
 raises `OSError`, which the URL check turns into `urls.unresolvable` (fail closed). With
 `[dns] nameservers` set, A and AAAA records are asked of those servers directly (dnspython),
 so a gateway can use the resolver its servers use, whatever the host's own configuration;
-without, `getaddrinfo` answers as for any program on the host.
+without, `getaddrinfo` answers as for any program on the host. dnspython is imported only
+then: it is several megabytes of a gateway's memory that most configurations never use.
 """
 
 from __future__ import annotations
-
-import dns.exception
-import dns.resolver
 
 from bastion.config.model import DnsConfig, split_nameserver
 from bastion.policy.urls import Resolver, system_resolver
@@ -21,6 +19,9 @@ __all__ = ["make_resolver"]
 def make_resolver(config: DnsConfig) -> Resolver:
     if not config.nameservers:
         return system_resolver
+    import dns.exception
+    import dns.resolver
+
     resolver = dns.resolver.Resolver(configure=False)
     pairs = [split_nameserver(server) for server in config.nameservers]
     resolver.nameservers = [address for address, _port in pairs]
