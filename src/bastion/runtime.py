@@ -40,6 +40,7 @@ from bastion.proxy.pipeline import STAGE_ORDER, ClientInfo, PassThrough, Stage
 from bastion.proxy.pools import Pools
 from bastion.proxy.session import ClientPeer, NoClient, Session
 from bastion.proxy.stdio_front import SessionFactory, StdioFront
+from bastion.proxy.supervisor import StateListener
 from bastion.sandbox.prepare import Launcher, ServerFacts, secrets_of
 from bastion.screen.gate import ListingScreen, ResultScreen, ScreenListings
 from bastion.store.audit_open import open_store
@@ -47,6 +48,7 @@ from bastion.store.home import bastion_home, ensure_home
 from bastion.store.sqlite import StateStore
 from bastion.transport.connect import make_connector
 from bastion.transport.lines import FdStream, FramedStream
+from bastion.transport.link import Connector
 from bastion.types import Era
 from bastion.watch.reports import report_drift, report_sandbox, report_screen, status_listener
 from bastion.watch.service import Watcher, beacon
@@ -237,16 +239,20 @@ def _warn_monitor(monitor: frozenset[str]) -> None:
         sys.stderr.flush()
 
 
+def server_links(running: Gateway) -> tuple[Connector, StateListener]:
+    """How a running gateway reaches its servers (sandboxed, within the frame limits), and who
+    hears when one of them starts, stops or fails (status, facts, the watcher)."""
+    settings = running.config.gateway
+    connector = make_connector(
+        running.environ, max_bytes=settings.max_frame_bytes, max_depth=settings.max_depth, prepare=running.launcher
+    )
+    return connector, status_listener(running.state, running.clock, running.facts, running.watcher)
+
+
 def make_session_factory(running: Gateway, pools: Pools | None = None) -> SessionFactory:
     """Sessions over every server; with `pools` (`bastion serve`), pooled servers' processes are shared."""
     config = running.config
-    connector = make_connector(
-        running.environ,
-        max_bytes=config.gateway.max_frame_bytes,
-        max_depth=config.gateway.max_depth,
-        prepare=running.launcher,
-    )
-    on_state = status_listener(running.state, running.clock, running.facts, running.watcher)
+    connector, on_state = server_links(running)
     told: set[tuple[str, str]] = set()
 
     def make(client: ClientInfo, peer: ClientPeer, capabilities: dict[str, Any]) -> Session:

@@ -50,10 +50,9 @@ from bastion.proxy.http_front import HttpFront
 from bastion.proxy.pipeline import ClientInfo
 from bastion.proxy.pools import Pools
 from bastion.proxy.session import NoClient
-from bastion.runtime import Gateway, gateway, make_session_factory
+from bastion.runtime import Gateway, gateway, make_session_factory, server_links
 from bastion.store.audit_open import open_store
 from bastion.store.sqlite import StateStore
-from bastion.transport.connect import make_connector
 from bastion.transport.http_front_app import (
     Authenticate,
     BearerAuth,
@@ -66,7 +65,6 @@ from bastion.transport.http_front_app import (
 )
 from bastion.watch.checks import PingKind
 from bastion.watch.metrics import Metrics
-from bastion.watch.reports import status_listener
 from bastion.watch.store import open_watch
 from bastion.web.app import dashboard_app
 from bastion.web.auth import Sessions
@@ -104,13 +102,7 @@ async def preflight(running: Gateway) -> str | None:
 def make_pools(running: Gateway) -> Pools:
     """The processes of servers shared between sessions (`isolation = "client"` or `"shared"`)."""
     config = running.config
-    connector = make_connector(
-        running.environ,
-        max_bytes=config.gateway.max_frame_bytes,
-        max_depth=config.gateway.max_depth,
-        prepare=running.launcher,
-    )
-    on_state = status_listener(running.state, running.clock, running.facts, running.watcher)
+    connector, on_state = server_links(running)
     return Pools(config.enabled_servers(), connector, on_state=on_state, backoff_max=config.gateway.restart_backoff_max)
 
 

