@@ -34,6 +34,7 @@ from bastion.config.model import BastionConfig
 from bastion.config.schema import SCHEMA_NAME
 from bastion.config.starter import starter_toml
 from bastion.errors import ClientConfigError, ConfigError, ConfigProblem, SecretError
+from bastion.files import current_mode, replace_atomically
 from bastion.identity.secrets import SecretStore
 from bastion.identity.servers import ServerIdentities
 
@@ -59,7 +60,7 @@ def init(
     """Write a commented starter bastion.toml."""
     if path.exists() and not force:
         raise ConfigError(path, [ConfigProblem("file", "already exists", "pass --force to overwrite it")])
-    path.write_text(starter_toml(), encoding="utf-8")
+    write_config(path, starter_toml())
     # Beside it, the schema its first line names: editors (taplo, Even Better TOML) complete and check keys.
     schema = path.parent / SCHEMA_NAME
     write_schema(schema)
@@ -87,7 +88,7 @@ def import_config(
         imported.config, f"Imported by `bastion import` from {source}.\nReference: docs/configuration.md"
     )
     parse_config(text, out)  # what we write must load
-    out.write_text(text, encoding="utf-8")
+    write_config(out, text)
     for warning in imported.warnings:
         err_console.print(f"warning: {warning}", markup=False)
     typer.echo(f"wrote {out} with {len(imported.config.servers)} servers: {', '.join(imported.config.servers)}")
@@ -220,3 +221,9 @@ def _stored_secrets(server: str) -> dict[str, str]:
         return {name: value.reveal() for name in live if (value := store.current(server, name)) is not None}
     finally:
         store.close()
+
+
+def write_config(path: Path, text: str) -> None:
+    """A bastion.toml written whole or not at all; a new one is private (0600: it may name webhook
+    URLs and tokens' environment variables), one that is replaced keeps its mode."""
+    replace_atomically(path, text.encode("utf-8"), mode=current_mode(path, 0o600))

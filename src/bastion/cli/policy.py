@@ -35,6 +35,7 @@ from bastion.cli._durations import moment
 from bastion.clock import SystemClock
 from bastion.config.model import BastionConfig
 from bastion.errors import ConfigError, ConfigProblem
+from bastion.files import fsync_directory
 from bastion.policy.compile import compile_policy
 from bastion.policy.decide import Policy
 from bastion.policy.lint import Finding, lint
@@ -376,6 +377,7 @@ def promote(
         anyio.run(record_entry, live, os.environ.get("BASTION_AUDIT_STORE"), Record(Kind.POLICY_CHANGE, fields))
     except BaseException:
         os.replace(previous, config)  # no promotion without its record
+        fsync_directory(config.parent)
         raise
     console.print(f"{path} is now {config} (the previous config is kept as {previous.name}); recorded as promoted")
     console.print("running gateways take it at their next start", markup=False)
