@@ -6,15 +6,18 @@ from __future__ import annotations
 import secrets
 import socket
 import stat
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg import sql as pgsql
 
+from bastion.approvals.store import SCHEMA as APPROVALS
 from bastion.errors import StoreError
 from bastion.store.shared import SharedDb, shared_url
+from bastion.watch.store import SCHEMA as WATCH
 from tests.audit.conftest import Backend
 
 SCHEMA = ("CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY, text TEXT NOT NULL)",)
@@ -111,3 +114,30 @@ def test_a_connection_the_server_dropped_fails_one_call_then_is_replaced(backend
     assert shared.execute("SELECT text FROM notes").fetchall() == [("kept",)]
     [(new_pid,)] = shared.execute("SELECT pg_backend_pid()").fetchall()
     assert new_pid != pid
+
+
+@on_postgresql
+def test_gateways_starting_together_on_a_new_postgresql_all_open_it(backend: Backend) -> None:
+    """`CREATE TABLE IF NOT EXISTS` run at once by several sessions can fail one of them (two
+    inserts into the catalog); the schema is made under a lock, so every gateway starts."""
+    schemas = [APPROVALS, WATCH] * 4
+    start = threading.Barrier(len(schemas))
+    failures: list[BaseException] = []
+    opened: list[SharedDb] = []
+
+    def open_one(schema: Sequence[str]) -> None:
+        start.wait()
+        try:
+            opened.append(SharedDb(backend.url, schema, "race"))
+        except BaseException as exc:  # what a gateway that fails to start would see
+            failures.append(exc)
+
+    threads = [threading.Thread(target=open_one, args=(schema,)) for schema in schemas]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    for db in opened:
+        db.close()
+    assert failures == []
+    assert len(opened) == len(schemas)

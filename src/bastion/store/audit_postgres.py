@@ -16,6 +16,7 @@ from psycopg_pool import ConnectionPool
 
 from bastion.errors import StoreError
 from bastion.store.audit_sql import SqlAuditStore, Statements
+from bastion.store.shared import SCHEMA_LOCK
 
 __all__ = ["PostgresAuditStore"]
 
@@ -49,7 +50,7 @@ class PostgresAuditStore(SqlAuditStore):
         try:
             self._pool = ConnectionPool(url, min_size=1, max_size=4, open=True, timeout=10.0)
             with self._pool.connection() as db:
-                db.execute("SELECT pg_advisory_xact_lock(7412300)")  # one schema creator at a time
+                db.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))  # one schema creator at a time
                 db.execute(SCHEMA)  # pyright: ignore[reportArgumentType]
         except (psycopg.Error, OSError) as exc:
             raise StoreError(f"cannot open the audit store at {_safe(url)}: {exc}") from exc

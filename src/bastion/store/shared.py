@@ -18,7 +18,7 @@ from typing import Any
 from bastion.errors import StoreError
 from bastion.store.sqlite_db import open_private
 
-__all__ = ["SharedDb", "shared_url"]
+__all__ = ["SCHEMA_LOCK", "SharedDb", "shared_url"]
 
 
 def shared_url(home: Path, audit_store: str | None, name: str) -> str:
@@ -26,6 +26,12 @@ def shared_url(home: Path, audit_store: str | None, name: str) -> str:
     if audit_store and audit_store.startswith(("postgresql://", "postgres://")):
         return audit_store
     return "sqlite:" + str(home / f"{name}.db")
+
+
+SCHEMA_LOCK = 7412300
+"""The PostgreSQL advisory lock held while a schema is made: `CREATE TABLE IF NOT EXISTS` run by two
+sessions at once can fail one of them (both insert the table's type into the catalog), so
+gateways that start together on a new database make their tables one after the other."""
 
 
 class SharedDb:
@@ -43,10 +49,14 @@ class SharedDb:
                 self._errors = (sqlite3.Error, psycopg.Error)
                 self._reconnect = functools.partial(psycopg.connect, url, autocommit=True, connect_timeout=5)
                 self._db: Any = self._reconnect()
+                with self._db.transaction():  # gateways starting together: one makes the schema, then the next
+                    self.execute("SELECT pg_advisory_xact_lock(?)", (SCHEMA_LOCK,))
+                    for statement in schema:
+                        self.execute(statement)
             else:
                 self._db = open_private(Path(url.removeprefix("sqlite:")))
-            for statement in schema:
-                self.execute(statement)
+                for statement in schema:
+                    self.execute(statement)
         except (*self._errors, OSError) as exc:
             raise StoreError(f"cannot open the {what} store: {exc}") from exc
 
