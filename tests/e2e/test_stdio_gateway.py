@@ -122,6 +122,15 @@ async def test_an_oversized_answer_is_refused_not_forwarded(home: Path) -> None:
     assert failed.value.error.code == -32600
 
 
+async def test_a_malformed_answer_fails_its_call_at_once_and_the_next_call_works(home: Path) -> None:
+    async with through_bastion(home, ["wrap", "--no-read-only", "--", *MISBEHAVING, "malformed"]) as client:
+        with anyio.fail_after(20), pytest.raises(MCPError) as failed:  # not the request timeout
+            await client.call_tool("poke", {})
+        assert text(await client.call_tool("poke", {})) == "poked"
+    assert failed.value.error.code == -32603
+    assert "malformed" in failed.value.error.message
+
+
 async def test_a_server_that_hangs_on_start_is_reported_by_name(home: Path, tmp_path: Path) -> None:
     config = tmp_path / "bastion.toml"
     hang = ", ".join(f'"{part}"' for part in MISBEHAVING[1:])

@@ -27,6 +27,8 @@ class FakeServer:
         self.on_call = on_call or (lambda _m, params: {"content": [{"type": "text", "text": f"{name}:{params}"}]})
         self.received: list[Frame] = []
         self.crash_next_call = False
+        self.answer_next_call_with: Frame | None = None
+        """Members of the frame sent (with the call's id) instead of a proper answer to the next call."""
 
     async def serve(self, channel: MemoryChannel) -> None:
         while True:
@@ -36,6 +38,10 @@ class FakeServer:
             assert isinstance(frame, dict)
             self.received.append(frame)
             if "id" not in frame or "method" not in frame:
+                continue
+            if frame["method"] == "tools/call" and self.answer_next_call_with is not None:
+                broken, self.answer_next_call_with = self.answer_next_call_with, None
+                await channel.send({"id": frame["id"], **broken})
                 continue
             reply = self._answer(frame["method"], frame.get("params"))
             if reply is None:

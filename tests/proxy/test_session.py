@@ -12,7 +12,7 @@ import pytest
 from tests.proxy.fakes import FakeServer, RecordingClient, fake_connector
 
 from bastion.clock import FakeClock
-from bastion.codes import DENIED, INVALID_PARAMS, METHOD_NOT_FOUND, SERVER_UNAVAILABLE
+from bastion.codes import DENIED, INTERNAL_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND, SERVER_UNAVAILABLE
 from bastion.config.model import BastionConfig, GatewayConfig, ServerConfig, ToolRules
 from bastion.errors import ConfigError
 from bastion.policy.compile import compile_policy
@@ -158,6 +158,28 @@ async def test_a_server_that_dies_mid_call_fails_the_call_with_its_name() -> Non
     assert isinstance(reply, RpcError)
     assert reply.code == SERVER_UNAVAILABLE
     assert "fragile" in reply.message
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"jsonrpc": "2.0", "result": "done"},  # a result that is not an object
+        {"jsonrpc": "2.0", "result": {}, "error": {"code": 1, "message": "both"}},
+        {"jsonrpc": "2.0"},  # neither
+    ],
+)
+async def test_a_malformed_answer_fails_its_call_at_once_naming_the_server(broken: dict[str, Any]) -> None:
+    server = FakeServer("sloppy", ["work"])
+    async with running({"sloppy": server}) as (session, _client):
+        server.answer_next_call_with = broken
+        with anyio.fail_after(5):  # not the request timeout
+            reply = await session.handle("tools/call", {"name": "work", "arguments": {}}, 1)
+        after = await session.handle("tools/call", {"name": "work", "arguments": {}}, 2)
+    assert isinstance(reply, RpcError)
+    assert reply.code == INTERNAL_ERROR
+    assert "sloppy" in reply.message
+    assert "malformed" in reply.message
+    assert not isinstance(after, RpcError)  # the session goes on
 
 
 async def test_unknown_methods_and_bad_params_get_json_rpc_errors() -> None:

@@ -5,6 +5,8 @@ Modes (argv[1]):
   garbage   answers initialize, then on each tools/call first writes a non-JSON line, a
             response to an id nobody asked for and a frame nested 200 deep, then the real answer
   big       answers every tools/call with a result larger than 5 MiB
+  malformed answers the first tools/call with a frame that has its id but neither a result
+            object nor an error (`"result": "done"`), and the next ones properly
   exit      answers initialize and tools/list, then exits with code 7 on tools/call
 """
 
@@ -14,6 +16,7 @@ import json
 import sys
 
 MODE = sys.argv[1] if len(sys.argv) > 1 else "garbage"
+MODE_STATE: dict[str, int] = {}
 TOOLS = [{"name": "poke", "description": "Poke the server.", "inputSchema": {"type": "object"}}]
 
 
@@ -47,6 +50,13 @@ def main() -> None:
         elif method == "tools/call":
             if MODE == "exit":
                 sys.exit(7)
+            if MODE == "malformed":
+                MODE_STATE["malformed"] = MODE_STATE.get("malformed", 0) + 1
+                if MODE_STATE["malformed"] == 1:
+                    send({"jsonrpc": "2.0", "id": ident, "result": "done"})
+                    continue
+                send({"jsonrpc": "2.0", "id": ident, "result": {"content": [{"type": "text", "text": "poked"}]}})
+                continue
             if MODE == "big":
                 send(
                     {"jsonrpc": "2.0", "id": ident, "result": {"content": [{"type": "text", "text": "x" * (5 << 20)}]}}

@@ -19,7 +19,7 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, LATEST_HANDSHAKE_VERS
 from pydantic import ValidationError
 
 from bastion import __version__
-from bastion.codes import INVALID_REQUEST, METHOD_NOT_FOUND, REQUEST_TIMEOUT, SERVER_UNAVAILABLE
+from bastion.codes import INTERNAL_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, REQUEST_TIMEOUT, SERVER_UNAVAILABLE
 from bastion.errors import ServerUnavailable
 from bastion.transport.jsonrpc import Frame, FrameError, Kind, error_frame, kind_of, result_frame
 from bastion.transport.lines import EndOfStream, Oversized
@@ -293,10 +293,21 @@ class Upstream:
                 continue
             if isinstance(received, FrameError):
                 logger.warning("server %s: dropped a malformed frame: %s", self.name, received.message)
+                if self._fail_pending(received.request_id, received.message):
+                    continue  # it was the answer to one of ours: its caller learns now, not at the timeout
                 if received.request_id is not None:
                     await self._reply(error_frame(received.request_id, received.code, received.message))
                 continue
             self._dispatch(received)
+
+    def _fail_pending(self, request_id: object, why: str) -> bool:
+        """Fail the request of ours that `request_id` names with a malformed answer; False if none waits."""
+        pending = self._pending.get(request_id) if isinstance(request_id, int | str) else None
+        if pending is None or pending.reply is not None:
+            return False
+        pending.reply = RpcError(INTERNAL_ERROR, f"server {self.name!r} sent a malformed answer: {why}")
+        pending.done.set()
+        return True
 
     def _dispatch(self, frame: Frame) -> None:
         kind = kind_of(frame)
@@ -314,6 +325,8 @@ class Upstream:
         elif kind is Kind.REQUEST:
             assert self._tasks is not None
             self._tasks.start_soon(self._answer, frame)
+        elif self._fail_pending(frame.get("id"), "a response needs exactly one of result (an object) and error"):
+            logger.warning("server %s: a malformed answer to id %r", self.name, frame.get("id"))
 
     async def _answer(self, frame: Frame) -> None:
         method = frame["method"]
