@@ -245,6 +245,7 @@ async def _serve_http(
             instance=config.gateway.instance,
             instructions=await preflight(running),
             admit_session=pools.admit,
+            limits=config.http,
         )
         timeout = config.auth.timeout if config.auth is not None else 5.0
         async with httpx2.AsyncClient(timeout=timeout) as http:  # the issuer's metadata, keys, introspection

@@ -292,3 +292,28 @@ def test_a_full_pool_answers_a_new_session_503_with_retry_after_at_once(home: Pa
         refused = anyio.run(_full, served)
     assert refused.status_code == 503
     assert int(refused.headers["retry-after"]) > 0
+
+
+def test_past_max_sessions_a_new_session_is_answered_503_with_retry_after(home: Path, tmp_path: Path) -> None:
+    servers = "max_sessions = 1\n" + probe("solo", "session")  # into [http]: the first line after listen
+    with serve(home, tmp_path, servers) as served:
+        refused = anyio.run(_full, served)
+    assert refused.status_code == 503
+    assert int(refused.headers["retry-after"]) > 0
+
+
+async def _idle(served: Served) -> tuple[int, int]:
+    async with connect(served, Seen("alice")) as alice:
+        await alice.call_tool("pid")
+        held = len(server_processes(served.pid, "idle"))
+        left = await settle(served.pid, "idle", 0, within=20)  # the client is still connected, and silent
+    return held, left
+
+
+def test_an_idle_session_is_closed_after_the_configured_timeout_and_its_servers_released(
+    home: Path, tmp_path: Path
+) -> None:
+    servers = "session_idle_timeout = 3\n" + probe("idle", "session")
+    with serve(home, tmp_path, servers) as served:
+        held, left = anyio.run(_idle, served)
+    assert (held, left) == (1, 0)

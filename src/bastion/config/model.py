@@ -430,6 +430,12 @@ class HttpConfig(_Model):
     """Extra browser origins allowed besides loopback ones, e.g. 'https://agent.example.com'."""
     allowed_hosts: tuple[str, ...] = ()
     """Extra Host header values accepted besides the listen address and loopback names."""
+    max_sessions: Annotated[int, Field(ge=1)] = 1000
+    """MCP sessions one gateway holds at once; a request that would open one more gets 503 and Retry-After."""
+    max_starting: Annotated[int, Field(ge=1)] = 4
+    """Sessions starting their servers at once; a burst beyond this is told to retry (503) rather than queued."""
+    session_idle_timeout: Annotated[float, Field(gt=0)] = 1800.0
+    """Seconds after its last request that an idle session is closed and its servers released."""
 
 
 ASYMMETRIC_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")

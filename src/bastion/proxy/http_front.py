@@ -45,6 +45,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bastion.codes import INVALID_PARAMS, INVALID_REQUEST, SERVER_UNAVAILABLE
+from bastion.config.model import HttpConfig
 from bastion.errors import GatewayFull
 from bastion.proxy.handshake import (
     as_modern_result,
@@ -70,11 +71,6 @@ logger = logging.getLogger(__name__)
 
 SESSION_HEADER: Final = "mcp-session-id"
 VERSION_HEADER: Final = "mcp-protocol-version"
-IDLE_SESSION_SECONDS: Final = 1800.0
-MAX_SESSIONS: Final = 1000
-"""Client sessions one gateway holds (each runs its own servers); a request that would open one more gets 503."""
-MAX_STARTING: Final = 4
-"""Sessions starting their servers at once; a burst beyond this is told to retry rather than queued."""
 KEEPALIVE_SECONDS: Final = 15.0
 """A comment line this often on a quiet stream, so that proxies with idle timeouts keep it open."""
 OPENS_NO_SESSION: Final = frozenset({"initialize"})
@@ -103,8 +99,11 @@ class HttpFront:
         instance: str,
         instructions: str | None,
         admit_session: Callable[[str], None] | None = None,
+        limits: HttpConfig | None = None,
     ) -> None:
         self._make_session = make_session
+        self._limits = limits or HttpConfig()
+        """How many sessions at once, how many starting at once, and how long an idle one lives."""
         self._admit_session = admit_session
         """Raises `GatewayFull` when a new session of this client would find a server's pool full."""
         self._instance = instance
@@ -125,10 +124,10 @@ class HttpFront:
             self._tasks = tasks
             task_status.started()
             while True:
-                await anyio.sleep(60)
+                await anyio.sleep(min(60.0, self._limits.session_idle_timeout / 4))
                 now = anyio.current_time()
                 for entry in list(self._sessions.values()):
-                    if now - entry.last_used > IDLE_SESSION_SECONDS and not entry.running:
+                    if now - entry.last_used > self._limits.session_idle_timeout and not entry.running:
                         self.close(entry.key)
 
     def close(self, key: str) -> None:
@@ -161,7 +160,7 @@ class HttpFront:
         if modern and self._modern_key(scope) in self._sessions:
             return None
         starting = sum(1 for entry in self._sessions.values() if not entry.ready.is_set())
-        if starting >= MAX_STARTING or len(self._sessions) >= MAX_SESSIONS:
+        if starting >= self._limits.max_starting or len(self._sessions) >= self._limits.max_sessions:
             return RETRY_AFTER_SECONDS
         if self._admit_session is not None:
             try:
@@ -463,6 +462,7 @@ class HttpFront:
         finally:
             entry.running.pop(request_id, None)
             entry.peer.exchanges.pop(request_id, None)
+            entry.last_used = anyio.current_time()  # idle from the end of its last request
         if reply is None:
             reply = RpcError(-32800, "Request cancelled")
         if isinstance(reply, RpcError):
@@ -499,6 +499,7 @@ class HttpFront:
             raise RuntimeError("the HTTP front is not running")
         self._tasks.start_soon(self._host, entry)
         await entry.ready.wait()
+        entry.last_used = anyio.current_time()  # its servers' start is not idleness
         return entry
 
     async def _host(self, entry: _Entry) -> None:
