@@ -4,6 +4,9 @@ grants and a private home, a cwd the sandbox would not show is refused, and the 
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -83,3 +86,38 @@ def test_refused_forks_are_counted_from_the_cgroups_events(tmp_path: Path) -> No
     assert cgroup.procs == str(tmp_path / "cgroup.procs")
     cgroup.remove()  # a cgroup that cannot be removed is left, not an error
     assert tmp_path.exists()
+
+
+@pytest.fixture
+def cgroup() -> Iterator[PidsCgroup]:
+    """A real pids cgroup below this process's own (the launcher's way); removed afterwards."""
+    made = PidsCgroup.create("test", 16)
+    if made is None:
+        pytest.fail("no pids cgroup can be made here: the sandbox's process limit would not hold")
+    yield made
+    made.remove()
+
+
+def dead_pid() -> int:
+    child = subprocess.Popen(["/bin/true"])
+    child.wait()
+    return child.pid
+
+
+def test_the_empty_cgroups_of_a_killed_gateway_are_removed_at_the_next_start(cgroup: PidsCgroup) -> None:
+    parent = Path(cgroup.path).parent
+    stale = parent / f"bastion-{dead_pid()}-notes-abcdef"
+    stale.mkdir()
+    ours = PidsCgroup.create("next", 16)  # a start sweeps first
+    assert ours is not None
+    ours.remove()
+    assert not stale.exists()
+    assert Path(cgroup.path).exists()  # a live gateway's cgroup (this process's) is left alone
+
+
+def test_removing_a_cgroup_kills_what_its_server_left_running(cgroup: PidsCgroup) -> None:
+    lingering = subprocess.Popen(["/bin/sleep", "60"])
+    Path(cgroup.procs).write_text(str(lingering.pid), encoding="ascii")
+    cgroup.remove()
+    assert lingering.wait(timeout=5) == -signal.SIGKILL
+    assert not Path(cgroup.path).exists()

@@ -9,10 +9,14 @@ unsandboxed needs `sandbox = "off"` for that server.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import os
 import shutil
+import signal
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -184,6 +188,7 @@ class PidsCgroup:
     @classmethod
     def create(cls, server: str, limit: int) -> PidsCgroup | None:
         for parent in _cgroup_parents():
+            _sweep(parent)
             path = os.path.join(parent, f"bastion-{os.getpid()}-{server}-{os.urandom(3).hex()}")
             try:
                 os.mkdir(path)
@@ -207,10 +212,59 @@ class PidsCgroup:
             return 0
 
     def remove(self) -> None:
+        """Remove the cgroup once its server has exited. A process of its tree that is still going
+        (a child the server left behind, a sandbox still tearing down) keeps it busy: those are
+        killed, and the removal tried again for at most a tenth of a second."""
+        for attempt in range(_REMOVE_TRIES):
+            try:
+                os.rmdir(self.path)
+                return
+            except FileNotFoundError:
+                return
+            except OSError as exc:
+                if exc.errno != errno.EBUSY or attempt == _REMOVE_TRIES - 1:
+                    logger.debug("cgroup %s not removed: %s", self.path, exc)
+                    return
+            self._kill_members()
+            time.sleep(0.01)
+
+    def _kill_members(self) -> None:
         try:
-            os.rmdir(self.path)
-        except OSError as exc:
-            logger.debug("cgroup %s not removed: %s", self.path, exc)
+            with open(self.procs, encoding="ascii") as handle:
+                members = [int(line) for line in handle if line.strip()]
+        except (OSError, ValueError):
+            return
+        for pid in members:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+
+
+_REMOVE_TRIES = 10
+
+
+def _sweep(parent: str) -> None:
+    """Remove the empty cgroups of Bastion processes that are gone (a gateway that was killed never
+    removed its own); a cgroup that still holds a process is left alone (rmdir refuses it)."""
+    try:
+        names = [name for name in os.listdir(parent) if name.startswith("bastion-")]
+    except OSError:
+        return
+    for name in names:
+        owner = name.split("-", 2)[1]
+        if not owner.isdigit() or _alive(int(owner)):
+            continue
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.join(parent, name))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _cgroup_parents() -> list[str]:
