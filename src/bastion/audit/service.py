@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -30,22 +29,13 @@ from bastion.clock import Clock, SystemClock
 from bastion.config.model import BastionConfig
 from bastion.errors import AuditIntegrityError
 from bastion.files import load_master_key, write_private
+from bastion.processes import pid_alive
 from bastion.store.audit import AuditStore, CheckpointRow, LogRow
 from bastion.store.audit_open import inline_append, open_store
 
-__all__ = ["append_once", "config_digest", "open_audit", "pid_alive", "read_witnesses", "recover"]
+__all__ = ["append_once", "config_digest", "open_audit", "read_witnesses", "recover"]
 
 logger = logging.getLogger(__name__)
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def read_witnesses(home: Path, store: AuditStore) -> dict[str, str]:

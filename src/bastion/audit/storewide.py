@@ -18,9 +18,9 @@ from bastion.audit.checkpoint import CheckpointError, Verifier, verify_note
 from bastion.audit.columns import Problem, check_payload
 from bastion.audit.parallel import checked_runs
 from bastion.audit.payload import PayloadCipher
-from bastion.audit.service import pid_alive
 from bastion.audit.verify import LogReport, Seen, verify_log
 from bastion.errors import StoreError
+from bastion.processes import pid_alive
 from bastion.store.audit import STORED_NODE_LEVEL, AuditStore, LogRow
 
 __all__ = ["STORE", "verify_store"]

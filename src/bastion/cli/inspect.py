@@ -14,13 +14,13 @@ import anyio
 import typer
 from rich.text import Text
 
-from bastion.audit.service import pid_alive
 from bastion.cli._common import ConfigOption, JsonOption, console, open_store, read_config, setup_logging
 from bastion.cli._listing import Listing
 from bastion.cli._progress import progress
 from bastion.errors import SandboxError
 from bastion.inventory.pins import LOCK_NAME, load_lock
 from bastion.inventory.report import inventory_data, to_json, to_markdown
+from bastion.processes import pid_alive
 from bastion.runtime import collect_inventory
 from bastion.sandbox.launcher import find_bwrap
 from bastion.store.home import bastion_home, ensure_home

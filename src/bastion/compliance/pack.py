@@ -23,7 +23,7 @@ import orjson
 from bastion.audit.checkpoint import Signer, Verifier
 from bastion.audit.columns import Problem
 from bastion.audit.export import to_jsonl
-from bastion.audit.service import pid_alive, read_witnesses
+from bastion.audit.service import read_witnesses
 from bastion.audit.storewide import verify_store
 from bastion.audit.verify import LogReport
 from bastion.compliance import catalog as c
@@ -45,6 +45,7 @@ from bastion.compliance.timeline import Period, gaps, iso
 from bastion.compliance.views import Views, documents
 from bastion.config.model import BastionConfig
 from bastion.files import fsync_directory
+from bastion.processes import pid_alive
 from bastion.store.audit import AuditStore
 
 __all__ = ["Outcome", "Request", "build_pack"]

@@ -24,6 +24,7 @@ import anyio
 
 from bastion.config.model import ServerConfig
 from bastion.errors import SandboxError
+from bastion.processes import pid_alive
 from bastion.sandbox.npx import npx_request, resolve_npx
 from bastion.sandbox.runtime import executable, resolve_runtime, runtime_paths
 from bastion.sandbox.spec import ETC_FILES, SYSTEM_DIRS, Limits, Mount, SandboxPlan, bwrap_argv
@@ -251,20 +252,10 @@ def _sweep(parent: str) -> None:
         return
     for name in names:
         owner = name.split("-", 2)[1]
-        if not owner.isdigit() or _alive(int(owner)):
+        if not owner.isdigit() or pid_alive(int(owner)):
             continue
         with contextlib.suppress(OSError):
             os.rmdir(os.path.join(parent, name))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _cgroup_parents() -> list[str]:
