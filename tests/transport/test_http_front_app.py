@@ -3,7 +3,9 @@ before MCP handling, unless the gateway is configured open; listen addresses are
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
 from typing import Any
 
 import pytest
@@ -118,6 +120,25 @@ def test_a_taken_port_is_one_listen_error() -> None:
         port = taken.getsockname()[1]
         with pytest.raises(ListenError):
             listening_socket("127.0.0.1", port).close()
+
+
+async def test_the_connections_it_accepts_send_at_once_without_nagle() -> None:
+    """Each reply leaves at once: with Nagle's algorithm on, a reply written in two parts waited
+    for the client's delayed acknowledgement, about 40 ms a request."""
+    loop = asyncio.get_running_loop()
+    accepted: asyncio.Future[int] = loop.create_future()
+
+    async def on_connect(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.set_result(writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        writer.close()
+
+    with listening_socket("127.0.0.1", 0) as sock:
+        assert sock.proto == socket.IPPROTO_TCP
+        server = await asyncio.start_server(on_connect, sock=sock)
+        async with server:
+            _reader, writer = await asyncio.open_connection(*sock.getsockname()[:2])
+            assert await asyncio.wait_for(accepted, 5) != 0
+            writer.close()
 
 
 def test_a_refusal_is_described_by_path_and_peer_only() -> None:

@@ -49,11 +49,20 @@ def listening_socket(host: str, port: int) -> socket.socket:
     """A socket bound and listening on `host:port` (handed to uvicorn), or ListenError saying why not.
 
     Bound before anything announces the address, so a taken port is one clear error, not a
-    traceback after "serving at …"."""
+    traceback after "serving at …". Made with its protocol named (IPPROTO_TCP), which the
+    connections it accepts inherit: asyncio turns Nagle's algorithm off (TCP_NODELAY) only on
+    sockets that say they are TCP. `socket.create_server` leaves it 0, and every reply then
+    waited out the client's delayed acknowledgement (about 40 ms a request)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
-        return socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(socket.SOMAXCONN)
     except OSError as exc:
+        sock.close()
         raise ListenError(host, port, exc.strerror or str(exc)) from exc
+    return sock
 
 
 def split_listen(listen: str) -> tuple[str, int]:
