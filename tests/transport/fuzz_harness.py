@@ -33,7 +33,9 @@ LIMIT = DEFAULT_MAX_FRAME_BYTES
 ANSWER_WITHIN = 5.0
 """A valid call after fuzz bytes must be answered this fast, or the gateway hangs."""
 REQUEST_TIMEOUT = 0.3
-"""The server's request timeout: a call whose real answer never comes ends with an error this late."""
+"""The server's request timeout where the fuzz bytes stand in for the answer: a call whose real answer
+never comes ends with an error this late. Elsewhere the server answers every call, and its timeout is
+ANSWER_WITHIN, so that a busy machine's pause is not taken for a hang."""
 TIMEOUT_SLACK = 2.0
 """What the upstream's timeout check (every 0.25 s) and a loaded CI machine may add to REQUEST_TIMEOUT."""
 FINISH_WITHIN = 10.0
@@ -287,8 +289,11 @@ def bastion_errors() -> Iterator[ErrorLog]:
 class Gateway:
     """A StdioFront over real pipes; the test is its client (`client`) and its one stdio server (`server`)."""
 
-    def __init__(self, channel: FramedStream, client: Wire, server: FuzzServer, errors: ErrorLog) -> None:
+    def __init__(
+        self, channel: FramedStream, client: Wire, server: FuzzServer, errors: ErrorLog, request_timeout: float
+    ) -> None:
         self.channel = channel
+        self.request_timeout = request_timeout
         self.client = client
         self.server = server
         self.errors = errors
@@ -300,7 +305,7 @@ class Gateway:
         self.front = StdioFront(channel, self._session, instance="fuzz")
 
     def _session(self, client: ClientInfo, peer: ClientPeer, capabilities: dict[str, Any]) -> Session:
-        config = ServerConfig(command="unused", request_timeout=REQUEST_TIMEOUT, startup_timeout=ANSWER_WITHIN)
+        config = ServerConfig(command="unused", request_timeout=self.request_timeout, startup_timeout=ANSWER_WITHIN)
         connector = pipe_connector(self.server)
         return Session({"fz": config}, GatewayConfig(), client, peer, connector, client_capabilities=capabilities)
 
@@ -383,14 +388,14 @@ class Gateway:
 
 
 @asynccontextmanager
-async def open_gateway() -> AsyncIterator[Gateway]:
+async def open_gateway(request_timeout: float = ANSWER_WITHIN) -> AsyncIterator[Gateway]:
     to_gateway_read, to_gateway_write = _pipe()
     to_client_read, to_client_write = _pipe()
     channel = FramedStream(to_gateway_read, to_client_write, max_bytes=LIMIT)
     client = Wire(to_client_read, to_gateway_write, [])
     try:
         with bastion_errors() as errors:
-            gateway = Gateway(channel, client, FuzzServer(), errors)
+            gateway = Gateway(channel, client, FuzzServer(), errors, request_timeout)
             async with anyio.create_task_group() as tasks:
                 tasks.start_soon(gateway.serve)
                 tasks.start_soon(client.pump)

@@ -152,7 +152,8 @@ def fuzz_server(examples: int, *, then_answer: bool, random_seed: int | None = N
     the next call gets its real answer."""
     tally = Tally()
     within = ANSWER_WITHIN if then_answer else REQUEST_TIMEOUT + TIMEOUT_SLACK
-    with start_blocking_portal() as portal, portal.wrap_async_context_manager(open_gateway()) as gateway:
+    timeout = ANSWER_WITHIN if then_answer else REQUEST_TIMEOUT
+    with start_blocking_portal() as portal, portal.wrap_async_context_manager(open_gateway(timeout)) as gateway:
         portal.call(gateway.open_session)
 
         def example(payload: bytes) -> None:
