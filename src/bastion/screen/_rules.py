@@ -294,7 +294,7 @@ RULES: tuple[Rule, ...] = (
         1,
         "pass send include append attach forward upload post leak exfiltrate transmit copy embed add insert provide share",
         r"(?:pass|send|include|append|attach|forward|upload|post|leak|exfiltrate|transmit|copy|embed|add|insert|provide|share)\s+"
-        r"(?:(?:it|its|the|this|that|their|all|full|entire|complete|whole|of|your|any|these|those|user'?s?)\s+){0,4}"
+        r"(?:(?:it|its|the|this|that|their|all|full|entire|complete|whole|of|your|any|these|those|user'?s?)\s+){1,4}"
         r"(?:contents?|data|output|results?|responses?|conversation|chat|history|context|files?|text|information|details|"
         r"keys?|tokens?|credentials|secrets?|passwords?|messages?|e?mails?|inbox|mailbox|documents?|notes|logs?|database|"
         r"repository|summary|everything|system\s+prompt|instructions)\b"

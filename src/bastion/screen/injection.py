@@ -24,8 +24,9 @@ each occurrence scored from its rule's base:
                            .pypirc, .kube/config, mcp.json, shell history … (1), .env (0);
                            +1 for a verb that reads or moves data; `.pub` keys are public
   injection.data_flow      "pass/send/include … its content/the conversation/the file …
-                           as/to/into …"; +1 when the destination is a parameter, a tool, a
-                           URL, an e-mail address or a quoted name                          1
+                           as/to/into …" (the object names data: "the logs", not "logs");
+                           +1 when the destination is a parameter, a tool, a URL, an
+                           e-mail address or a quoted name                                  1
   injection.credentials    "API key", "credentials", "password", "private key", "access
                            token", "seed phrase" …; +1 for a verb that moves data           0
   injection.tool_call      "call/invoke/use the x tool", "call send_email with …"; +1 for
@@ -44,6 +45,10 @@ each occurrence scored from its rule's base:
                            message, the user's keys, passwords or files, environment
                            variables) after a verb that hands it over ("pass", "send",
                            "include", "call X with", "must contain"); +1 for a destination  2
+  injection.data_flow (2)  credentials handed on: an order to send "these", "it", "them" to
+                           a URL or e-mail address after a credential or a secret (within
+                           200 characters), or a call written out with a credential
+                           placeholder for the model to fill (`verify(token=<your token>)`) 2
   injection.false_error    a failure said as a message ("Error: …", "denied", "not
                            permitted"), then within 200 characters a hint sending the model
                            to a named tool ("retry with run_shell(…)", "switch to the
@@ -105,6 +110,7 @@ from bastion.screen._rules import (
 from bastion.screen._scan import finditer_at
 from bastion.screen.findings import Finding, Severity, excerpt
 from bastion.screen.index import TextIndex, vocabulary
+from bastion.screen.secrets import secrets
 
 __all__ = ["InjectionScan", "injection_findings", "injection_scan"]
 
@@ -174,8 +180,9 @@ def _imperative(index: TextIndex, sentence_start: int, start: int, *, verb_neede
     """The sentence opens with the hit (after lead-ins), or with an action verb."""
     prefix = index.low[sentence_start:start]
     clause = prefix[
-        max(prefix.rfind(","), prefix.rfind(";"), prefix.rfind(" (")) + 1 :
-    ]  # "whenever …, you must call …"
+        max(prefix.rfind(","), prefix.rfind(";"), prefix.rfind(" ("), prefix.rfind("\u2014"), prefix.rfind(" \u2013 "))
+        + 1 :
+    ]  # "whenever …, you must call …", "done — now send …"
     for part in (prefix, clause) if clause != prefix else (prefix,):
         if "`" in part and _DESCRIBED.match(part):
             continue  # "`cat ~/.ssh/config` shows the hosts": the command is what the sentence is about
@@ -607,6 +614,56 @@ def _sensitive_hits(index: TextIndex, hits: list[_Hit]) -> None:
         hits.append(_Hit("injection.sensitive_file", score, start, end, end))
 
 
+_SEND_OUT = re.compile(  # "forward these to https://…": a pronoun handed to an outside address
+    r"(?:send|forward|post|upload|e-?mail|transmit|leak|exfiltrate|relay)\s+(?:all\s+of\s+)?"
+    r"(?:it|them|these|those)\b(?:\s+[\w-]+){0,3}?\s+(?:to|at|via)\s+(?:https?://|[\w.+-]+@[\w-]+\.[\w.-]+)"
+)
+_SEND_VERBS = ("send", "forward", "post", "upload", "email", "mail", "transmit", "leak", "exfiltrate", "relay")
+_SEND_WORDS = vocabulary(verb.encode() for verb in _SEND_VERBS)  # "mail": "e-mail" is two words
+_CREDENTIAL = re.compile(
+    r"\b(?:creds?|credentials?|tokens?|(?:api|access|secret|private|ssh)[\s_-]?keys?|passwords?|passphrases?|"
+    r"secrets?|cookies?)\b"
+)
+_CREDENTIAL_WORDS = vocabulary(
+    b"cred creds credential credentials token tokens key keys password passwords passphrase passphrases secret "
+    b"secrets cookie cookies".split()
+)
+_PLACEHOLDER_ARGUMENT = re.compile(r"\(\s*[a-z_]\w*\s*[=:]\s*[<{\[]([^<>{}\[\]\n]{1,100})[>}\]]")
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_.-")
+
+
+def _send_out_hits(index: TextIndex, hits: list[_Hit]) -> None:
+    """`injection.data_flow` at 2: credentials handed on. An order to send a pronoun to an
+    outside address ("forward these to https://…", "send it to a@b.example") whose antecedent,
+    in the 200 characters before it, names a credential or holds a secret; or a call written
+    out with a placeholder for a credential as its argument (`verify(token=<your access
+    token>)`), which only the model can fill."""
+    low = index.low
+    if index.has(_CREDENTIAL_WORDS) and "(" in low:
+        for match in _PLACEHOLDER_ARGUMENT.finditer(low):
+            start = match.start()
+            while start and low[start - 1] in _NAME_CHARS:
+                start -= 1
+            if start < match.start() and _CREDENTIAL.search(match.group(1)):
+                score = _score(index, 2, start, match.end(), imperative=True, booster=DESTINATION)
+                hits.append(_Hit("injection.data_flow", score, start, match.end(), match.end()))
+    if "://" not in low and "@" not in low:
+        return
+    for word in index.words & _SEND_WORDS:
+        for i in index.starts(word.decode()):
+            start = i - 2 if word == b"mail" and low.endswith("e-", 0, i) else i
+            match = _SEND_OUT.match(low, start)
+            if match is None or index.context(start, match.end()):
+                continue
+            if not _imperative(index, index.sentence(start, start)[0], start):
+                continue  # "the hook posts them to …" says what happens; only an order hands them on
+            paragraph = low.rfind("\n\n", 0, start)
+            before = max(0, start - 200, paragraph + 2 if paragraph >= 0 else 0)
+            if _CREDENTIAL.search(low, before, start) or secrets(TextIndex(index.text[before:start]), ""):
+                score = _score(index, 2, start, match.end(), imperative=True, booster=None)
+                hits.append(_Hit("injection.data_flow", score, start, match.end(), match.end()))
+
+
 _TRANSFER = re.compile(
     r"(?:call|invoke|use|run|execute|trigger|switch\s+to|hand\s+(?:it\s+|this\s+)?(?:off\s+)?to|delegate\s+to)[ \t]+"
     r"(?:the\s+|your\s+|its\s+)?[`'\"]?(?P<name>[a-z][\w.-]*[a-z0-9])[`'\"]?"
@@ -727,6 +784,7 @@ def injection_scan(
         _sensitive_hits(index, hits)
     if index.has(_HEADS):
         _request_hits(index, hits)
+    _send_out_hits(index, hits)
     if index.has(FAILURES) and index.has(CALLS):
         _false_error_hits(index, listed, hits)
     if listed is not None and index.has(_TRANSFER_WORDS):
