@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
+import typer
+from typer.main import get_group
 
 from bastion import __version__
+from bastion.cli.main import app
 from tests.cli.conftest import USAGE, bastion
+from tests.conftest import PYTHON
 
 
 @pytest.mark.parametrize(
@@ -46,3 +51,29 @@ def test_a_bastion_error_is_one_line_and_its_exit_code(home: Path, tmp_path: Pat
     assert done.returncode == USAGE  # invalid configuration
     assert done.stderr.startswith("bastion: invalid configuration")
     assert "Traceback" not in done.stderr
+
+
+def test_every_command_help_lists_is_one_its_module_registers_and_none_is_left_out() -> None:
+    group = get_group(app)
+    context = typer.Context(group)
+    listed = group.list_commands(context)
+    assert [name for name in listed if group.get_command(context, name) is None] == []
+    assert sorted(group.commands) == sorted(listed)  # every module loaded now: nothing it adds is unlisted
+
+
+@pytest.mark.parametrize("command", ["wrap", "run"])
+def test_the_gateway_commands_load_only_their_own_module_and_not_rich(command: str) -> None:
+    script = (
+        "import sys, typer; from typer.main import get_group; from bastion.cli.main import app\n"
+        f"group = get_group(app); assert group.get_command(typer.Context(group), {command!r}) is not None\n"
+        "print(' '.join(sys.modules))"
+    )
+    done = subprocess.run([PYTHON, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    loaded = done.stdout.split()
+    assert sorted(name for name in loaded if name.startswith("bastion.cli.")) == [
+        "bastion.cli._common",
+        "bastion.cli._logging",
+        "bastion.cli.gateway",
+        "bastion.cli.main",
+    ]
+    assert [name for name in loaded if name.split(".")[0] in ("rich", "jinja2") or name == "bastion.doctor"] == []

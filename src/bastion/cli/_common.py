@@ -1,5 +1,7 @@
-"""What every command shares: the console, logging to stderr, config and store opening, who is acting,
-and the audit log's two doors for commands (record an entry, read a payload back).
+"""What every command shares: logging to stderr, config and store opening, who is acting, and the
+audit log's two doors for commands (record an entry, read a payload back). The consoles they
+print with are in `bastion.cli._console`, so that the gateway commands, which print nothing,
+never load Rich.
 
 Commands import these from here, never from a sibling command, so that a command module holds
 only its own commands.
@@ -13,7 +15,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from bastion.audit.entry import Record
 from bastion.audit.payload import AUDIT_MASTER_KEY, PayloadCipher
@@ -30,8 +31,6 @@ __all__ = [
     "ConfigOption",
     "JsonOption",
     "StoreOption",
-    "console",
-    "err_console",
     "home",
     "open_store",
     "plaintext",
@@ -40,9 +39,6 @@ __all__ = [
     "setup_logging",
     "who",
 ]
-
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 ConfigOption = Annotated[
     Path,

@@ -22,7 +22,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from bastion.cli._common import err_console
+from bastion.cli._console import err_console
 
 __all__ = ["Update", "on_terminal", "progress"]
 

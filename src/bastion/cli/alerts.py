@@ -12,7 +12,8 @@ import anyio
 import typer
 
 from bastion.audit.entry import Kind, Record
-from bastion.cli._common import JsonOption, StoreOption, console, home, record_entry, who
+from bastion.cli._common import JsonOption, StoreOption, home, record_entry, who
+from bastion.cli._console import console
 from bastion.cli._durations import parse_duration
 from bastion.cli._listing import Listing
 from bastion.config.model import AuditConfig, BastionConfig

@@ -10,7 +10,8 @@ import typer
 
 from bastion.approvals.model import Approval, Scope, Status, Verdict
 from bastion.approvals.store import ApprovalStore, open_approvals
-from bastion.cli._common import JsonOption, StoreOption, console, home, who
+from bastion.cli._common import JsonOption, StoreOption, home, who
+from bastion.cli._console import console
 from bastion.cli._durations import parse_duration
 from bastion.cli._listing import Listing
 from bastion.errors import ConfigError, ConfigProblem

@@ -23,17 +23,8 @@ from bastion.audit.payload import AUDIT_MASTER_KEY
 from bastion.audit.proofs import BundleError, check_bundle, make_bundle, make_consistency_bundle
 from bastion.audit.service import read_witnesses, recover
 from bastion.audit.storewide import verify_store
-from bastion.cli._common import (
-    JsonOption,
-    StoreOption,
-    console,
-    err_console,
-    home,
-    plaintext,
-    read_config,
-    record_entry,
-    who,
-)
+from bastion.cli._common import JsonOption, StoreOption, home, plaintext, read_config, record_entry, who
+from bastion.cli._console import console, err_console
 from bastion.cli._durations import moment
 from bastion.cli._listing import Listing
 from bastion.cli._progress import progress

@@ -17,7 +17,8 @@ import anyio
 import typer
 
 from bastion.audit.entry import Kind, Record
-from bastion.cli._common import console, err_console, home, record_entry, who
+from bastion.cli._common import home, record_entry, who
+from bastion.cli._console import console, err_console
 from bastion.cli.config import write_schema
 from bastion.config.clients import (
     ClientKind,

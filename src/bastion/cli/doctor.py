@@ -11,7 +11,8 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from bastion.cli._common import JsonOption, console, setup_logging
+from bastion.cli._common import JsonOption, setup_logging
+from bastion.cli._console import console
 from bastion.cli._listing import Listing
 from bastion.doctor import Check, Diagnosis, Status, diagnose
 

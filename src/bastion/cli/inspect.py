@@ -14,7 +14,8 @@ import anyio
 import typer
 from rich.text import Text
 
-from bastion.cli._common import ConfigOption, JsonOption, console, open_store, read_config, setup_logging
+from bastion.cli._common import ConfigOption, JsonOption, open_store, read_config, setup_logging
+from bastion.cli._console import console
 from bastion.cli._listing import Listing
 from bastion.cli._progress import progress
 from bastion.errors import SandboxError

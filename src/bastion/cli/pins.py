@@ -15,7 +15,8 @@ import anyio
 import typer
 
 from bastion.audit.entry import Kind, Record
-from bastion.cli._common import ConfigOption, console, err_console, read_config, record_entry, setup_logging, who
+from bastion.cli._common import ConfigOption, read_config, record_entry, setup_logging, who
+from bastion.cli._console import console, err_console
 from bastion.cli._progress import progress
 from bastion.config.load import parse_config
 from bastion.config.model import BastionConfig

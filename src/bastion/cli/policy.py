@@ -22,8 +22,6 @@ from bastion.cli._common import (
     ConfigOption,
     JsonOption,
     StoreOption,
-    console,
-    err_console,
     home,
     open_store,
     plaintext,
@@ -31,6 +29,7 @@ from bastion.cli._common import (
     record_entry,
     who,
 )
+from bastion.cli._console import console, err_console
 from bastion.cli._durations import moment
 from bastion.clock import SystemClock
 from bastion.config.model import BastionConfig

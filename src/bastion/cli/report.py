@@ -15,7 +15,8 @@ import typer
 
 from bastion.audit.checkpoint import CheckpointError, Verifier
 from bastion.audit.keys import Keyring
-from bastion.cli._common import JsonOption, console, err_console, home
+from bastion.cli._common import JsonOption, home
+from bastion.cli._console import console, err_console
 from bastion.cli._listing import Listing
 from bastion.cli._progress import progress
 from bastion.compliance.check import check_pack

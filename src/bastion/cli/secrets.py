@@ -20,7 +20,8 @@ import anyio
 import typer
 
 from bastion.audit.entry import Kind, Record
-from bastion.cli._common import JsonOption, console, home, read_config, record_entry, who
+from bastion.cli._common import JsonOption, home, read_config, record_entry, who
+from bastion.cli._console import console
 from bastion.cli._listing import Listing
 from bastion.config.model import BastionConfig
 from bastion.errors import ConfigError, ConfigProblem, SecretError

@@ -10,6 +10,13 @@ the length, so that positions in the folded text are positions in the original:
   `confusable-homoglyphs` package: Cyrillic dze and ie for `s` and `e` ("system" spelt with
   them), Greek omicron, small capitals, Cherokee letters.
 
+Only the confusables of the 62 ASCII letters and digits are needed, so the package's
+`confusables.json` is read directly, on first use, instead of importing its module:
+`confusable_homoglyphs.confusables` decodes all 9,600 entries into dicts at import, and they stay
+in memory for the life of the process (7 MB of the 80 MB a `bastion wrap` held). Read entry by
+entry, keeping the 62, the file costs its text (0.9 MB) and one entry at a time, and only while
+the table is built.
+
 Text that is mostly ASCII is folded whole. In text that is mostly in another script (Russian,
 Greek, Japanese) only the words that mix ASCII letters with other letters are folded, so
 legitimate text costs little and keeps its words. The tables are built on the first text
@@ -29,16 +36,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 import string
 import unicodedata
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
+from importlib import resources
 from itertools import islice
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import unquote_plus
-
-from confusable_homoglyphs import confusables
 
 from bastion.screen._scan import finditer_at
 
@@ -50,12 +58,25 @@ _ALNUM = string.ascii_letters + string.digits
 _COMPAT = re.compile("[\u3000\uff01-\uff5e\u2460-\u24ff\U0001d400-\U0001d7ff\U0001f130-\U0001f189]+")
 
 
+_CONFUSABLES_PACKAGE = "confusable_homoglyphs"
+_CONFUSABLES_FILE = "confusables.json"
+_JSON_SPACE = re.compile(r"[ \t\n\r]*")
+
+_Confusables = Mapping[str, Sequence[Mapping[str, str]]]
+"""The confusables data's shape: a character or sequence, to the glyphs that look like it (`c`)."""
+
+
 @cache
 def _table() -> dict[int, str]:
     """Every non-ASCII character that looks like an ASCII letter or digit, to it (lower case)."""
+    return _build_table(_ascii_confusables())
+
+
+def _build_table(confusables: _Confusables) -> dict[int, str]:
+    """The folding table from the confusables of ASCII letters and digits, and NFKC."""
     table: dict[int, str] = {}
     for key in _ALNUM:
-        for entry in confusables.confusables_data.get(key, []):
+        for entry in confusables.get(key, []):
             glyph = entry["c"]
             if len(glyph) == 1 and not glyph.isascii():
                 target = key.lower()
@@ -67,6 +88,48 @@ def _table() -> dict[int, str]:
         if len(form) == 1 and " " <= form <= "~":
             table[code] = form.lower()
     return table
+
+
+def _ascii_confusables() -> dict[str, Any]:
+    """The entries of the package's confusables data keyed by one ASCII letter or digit, read
+    entry by entry (see the module docstring); the data is the JSON object the package loads."""
+    text = resources.files(_CONFUSABLES_PACKAGE).joinpath(_CONFUSABLES_FILE).read_text(encoding="utf-8")
+    return _entries_for(text, frozenset(_ALNUM))
+
+
+def _entries_for(text: str, keys: frozenset[str]) -> dict[str, Any]:
+    """The members of the JSON object `text` whose name is in `keys`; every other value is decoded
+    and dropped at once. A repeated name keeps its last value, as `json.loads` does."""
+    decoder = json.JSONDecoder()
+    found: dict[str, Any] = {}
+    index = _expect(text, 0, "{")
+    if text.startswith("}", index):
+        return found
+    while True:
+        name, index = decoder.raw_decode(text, index)
+        if not isinstance(name, str):
+            raise json.JSONDecodeError("Expecting property name enclosed in double quotes", text, index)
+        index = _expect(text, index, ":")
+        value, index = decoder.raw_decode(text, index)
+        if name in keys:
+            found[name] = value
+        index = _skip_space(text, index)
+        if text.startswith("}", index):
+            return found
+        index = _expect(text, index, ",")
+
+
+def _expect(text: str, index: int, char: str) -> int:
+    """The index after `char` and the whitespace around it, from `index`; a decode error if it is not there."""
+    index = _skip_space(text, index)
+    if not text.startswith(char, index):
+        raise json.JSONDecodeError(f"Expecting {char!r}", text, index)
+    return _skip_space(text, index + 1)
+
+
+def _skip_space(text: str, index: int) -> int:
+    space = _JSON_SPACE.match(text, index)
+    return index if space is None else space.end()
 
 
 def _fold_span(match: re.Match[str]) -> str:
