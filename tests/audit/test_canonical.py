@@ -41,3 +41,17 @@ def test_keys_that_sort_differently_in_utf16_use_the_reference() -> None:
     value = {"\U0001f600": 1, "\ufb01": 2}
     assert canonical(value) == rfc8785.dumps(value)
     assert canonical(value).index("\U0001f600".encode()) < canonical(value).index("\ufb01".encode())
+
+
+def test_subclasses_of_json_types_and_tuples_encode_as_their_plain_values() -> None:
+    from collections import OrderedDict
+    from enum import IntEnum, StrEnum
+
+    class Kind(StrEnum):
+        CALL = "tool.call"
+
+    class Level(IntEnum):
+        HIGH = 3
+
+    value = OrderedDict([("z", Kind.CALL), ("a", (Level.HIGH, [Kind.CALL]))])
+    assert canonical(value) == rfc8785.dumps({"a": [3, ["tool.call"]], "z": "tool.call"})

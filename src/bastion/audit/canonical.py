@@ -41,21 +41,43 @@ def canonical_any(value: Any) -> bytes:
 
 
 def _fast(value: Any) -> bool:
+    """Whether orjson's sorted output is the canonical form: no floats, integers within ±2**53, string
+    keys below U+E000. Exact types are tested first (the common case); subclasses go the slow way."""
     stack = [value]
+    pop, push, extend = stack.pop, stack.append, stack.extend
     while stack:
-        item = stack.pop()
-        if isinstance(item, str) or item is None or isinstance(item, bool):
+        item = pop()
+        kind: type = type(item)  # pyright: ignore[reportUnknownVariableType]
+        if kind is str or kind is bool or item is None:
             continue
-        if isinstance(item, int):
+        if kind is dict:
+            try:
+                keys = "".join(item)  # pyright: ignore[reportUnknownArgumentType]
+            except TypeError:  # a key that is not a string
+                return False
+            if not keys.isascii() and max(keys) >= "\ue000":
+                return False
+            extend(item.values())  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]
+        elif kind is list or kind is tuple:
+            extend(item)
+        elif kind is int:
             if not -_SAFE_INT <= item <= _SAFE_INT:
                 return False
-        elif isinstance(item, dict):
-            for key, child in item.items():  # pyright: ignore[reportUnknownVariableType]
-                if not isinstance(key, str) or (not key.isascii() and max(key) >= "\ue000"):
-                    return False
-                stack.append(child)
-        elif isinstance(item, list | tuple):
-            stack.extend(item)  # pyright: ignore[reportUnknownArgumentType]
+        elif isinstance(item, str | bool | int | dict | list | tuple):
+            push(_plain(item))
         else:
             return False
     return True
+
+
+def _plain(item: Any) -> Any:
+    """A subclass of a JSON type (an enum of strings, say) as the plain value orjson writes for it."""
+    if isinstance(item, str):
+        return str(item)
+    if isinstance(item, bool):
+        return bool(item)
+    if isinstance(item, int):
+        return int(item)
+    if isinstance(item, dict):
+        return dict(item)  # pyright: ignore[reportUnknownArgumentType, reportUnknownVariableType]
+    return list(item)  # pyright: ignore[reportUnknownArgumentType]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -125,7 +126,7 @@ class HttpFront:
             task_status.started()
             while True:
                 await anyio.sleep(min(60.0, self._limits.session_idle_timeout / 4))
-                now = anyio.current_time()
+                now = time.monotonic()
                 for entry in list(self._sessions.values()):
                     if now - entry.last_used > self._limits.session_idle_timeout and not entry.running:
                         self.close(entry.key)
@@ -449,7 +450,6 @@ class HttpFront:
                 error_frame(request_id, INVALID_REQUEST, f"Invalid Request: id {request_id!r} is in use")
             )
             return
-        entry.last_used = anyio.current_time()
         entry.peer.exchanges[request_id] = exchange
         reply: Reply | None = None
         try:
@@ -462,7 +462,7 @@ class HttpFront:
         finally:
             entry.running.pop(request_id, None)
             entry.peer.exchanges.pop(request_id, None)
-            entry.last_used = anyio.current_time()  # idle from the end of its last request
+            entry.last_used = time.monotonic()  # idle from the end of its last request
         if reply is None:
             reply = RpcError(-32800, "Request cancelled")
         if isinstance(reply, RpcError):
@@ -493,13 +493,13 @@ class HttpFront:
     async def _open(self, key: str, owner: str, client: ClientInfo, capabilities: dict[str, Any]) -> _Entry:
         peer = HttpPeer(client.era, self._bus, key)
         entry = _Entry(key, self._make_session(client, peer, capabilities), peer, owner)
-        entry.last_used = anyio.current_time()
+        entry.last_used = time.monotonic()
         self._sessions[key] = entry
         if self._tasks is None:
             raise RuntimeError("the HTTP front is not running")
         self._tasks.start_soon(self._host, entry)
         await entry.ready.wait()
-        entry.last_used = anyio.current_time()  # its servers' start is not idleness
+        entry.last_used = time.monotonic()  # its servers' start is not idleness
         return entry
 
     async def _host(self, entry: _Entry) -> None:

@@ -11,6 +11,7 @@ of one client over HTTP, choosing among them.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any, Final
@@ -60,7 +61,7 @@ class Exchange:
         self._json_ok = json_ok
         self.sse_ok = sse_ok
         self._streaming = False
-        self._lock = anyio.Lock(fast_acquire=True)
+        self._lock = asyncio.Lock()  # uncontended, it neither yields nor looks up the current task
         self.closed = False
 
     async def emit(self, frame: Frame) -> bool:

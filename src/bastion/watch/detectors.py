@@ -319,16 +319,14 @@ class Health:
         if state.samples < self.latency_min_samples:
             return None
         ratio = state.recent / state.baseline if state.baseline > 0 else math.inf
-        key = signal_key("latency", server=server)
-        details = {"recent_ms": round(state.recent, 3), "baseline_ms": round(state.baseline, 3)}
         if not state.slow and ratio > self.latency_factor and state.recent > self.latency_floor_ms:
             state.slow = True
             summary = f"server {server!r} is slow: {state.recent:.0f} ms against a usual {state.baseline:.0f} ms"
-            return Signal("latency", key, Severity.WARNING, summary, at, details, server)
+            return _latency_signal(server, state, Severity.WARNING, summary, at)
         if state.slow and ratio < self.latency_factor / 2:
             state.slow = False
             summary = f"server {server!r} latency is back to {state.recent:.0f} ms"
-            return Signal("latency", key, Severity.INFO, summary, at, details, server, recovery=True)
+            return _latency_signal(server, state, Severity.INFO, summary, at)
         return None
 
     def _health(self, server: str, at: float, summary: str) -> Signal:
@@ -342,3 +340,10 @@ class Health:
         key = signal_key(self.name, server=server)
         summary = f"server {server!r} {how}"
         return Signal(self.name, key, Severity.INFO, summary, at, {"problem": problem}, server, recovery=True)
+
+
+def _latency_signal(server: str, state: _Server, severity: Severity, summary: str, at: float) -> Signal:
+    """A latency signal (a recovery when INFO); built only when one is raised, not on every call."""
+    details = {"recent_ms": round(state.recent, 3), "baseline_ms": round(state.baseline, 3)}
+    key = signal_key("latency", server=server)
+    return Signal("latency", key, severity, summary, at, details, server, recovery=severity is Severity.INFO)

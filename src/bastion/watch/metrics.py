@@ -8,6 +8,7 @@ Prometheus scrapes. Only the HTTP front loads this module (stdio gateways have n
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.requests import Request
@@ -40,6 +41,11 @@ class Metrics:
             buckets=BUCKETS,
             registry=self.registry,
         )
+        self._calls, self._latency, self._decisions = (
+            _Children(self.calls),
+            _Children(self.latency),
+            _Children(self.decisions),
+        )
         Gauge("bastion_approvals_pending", "Calls waiting for a person.", registry=self.registry).set_function(
             lambda: float(approvals_pending())
         )
@@ -54,12 +60,26 @@ class Metrics:
         ).set_function(checkpoint_age)
 
     def call(self, server: str, tool: str, outcome: str, seconds: float, action: str, rule: str) -> None:
-        self.calls.labels(server, tool, outcome).inc()
-        self.latency.labels(server).observe(seconds)
-        self.decisions.labels(action, rule).inc()
+        self._calls(server, tool, outcome).inc()
+        self._latency(server).observe(seconds)
+        self._decisions(action, rule).inc()
 
     def denied(self, rule: str) -> None:
-        self.decisions.labels("deny", rule).inc()
+        self._decisions("deny", rule).inc()
 
     async def endpoint(self, request: Request) -> Response:
         return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+class _Children:
+    """`metric.labels(*values)`, kept: `labels` checks its arguments and takes a lock on every call."""
+
+    def __init__(self, metric: Counter | Histogram) -> None:
+        self._metric = metric
+        self._kept: dict[tuple[str, ...], Any] = {}
+
+    def __call__(self, *values: str) -> Any:
+        child = self._kept.get(values)
+        if child is None:
+            child = self._kept[values] = self._metric.labels(*values)
+        return child

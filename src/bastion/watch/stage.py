@@ -1,8 +1,9 @@
 """The watch stage: every tool call that policy let through is timed and reported to the watcher
-(and wrapped in an OpenTelemetry span, a no-op unless an SDK and exporter are configured)."""
+(and wrapped in an OpenTelemetry span once an SDK has set a tracer provider)."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Protocol
 
@@ -16,6 +17,13 @@ from bastion.watch.service import Watcher
 __all__ = ["CallMetrics", "MetricsHook", "WatchStage"]
 
 tracer = trace.get_tracer("bastion")
+_NO_SPAN = contextlib.nullcontext(None)
+
+
+def _tracing() -> bool:
+    """Whether an OpenTelemetry SDK has set a tracer provider. Until one does, every span is a no-op,
+    and not making one saves its cost on every call; one set later is used from then on."""
+    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider | trace.NoOpTracerProvider)
 
 
 class CallMetrics(Protocol):
@@ -44,15 +52,17 @@ class WatchStage:
     async def __call__(self, call: Call, call_next: CallNext) -> Reply:
         if call.method != "tools/call" or call.tool is None:
             return await call_next(call)
-        with tracer.start_as_current_span(
-            "tools/call",
-            attributes={"mcp.server": call.server, "mcp.tool": call.tool, "mcp.client": call.client.client_id},
-        ) as span:
+        spanning = _NO_SPAN
+        if _tracing():
+            attributes = {"mcp.server": call.server, "mcp.tool": call.tool, "mcp.client": call.client.client_id}
+            spanning = tracer.start_as_current_span("tools/call", attributes=attributes)
+        with spanning as span:
             started = time.perf_counter()
             reply = await call_next(call)
             latency = (time.perf_counter() - started) * 1000
             outcome = "error" if isinstance(reply, RpcError) else ("tool_error" if reply.get("isError") else "ok")
-            span.set_attribute("mcp.outcome", outcome)
+            if span is not None:
+                span.set_attribute("mcp.outcome", outcome)
         decision = call.decision
         if self._watcher is not None:
             risk = decision.risk if decision is not None and decision.risk else "write"
