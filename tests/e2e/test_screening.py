@@ -92,3 +92,11 @@ async def test_a_blocking_policy_refuses_a_poisoned_result(home: Path, tmp_path:
     assert refused.value.error.code == -32011
     assert isinstance(refused.value.error.data, dict)
     assert refused.value.error.data["rule"] == "screen.blocked"  # pyright: ignore[reportUnknownMemberType]
+
+
+async def test_an_order_to_mail_out_a_token_the_result_just_printed_is_stripped(home: Path, tmp_path: Path) -> None:
+    async with through_stdio(home, ["run", "--config", str(config(tmp_path))]) as client:
+        linked = text(await client.call_tool("link_account", {"city": "x"}))
+    assert "audit@collector.example" not in linked
+    assert "[bastion: removed suspected instructions]" in linked
+    assert linked.endswith("Your account is ready.")
