@@ -13,7 +13,7 @@ from opentelemetry import trace
 import bastion.watch.stage as stage_module
 from bastion.proxy.pipeline import Call, ClientInfo
 from bastion.types import Reply, RpcError
-from bastion.watch.stage import MetricsHook, WatchStage
+from bastion.watch.stage import MetricsHook, WatchStage, _Tracing  # pyright: ignore[reportPrivateUsage]
 
 pytestmark = pytest.mark.anyio
 
@@ -99,3 +99,18 @@ async def test_once_an_sdk_sets_a_provider_every_call_is_a_span_with_its_outcome
         ("tools/call", {"mcp.server": "files", "mcp.tool": "read", "mcp.client": "alice", "mcp.outcome": outcome})
         for outcome in ("ok", "error")
     ]
+
+
+def test_a_provider_set_later_is_seen_within_a_second_and_then_for_good(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [100.0]
+    tracing = _Tracing(lambda: now[0])
+    assert not tracing()
+    provider = Provider()
+    monkeypatch.setattr(stage_module.trace, "get_tracer_provider", lambda: provider)
+    now[0] += 0.5
+    assert not tracing()  # asked again at most once a second
+    now[0] += 0.5
+    assert tracing()
+    monkeypatch.setattr(stage_module.trace, "get_tracer_provider", trace.ProxyTracerProvider)
+    now[0] += 5
+    assert tracing()

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from opentelemetry import trace
@@ -18,12 +20,25 @@ __all__ = ["CallMetrics", "MetricsHook", "WatchStage"]
 
 tracer = trace.get_tracer("bastion")
 _NO_SPAN = contextlib.nullcontext(None)
+_UNSET = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
 
 
-def _tracing() -> bool:
-    """Whether an OpenTelemetry SDK has set a tracer provider. Until one does, every span is a no-op,
-    and not making one saves its cost on every call; one set later is used from then on."""
-    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider | trace.NoOpTracerProvider)
+class _Tracing:
+    """Whether an OpenTelemetry SDK has set a tracer provider. Until one does, every span is a
+    no-op, and not making one saves its cost on every call. Asked at most once a second while the
+    answer is no (OpenTelemetry's own check reads the environment each time); once yes, for good
+    (a provider, once set, stays)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._on = False
+        self._asked = -math.inf
+
+    def __call__(self) -> bool:
+        if not self._on and (now := self._clock()) - self._asked >= 1.0:
+            self._asked = now
+            self._on = not isinstance(trace.get_tracer_provider(), _UNSET)
+        return self._on
 
 
 class CallMetrics(Protocol):
@@ -48,12 +63,13 @@ class WatchStage:
     def __init__(self, watcher: Watcher | None, hook: MetricsHook) -> None:
         self._watcher = watcher
         self._hook = hook
+        self._tracing = _Tracing()
 
     async def __call__(self, call: Call, call_next: CallNext) -> Reply:
         if call.method != "tools/call" or call.tool is None:
             return await call_next(call)
         spanning = _NO_SPAN
-        if _tracing():
+        if self._tracing():
             attributes = {"mcp.server": call.server, "mcp.tool": call.tool, "mcp.client": call.client.client_id}
             spanning = tracer.start_as_current_span("tools/call", attributes=attributes)
         with spanning as span:
