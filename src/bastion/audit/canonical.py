@@ -63,7 +63,7 @@ def _fast(value: Any) -> bool:
         elif kind is int:
             if not -_SAFE_INT <= item <= _SAFE_INT:
                 return False
-        elif isinstance(item, str | bool | int | dict | list | tuple):
+        elif isinstance(item, str | int | dict | list | tuple):  # bool cannot be subclassed
             push(_plain(item))
         else:
             return False
@@ -74,8 +74,6 @@ def _plain(item: Any) -> Any:
     """A subclass of a JSON type (an enum of strings, say) as the plain value orjson writes for it."""
     if isinstance(item, str):
         return str(item)
-    if isinstance(item, bool):
-        return bool(item)
     if isinstance(item, int):
         return int(item)
     if isinstance(item, dict):
