@@ -22,7 +22,9 @@ each occurrence scored from its rule's base:
                            path, key or credential in the sentence                          1
   injection.sensitive_file ~/.ssh, id_rsa, /etc/passwd, .aws/credentials, .netrc, .npmrc,
                            .pypirc, .kube/config, mcp.json, shell history … (1), .env (0);
-                           +1 for a verb that reads or moves data; `.pub` keys are public
+                           +1 for a verb that reads or moves data, -1 for one forbidden
+                           ("never share ~/.ssh/id_*"); in a result, a mention with neither
+                           an order nor such a verb is 0; `.pub` keys are public
   injection.data_flow      "pass/send/include … its content/the conversation/the file …
                            as/to/into …" (the object names data: "the logs", not "logs");
                            +1 when the destination is a parameter, a tool, a URL, an
@@ -46,8 +48,8 @@ each occurrence scored from its rule's base:
                            variables) after a verb that hands it over ("pass", "send",
                            "include", "call X with", "must contain"); +1 for a destination  2
   injection.data_flow (2)  credentials handed on: an order to send "these", "it", "them" to
-                           a URL or e-mail address after a credential or a secret (within
-                           200 characters), or a call written out with a credential
+                           a URL or e-mail address after a credential, a sensitive file or
+                           a secret (within 200 characters), or a call written out with a credential
                            placeholder for the model to fill (`verify(token=<your token>)`) 2
   injection.false_error    a failure said as a message ("Error: …", "denied", "not
                            permitted"), then within 200 characters a hint sending the model
@@ -64,7 +66,7 @@ each occurrence scored from its rule's base:
 A prohibition is no order: a sentence or clause that opens with "do not", "never", "avoid"
 is not imperative, and a verb that moves data does not boost when it is forbidden ("never
 share ~/.ssh/id_*"). A command in backticks that the sentence describes ("`cat x` shows …") is
-read as a citation. Rules that see one phrase count once when signals corroborate: the data
+read as a citation, and its own verb does not boost. Rules that see one phrase count once when signals corroborate: the data
 rules on one phrase, and `tool_call`, `false_error` and `tool_transfer` on one call.
 
 Role markers count at the start of a line and where a sentence or a quoted value opens
@@ -235,7 +237,8 @@ def _score(
     """Scoring as described above; a path is written in backticks or quotes as a matter of
     course, so those do not make it a citation."""
     context = index.context(start, end)
-    if context == 3 and _DESCRIBED.match(index.low, index.sentence(start, end)[0]):
+    described = context == 3 and _DESCRIBED.match(index.low, index.sentence(start, end)[0]) is not None
+    if described:
         context = 1  # "`cat ~/.ssh/config` shows …": named as an example, like a citation
     elif path and context in (1, 3):
         context = 0
@@ -251,12 +254,23 @@ def _score(
     reach = first
     if path or verb_needed:  # what a verb does to a noun: from the clause it is in, not an aside before it
         reach = max(first, index.low.rfind(" (", first, start) + 1, index.low.rfind(";", first, start) + 1)
+        if path and _forbidden(index.low, reach, start):
+            score -= 1  # "never share ~/.ssh/id_*": named to be kept, not asked for
+    if described:  # the example's own verb says what the command does, not what to do
+        reach = index.text.find("`", end) + 1
     if booster is not None and (
         _boosted(index, booster, reach, last)
         or (booster is DESTINATION and base >= 2 and _names_one(index, first, last))
     ):
         score += 1
     return score
+
+
+def _forbidden(low: str, reach: int, start: int) -> bool:
+    """The nearest verb that moves data before `start`, in its clause, is forbidden ("never
+    share ~/.ssh/id_*", "do not upload .netrc")."""
+    verbs = [match.start() for match in MOVE_VERB.finditer(low, max(reach, start - 40), start)]
+    return bool(verbs) and _NEGATED.search(low, max(reach, verbs[-1] - 24), verbs[-1]) is not None
 
 
 def _names_one(index: TextIndex, first: int, last: int) -> bool:
@@ -374,7 +388,11 @@ def _false_error_hits(index: TextIndex, listed: frozenset[str] | None, hits: lis
 _SAID_WORDS = frozenset({b"error", b"errors", b"err", b"permitted", b"allowed", b"authorized", b"authorised"})
 
 
-_ERROR_SHAPE = re.compile(r"err(?:or)?s?(?:[\"']\s*:|\s*\(?\d|: )")  # "upstream error (502)", "error: no", {"error": …
+_ERROR_SHAPE = re.compile(
+    r"err(?:or)?s?(?:[\"']\s{0,3}:|\s{0,3}\(?\d|: )"
+)  # "upstream error (502)", "error: no", {"error": …
+_SHAPE_OPENS = re.compile(r"[\"':(0-9]")  # one of these within the word's next seven characters, or no shape
+_OPENS_MESSAGE = frozenset(("", "\n", '"', "'", "[", "(", "<", " "))
 
 
 def _failure_at(low: str, text: str, i: int) -> bool:
@@ -385,9 +403,9 @@ def _failure_at(low: str, text: str, i: int) -> bool:
     if low.startswith("err", i):
         return (
             text[i].isupper()
-            or (low[i - 1 : i] in ("", "\n", '"', "'", "[", "(", "<", " ") and (i < 2 or low[i - 2] in "\n\"'[(<:!"))
+            or (low[i - 1 : i] in _OPENS_MESSAGE and (i < 2 or low[i - 2] in "\n\"'[(<:!"))
             or low.startswith("an ", i - 3)
-            or _ERROR_SHAPE.match(low, i) is not None
+            or (_SHAPE_OPENS.search(low, i + 3, i + 10) is not None and _ERROR_SHAPE.match(low, i) is not None)
         )
     return low.endswith("not ", 0, i)
 
@@ -584,7 +602,7 @@ def _request_hits(index: TextIndex, hits: list[_Hit]) -> None:
             hits.append(_Hit("injection.data_flow", score, verb.start(), phrase[1], phrase[1]))
 
 
-def _sensitive_hits(index: TextIndex, hits: list[_Hit]) -> None:
+def _sensitive_hits(index: TextIndex, hits: list[_Hit], mentions: bool) -> None:
     low = index.low
     spans: dict[tuple[int, int], int] = {}
     needles = [needle for word in index.words & _SENSITIVE_WORDS for needle in _SENSITIVE_BY_WORD[word]]
@@ -611,6 +629,8 @@ def _sensitive_hits(index: TextIndex, hits: list[_Hit]) -> None:
             spans[start, end] = max(base, spans.get((start, end), 0))
     for (start, end), base in sorted(spans.items()):
         score = _score(index, base, start, end, imperative=True, booster=MOVE_VERB, path=True)
+        if not mentions and score <= base:
+            score -= base  # a result that only names the file: docs, listings and configs do
         hits.append(_Hit("injection.sensitive_file", score, start, end, end))
 
 
@@ -635,7 +655,8 @@ _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_.-")
 def _send_out_hits(index: TextIndex, hits: list[_Hit]) -> None:
     """`injection.data_flow` at 2: credentials handed on. An order to send a pronoun to an
     outside address ("forward these to https://…", "send it to a@b.example") whose antecedent,
-    in the 200 characters before it, names a credential or holds a secret; or a call written
+    in the 200 characters before it, names a credential or a sensitive file (found by
+    `_sensitive_hits`, which runs first) or holds a secret; or a call written
     out with a placeholder for a credential as its argument (`verify(token=<your access
     token>)`), which only the model can fill."""
     low = index.low
@@ -659,7 +680,8 @@ def _send_out_hits(index: TextIndex, hits: list[_Hit]) -> None:
                 continue  # "the hook posts them to …" says what happens; only an order hands them on
             paragraph = low.rfind("\n\n", 0, start)
             before = max(0, start - 200, paragraph + 2 if paragraph >= 0 else 0)
-            if _CREDENTIAL.search(low, before, start) or secrets(TextIndex(index.text[before:start]), ""):
+            named = any(hit.rule == "injection.sensitive_file" and before <= hit.start < start for hit in hits)
+            if named or _CREDENTIAL.search(low, before, start) or secrets(TextIndex(index.text[before:start]), ""):
                 score = _score(index, 2, start, match.end(), imperative=True, booster=None)
                 hits.append(_Hit("injection.data_flow", score, start, match.end(), match.end()))
 
@@ -759,11 +781,14 @@ def injection_scan(
     *,
     spans_at: Severity = Severity.HIGH,
     listed: frozenset[str] | None = None,
+    mentions: bool = True,
 ) -> InjectionScan:
     """Findings, and the spans a strip replaces: hidden blocks of MEDIUM or more, and the
     sentences of findings at `spans_at` or more (HIGH unless the caller raises what it found).
     `listed`: the names of the tools the server lists (lower case), when known: a call of any
-    other tool is `injection.tool_transfer`."""
+    other tool is `injection.tool_transfer`. `mentions`: whether a sensitive file named with
+    no order and no verb that moves it is a finding (LOW): in a definition, which has no
+    business naming `~/.ssh`, it is; results pass False."""
     index = text if isinstance(text, TextIndex) else TextIndex(text)
     hits: list[_Hit] = []
     held = 0
@@ -781,7 +806,7 @@ def injection_scan(
     if index.has(_ROLE_WORDS):
         _role_hits(index, hits)
     if index.has(_SENSITIVE_WORDS):
-        _sensitive_hits(index, hits)
+        _sensitive_hits(index, hits, mentions)
     if index.has(_HEADS):
         _request_hits(index, hits)
     _send_out_hits(index, hits)

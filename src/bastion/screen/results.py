@@ -140,7 +140,9 @@ class _Screen:
                 evasive = any(f.severity.rank >= Severity.MEDIUM.rank for f in findings)
         edits: list[Edit] = []
         instructions: list[Edit] = []
-        scan = injection_scan(index, where, spans_at=Severity.MEDIUM if evasive else Severity.HIGH, listed=self.listed)
+        scan = injection_scan(
+            index, where, spans_at=Severity.MEDIUM if evasive else Severity.HIGH, listed=self.listed, mentions=False
+        )
         if scan.findings:
             said = [raised(f) for f in scan.findings] if evasive else list(scan.findings)
             findings += said
@@ -149,7 +151,10 @@ class _Screen:
         inner: list[tuple[str, int, int]] = [(segment, *_span(clean, segment)) for segment in hidden]
         inner += [(blob.decoded, blob.start, blob.end) for blob in encoded_blobs(clean)]
         for segment, start, end in inner:
-            said = [raised(f) for f in injection_scan(segment, f"{where}[hidden]", listed=self.listed).findings]
+            said = [
+                raised(f)
+                for f in injection_scan(segment, f"{where}[hidden]", listed=self.listed, mentions=False).findings
+            ]
             findings += said
             if end > start and any(f.severity is Severity.HIGH for f in said):
                 instructions.append((start, end, MARKER_INSTRUCTIONS))
