@@ -69,7 +69,9 @@ def peer_home(command: Path) -> dict[str, str]:
     env = {**os.environ, "HOME": str(home)}
     review = [str(command), "--command", shlex.join(ECHO), "--review-server"]
     # The review prompts on the terminal; answering yes approves the server's configuration.
-    subprocess.run(review, input="yes\n", env=env, text=True, capture_output=True, timeout=120, check=False)
+    done = subprocess.run(review, input="yes\n", env=env, text=True, capture_output=True, timeout=120, check=False)
+    if done.returncode != 0:  # else every call would wait for an approval that never comes
+        raise SystemExit(f"the peer's --review-server failed ({done.returncode}):\n{done.stderr[-2000:]}")
     return env
 
 
@@ -78,6 +80,7 @@ def run_case(name: str, make_peer: Callable[[], StdioPeer], gateway: bool, calls
     for _ in range(200):
         reply = peer.call("tools/call", ARGS)
         assert "result" in reply, reply
+        assert not reply["result"].get("isError"), reply  # a tool error is a result too
     proc = psutil.Process(peer.process.pid) if gateway else None
     cpu_before = sum(proc.cpu_times()[:2]) if proc else 0.0
     sequential = measure(lambda: peer.call("tools/call", ARGS), calls, 1)
