@@ -9,13 +9,12 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from bastion.approvals.stage import ApprovalStage, Notifier
 from bastion.approvals.store import ApprovalStore, open_approvals
-from bastion.approvals.webhook import LinkKey, WebhookNotifier
 from bastion.audit.entry import Kind, Record
 from bastion.audit.log import AuditLog
 from bastion.audit.service import config_digest, open_audit
@@ -25,7 +24,6 @@ from bastion.config.model import BastionConfig
 from bastion.identity.secrets import SecretStore
 from bastion.identity.servers import ServerIdentities
 from bastion.inventory.admit import PinGuard
-from bastion.inventory.collect import ServerInventory, take_inventory
 from bastion.inventory.enforce import PinListings, pins_in_force
 from bastion.inventory.pins import Lock
 from bastion.policy.compile import compile_policy
@@ -55,6 +53,9 @@ from bastion.watch.service import Watcher, beacon
 from bastion.watch.sinks import make_sink
 from bastion.watch.stage import MetricsHook, WatchStage
 from bastion.watch.store import WatchStore, open_watch
+
+if TYPE_CHECKING:
+    from bastion.inventory.collect import ServerInventory
 
 __all__ = [
     "Gateway",
@@ -208,6 +209,9 @@ def _notifiers(config: BastionConfig, home: Path) -> list[Notifier]:
     settings = config.approvals
     if "webhook" not in settings.channels or not settings.webhook_url or not settings.public_url:
         return []
+    # urllib.request and http.client (~0.8 MB): loaded only by gateways that post webhooks
+    from bastion.approvals.webhook import LinkKey, WebhookNotifier
+
     return [WebhookNotifier(settings.webhook_url, settings.public_url, LinkKey(home), settings.link_ttl)]
 
 
@@ -319,7 +323,12 @@ async def collect_inventory(
     config: BastionConfig, environ: Mapping[str, str], lock: Lock | None = None
 ) -> list[ServerInventory]:
     """Start every enabled server as the gateway would run it (sandboxed, with its own secrets)
-    and take stock of what it offers (`bastion inspect`, `bastion pin`)."""
+    and take stock of what it offers (`bastion inspect`, `bastion pin`).
+
+    The inventory (with the package registries' urllib.request and http.client) is loaded by these
+    commands only, not by every gateway that imports this module."""
+    from bastion.inventory.collect import take_inventory
+
     secrets = SecretStore.open(ensure_home(bastion_home(environ)), environ)
     try:
         launcher = Launcher(environ, ServerFacts(), secrets_of(secrets))

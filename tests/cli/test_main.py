@@ -77,3 +77,9 @@ def test_the_gateway_commands_load_only_their_own_module_and_not_rich(command: s
         "bastion.cli.main",
     ]
     assert [name for name in loaded if name.split(".")[0] in ("rich", "jinja2") or name == "bastion.doctor"] == []
+    # Nor what only some gateways use (issue 13 §5): OpenTelemetry until something could have set a
+    # tracer provider, urllib's HTTP client until a webhook, heartbeat or package registry is asked.
+    assert [name for name in loaded if name.split(".")[0] == "opentelemetry"] == []
+    assert [name for name in loaded if name in ("urllib.request", "http.client", "bastion.inventory.collect")] == []
+    # Raw key bytes come from the key objects themselves, not cryptography's serialization module.
+    assert "cryptography.hazmat.primitives.serialization" not in loaded

@@ -37,6 +37,14 @@ def test_the_log_is_one_private_file_in_the_home_named_by_its_full_path(tmp_path
         store.close()
 
 
+def test_the_page_cache_stays_small_however_long_the_log_grows(store: SqliteAuditStore) -> None:
+    # Appends touch a few pages at each table's right edge; a bigger cache would only fill with old
+    # pages, in every gateway for as long as it runs (issue 13 §5: bastion wrap's peak memory).
+    store.append_batch("log-a", [entry(i) for i in range(200)], [], [])
+    cache = store._db.execute("PRAGMA cache_size").fetchone()[0]  # pyright: ignore[reportPrivateUsage]
+    assert -256 <= cache < 0  # KiB
+
+
 def test_an_appended_batch_is_durable_and_seen_by_another_gateway(tmp_path: Path, store: SqliteAuditStore) -> None:
     store.append_batch("log-a", [entry(0), entry(1)], [], [PayloadRow(1, "2026-12-06", b"sealed")])
     other = SqliteAuditStore.open(tmp_path)

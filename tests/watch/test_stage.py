@@ -1,9 +1,11 @@
 """The watch stage: a call is timed and counted, and wrapped in an OpenTelemetry span only once an
-SDK has set a tracer provider (until then a span would be a no-op paid on every call)."""
+SDK has set a tracer provider (until then a span would be a no-op paid on every call); while nothing
+could have set one, OpenTelemetry is not even asked."""
 
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Generator
 from typing import Any
 
@@ -74,7 +76,7 @@ async def answer_error(call: Call) -> Reply:
 @pytest.fixture
 def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
     recorder = Recorder()
-    monkeypatch.setattr(stage_module, "tracer", recorder)
+    monkeypatch.setattr(stage_module, "_tracer", lambda: recorder)
     return recorder
 
 
@@ -91,7 +93,7 @@ async def test_once_an_sdk_sets_a_provider_every_call_is_a_span_with_its_outcome
     recorder: Recorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     provider = Provider()
-    monkeypatch.setattr(stage_module.trace, "get_tracer_provider", lambda: provider)
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
     stage = WatchStage(None, MetricsHook())
     await stage(echo_call(), answer_ok)
     await stage(echo_call(), answer_error)
@@ -106,11 +108,32 @@ def test_a_provider_set_later_is_seen_within_a_second_and_then_for_good(monkeypa
     tracing = _Tracing(lambda: now[0])
     assert not tracing()
     provider = Provider()
-    monkeypatch.setattr(stage_module.trace, "get_tracer_provider", lambda: provider)
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
     now[0] += 0.5
     assert not tracing()  # asked again at most once a second
     now[0] += 0.5
     assert tracing()
-    monkeypatch.setattr(stage_module.trace, "get_tracer_provider", trace.ProxyTracerProvider)
+    monkeypatch.setattr(trace, "get_tracer_provider", trace.ProxyTracerProvider)
     now[0] += 5
     assert tracing()
+
+
+def test_while_nothing_imported_the_api_and_no_provider_is_named_opentelemetry_is_not_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Only code that imported opentelemetry.trace can have set a provider (a `bastion wrap` never loads it)
+    monkeypatch.delitem(sys.modules, "opentelemetry.trace")
+    monkeypatch.delenv("OTEL_PYTHON_TRACER_PROVIDER", raising=False)
+    provider = Provider()
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
+    assert not _Tracing()()
+
+
+def test_a_provider_named_in_the_environment_is_seen_before_anything_imports_the_api(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delitem(sys.modules, "opentelemetry.trace")
+    monkeypatch.setenv("OTEL_PYTHON_TRACER_PROVIDER", "sdk_tracer_provider")  # the API loads it when asked
+    provider = Provider()
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
+    assert _Tracing()()

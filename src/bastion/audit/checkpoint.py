@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 __all__ = [
     "Checkpoint",
@@ -102,7 +101,7 @@ class Signer:
 
     @property
     def verifier(self) -> Verifier:
-        public = self.private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        public = self.private.public_key().public_bytes_raw()
         return Verifier(self.name, public)
 
     def sign(self, text: bytes) -> str:

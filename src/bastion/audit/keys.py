@@ -12,7 +12,6 @@ import re
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from bastion.audit.checkpoint import CheckpointError, Signer, Verifier
 from bastion.errors import StoreError
@@ -41,7 +40,7 @@ class Keyring:
         numbers = self._numbers()
         number = numbers[-1] + 1 if numbers else 1
         private = Ed25519PrivateKey.generate()
-        raw = private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        raw = private.private_bytes_raw()
         write_private(self.directory / f"audit-signing-{number}.key", raw)
         signer = Signer(self.name, private)
         with (self.directory / "audit-verifiers.txt").open("a", encoding="utf-8") as listing:

@@ -16,7 +16,6 @@ from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
 from bastion.errors import SecretError
 from bastion.files import create_once, read_private, write_private
@@ -36,11 +35,11 @@ class ServerIdentity:
 
 
 def _raw(private: Ed25519PrivateKey) -> bytes:
-    return private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    return private.private_bytes_raw()
 
 
 def _identity(server: str, private: Ed25519PrivateKey) -> ServerIdentity:
-    public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    public = private.public_key().public_bytes_raw()
     return ServerIdentity(server, "srv_" + hashlib.sha256(public).hexdigest()[:16], base64.b64encode(public).decode())
 
 

@@ -15,8 +15,6 @@ import os
 import string
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -60,6 +58,10 @@ def _fields(note: Notification, extra: Mapping[str, str]) -> dict[str, str]:
 
 
 def _post(url: str, body: Mapping[str, Any]) -> Delivery:
+    # With http.client, ~0.8 MB: loaded by the first webhook sent, not by every gateway.
+    import urllib.error
+    import urllib.request
+
     request = urllib.request.Request(  # noqa: S310 (a configured http(s) URL)
         url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
     )
