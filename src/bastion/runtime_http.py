@@ -26,7 +26,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bastion.approvals.model import Status
 from bastion.approvals.store import open_approvals
@@ -73,7 +73,6 @@ from bastion.web.pages import Sources
 from bastion.web.serve import dashboard_banner
 
 __all__ = [
-    "EndOnDelete",
     "PathRouter",
     "build_http_app",
     "make_pools",
@@ -121,7 +120,7 @@ def build_http_app(
     security = TransportSecuritySettings(
         enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
     )
-    app = EndOnDelete(front.app(security, host), front.end)
+    app = front.app(security, host)  # a DELETE the front accepts ends the client's session there
 
     def lookup(token: str) -> str | None:
         return store.client_for_token(token, clock.now()) if store is not None else None
@@ -386,31 +385,6 @@ def _holder(running: Gateway) -> Callable[[str], tuple[str, str] | None]:
         return running.state.holder_of_token(token, running.clock.now())
 
     return lookup
-
-
-class EndOnDelete:
-    """A DELETE the MCP transport accepted ends the client's Bastion session with it, so its servers
-    are released at once rather than when the session would have gone idle."""
-
-    def __init__(self, app: ASGIApp, end: Callable[[Scope], None]) -> None:
-        self._app = app
-        self._end = end
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("method") != "DELETE":
-            await self._app(scope, receive, send)
-            return
-        status = 0
-
-        async def watch(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
-        await self._app(scope, receive, watch)
-        if 200 <= status < 300:
-            self._end(scope)
 
 
 class PathRouter:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx2
@@ -97,3 +98,39 @@ def test_a_token_limited_to_servers_sees_only_those(gateway: tuple[str, str], ho
     store.close()
     # One server left for this client, so it is wrapped transparently (no namespace).
     assert set(anyio.run(_names, url, limited)) == {"get_current_time", "convert_time"}
+
+
+def _post(url: str, headers: dict[str, str], frame: Mapping[str, Any]) -> httpx2.Response:
+    accept = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    return httpx2.post(url, json=frame, headers={**accept, **headers}, timeout=30)
+
+
+INITIALIZE: dict[str, Any] = {
+    "jsonrpc": "2.0",
+    "id": 0,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+}
+
+
+def test_a_deleted_session_is_gone_and_a_revoked_token_is_refused_on_its_next_request(
+    gateway: tuple[str, str], home: Path
+) -> None:
+    url, token = gateway
+    auth = {"Authorization": f"Bearer {token}"}
+    opened = _post(url, auth, INITIALIZE)
+    session = {**auth, "Mcp-Session-Id": opened.headers["mcp-session-id"]}
+    listing: dict[str, Any] = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    assert _post(url, session, listing).status_code == 200
+    assert httpx2.delete(url, headers=session).status_code == 200
+    assert _post(url, session, listing).status_code == 404  # the session ended with the DELETE
+    assert httpx2.delete(url, headers=session).status_code == 404
+
+    reopened = {**auth, "Mcp-Session-Id": _post(url, auth, INITIALIZE).headers["mcp-session-id"]}
+    assert _post(url, reopened, listing).status_code == 200
+    store = StateStore.open(home)
+    try:
+        assert store.revoke_token("agent-1", 1.0)
+    finally:
+        store.close()
+    assert _post(url, reopened, listing).status_code == 401  # no look-up is kept: the very next request

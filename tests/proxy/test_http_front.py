@@ -8,6 +8,7 @@ from typing import Any, NoReturn
 
 import orjson
 import pytest
+from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import Message, Scope
 
 from bastion.codes import INVALID_PARAMS, INVALID_REQUEST
@@ -56,6 +57,36 @@ async def call(app: HttpFront, request: Scope) -> tuple[int, dict[bytes, bytes],
     await app(request, receive, send)
     body = sent[1].get("body", b"")
     return sent[0]["status"], dict(sent[0]["headers"]), orjson.loads(body) if body else None
+
+
+async def test_the_dns_rebinding_check_refuses_a_foreign_host_origin_or_type_every_time() -> None:
+    """A combination of headers the check let through is remembered; one it refused never is."""
+    app = front()
+    settings = TransportSecuritySettings(allowed_hosts=["127.0.0.1:*"], allowed_origins=["http://127.0.0.1:*"])
+    app.app(settings, "127.0.0.1")
+    good = {"host": "127.0.0.1:8765", "origin": "http://127.0.0.1:8765"}
+    past = (400, b'{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"Bad Request: Missing session ID"}}')
+    for _ in range(3):
+        assert await answered(app, scope(frame=LIST, **good)) == past  # past the check, to the missing session id
+        assert await answered(app, scope(frame=LIST, host="evil.example:8765")) == (421, b"Invalid Host header")
+        foreign = scope(frame=LIST, **{**good, "origin": "http://evil.example"})
+        assert await answered(app, foreign) == (403, b"Invalid Origin header")
+        text = scope(frame=LIST, **{**good, "content_type": "text/plain"})
+        assert await answered(app, text) == (400, b"Invalid Content-Type header")
+        assert (await answered(app, scope(frame=LIST, origin="http://127.0.0.1:8765")))[0] == 421  # no Host
+
+
+async def answered(app: HttpFront, request: Scope) -> tuple[int, bytes]:
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await app(request, receive, send)
+    return int(sent[0]["status"]), bytes(sent[1].get("body", b""))
 
 
 async def test_a_request_without_a_session_id_is_400_and_an_unknown_session_404() -> None:

@@ -16,8 +16,10 @@ from bastion.identity.oauth import Denial, Principal
 from bastion.transport.http_front_app import (
     CLIENT_SCOPE_KEY,
     GRANTS_SCOPE_KEY,
+    HEADERS_SCOPE_KEY,
     BearerAuth,
     describe,
+    header_map,
     listening_socket,
     lookup_only,
     split_listen,
@@ -92,11 +94,28 @@ async def test_a_token_with_limited_grants_carries_them_into_the_scope() -> None
     async def authenticate(token: str) -> Principal | Denial:
         return Principal("bot", grants=frozenset({"read"}), credential="jwt", issuer="https://idp", subject="s")
 
-    scope = request("any")
+    scope = request("tok-3c1f9e")
     status, _, _ = await run(BearerAuth(App(), authenticate, open_access=False), scope)
     assert status == 200
     assert (scope[CLIENT_SCOPE_KEY], scope[GRANTS_SCOPE_KEY]) == ("bot", frozenset({"read"}))
-    assert scope["user"].access_token.token == ""  # the token itself goes no further
+    # The token itself goes no further than the request's own headers.
+    added = {key: value for key, value in scope.items() if key not in ("headers", HEADERS_SCOPE_KEY)}
+    assert "tok-3c1f9e" not in repr(added)
+
+
+async def test_a_later_authorization_line_is_still_read_when_the_first_is_not_a_bearer_token() -> None:
+    scope = request("good-token")
+    scope["headers"] = [(b"authorization", b"Basic YTpi"), *scope["headers"]]
+    assert (await run(BearerAuth(App(), lookup_only(TOKENS.get), open_access=False), scope))[0] == 200
+    assert scope[CLIENT_SCOPE_KEY] == "alice"
+
+
+def test_the_header_map_is_read_once_and_keeps_the_first_copy_of_each_header() -> None:
+    scope: Scope = {"type": "http", "headers": [(b"accept", b"a"), (b"host", b"h"), (b"accept", b"b")]}
+    headers = header_map(scope)
+    assert headers == {b"accept": b"a", b"host": b"h"}
+    scope["headers"] = []
+    assert header_map(scope) is headers
 
 
 async def test_an_open_gateway_lets_anonymous_requests_in_and_other_paths_are_not_guarded() -> None:

@@ -106,6 +106,22 @@ async def test_a_routing_header_that_disagrees_with_the_body_is_refused() -> Non
     assert header_mismatch(post({"Mcp-Method": "tools/list"}), CALL) is not None
 
 
+@pytest.mark.parametrize("second", [b"mcp-method", b"Mcp-Method"])
+def test_a_routing_header_sent_twice_is_a_mismatch_even_when_both_copies_agree(second: bytes) -> None:
+    scope = post({"Mcp-Method": "tools/call"})
+    scope["headers"].append((second, b"tools/call"))
+    assert header_mismatch(scope, CALL) == "mcp-method header appears more than once"
+
+
+async def test_a_body_in_several_parts_is_joined_and_the_limit_holds_across_them() -> None:
+    app = App()
+    body = orjson.dumps(CALL)
+    status, _, _ = await run(RequestGuard(app, room), post(), body[:5], body[5:9], body[9:])
+    assert (status, app.body) == (200, body)
+    status, _, answer = await run(RequestGuard(App(), room, max_body=8), post(), b"{" * 5, b"{" * 5, b"}")
+    assert (status, answer["error"]["code"]) == (413, INVALID_REQUEST)
+
+
 async def test_a_full_gateway_answers_503_with_retry_after_instead_of_queueing() -> None:
     app = App()
     status, headers, _ = await run(RequestGuard(app, lambda _s, _f: 7), post(), orjson.dumps(CALL))

@@ -19,6 +19,7 @@ set per client identity, so one client's server state never reaches another clie
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 import time
@@ -61,7 +62,7 @@ from bastion.proxy.pipeline import ClientInfo
 from bastion.proxy.pools import gateway_full
 from bastion.proxy.session import LISTINGS, Session
 from bastion.proxy.stdio_front import SessionFactory
-from bastion.transport.http_front_app import CLIENT_SCOPE_KEY, GRANTS_SCOPE_KEY
+from bastion.transport.http_front_app import CLIENT_SCOPE_KEY, GRANTS_SCOPE_KEY, header_map
 from bastion.transport.http_guard import FRAME_SCOPE_KEY, RETRY_AFTER_SECONDS, RequestGuard
 from bastion.transport.jsonrpc import Frame, Kind, error_frame, kind_of, result_frame
 from bastion.types import Era, Reply, RpcError
@@ -75,6 +76,8 @@ VERSION_HEADER: Final = "mcp-protocol-version"
 KEEPALIVE_SECONDS: Final = 15.0
 """A comment line this often on a quiet stream, so that proxies with idle timeouts keep it open."""
 OPENS_NO_SESSION: Final = frozenset({"initialize"})
+PASSED_KEPT: Final = 64
+"""How many header combinations that passed the DNS-rebinding check are remembered (see `_guarded`)."""
 
 
 @dataclass
@@ -113,10 +116,13 @@ class HttpFront:
         self._tasks: anyio.abc.TaskGroup | None = None
         self._bus = ClientBus()
         self._security = TransportSecurityMiddleware(None)
+        self._passed: set[tuple[bool, bytes | None, bytes | None, bytes | None]] = set()
+        """(POST?, Content-Type, Host, Origin) the SDK's check let through: it depends on nothing else."""
 
     def app(self, security: TransportSecuritySettings, host: str) -> ASGIApp:
         """The MCP endpoint: the guard (limits, one parse, header checks, admission), then this front."""
         self._security = TransportSecurityMiddleware(security)
+        self._passed = set()
         return RequestGuard(self, self.admit)
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -139,13 +145,6 @@ class HttpFront:
             entry.peer.standalone.close()
         if entry.scope is not None:
             entry.scope.cancel()
-
-    def end(self, scope: Scope) -> None:
-        """End the handshake-era session a request names (after the client's DELETE)."""
-        key = _header(scope, SESSION_HEADER)
-        entry = self._sessions.get(key) if key is not None else None
-        if entry is not None and entry.owner == _owner(scope):
-            self.close(entry.key)
 
     def session_count(self) -> int:
         return len(self._sessions)
@@ -180,24 +179,39 @@ class HttpFront:
         if scope["type"] != "http":
             return
         method = scope["method"]
-        refused = await self._security.validate_request(Request(scope), is_post=method == "POST")
-        if refused is not None:
-            await refused(scope, receive, send)
+        if not await self._guarded(scope, receive, send, is_post=method == "POST"):
             return
+        modern = _modern(scope)
         if method == "POST":
             frame: Frame = scope[FRAME_SCOPE_KEY]
-            if _modern(scope):
+            if modern:
                 await self._modern(scope, frame, receive, send)
             else:
                 await self._handshake(scope, frame, send)
-        elif method == "GET" and not _modern(scope):
+        elif method == "GET" and not modern:
             await self._get(scope, receive, send)
-        elif method == "DELETE" and not _modern(scope):
+        elif method == "DELETE" and not modern:
             await self._delete(scope, send)
         else:
-            allow = b"POST" if _modern(scope) else b"GET, POST, DELETE"
+            allow = b"POST" if modern else b"GET, POST, DELETE"
             await send({"type": "http.response.start", "status": 405, "headers": [(b"allow", allow)]})
             await send({"type": "http.response.body", "body": b""})
+
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send, *, is_post: bool) -> bool:
+        """The SDK's DNS-rebinding check (Host, Origin, and a POST's Content-Type); False once it has
+        answered a refusal. Its verdict depends on those headers alone, so a combination it let through
+        is not asked again (a client sends the same ones with every request); a refused one always is."""
+        headers = header_map(scope)
+        seen = (is_post, headers.get(b"content-type"), headers.get(b"host"), headers.get(b"origin"))
+        if seen in self._passed:
+            return True
+        refused = await self._security.validate_request(Request(scope), is_post=is_post)
+        if refused is not None:
+            await refused(scope, receive, send)
+            return False
+        if len(self._passed) < PASSED_KEPT:
+            self._passed.add(seen)
+        return True
 
     # -- handshake era -------------------------------------------------------------------------------------------
 
@@ -538,16 +552,17 @@ def _principal(scope: Scope) -> tuple[str, frozenset[str] | None]:
 
 def _owner(scope: Scope) -> str:
     """One client and token ceiling; the name is quoted so that no name can pose as another's."""
-    name, grants = _principal(scope)
+    return _owner_of(*_principal(scope))
+
+
+@functools.lru_cache(maxsize=1024)
+def _owner_of(name: str, grants: frozenset[str] | None) -> str:
     return quote(name, safe="") + ("" if grants is None else f"[{','.join(sorted(grants))}]")
 
 
 def _header(scope: Scope, name: str) -> str | None:
-    wanted = name.encode()
-    for key, value in scope["headers"]:
-        if key == wanted:
-            return value.decode("latin-1")
-    return None
+    value = header_map(scope).get(name.encode())
+    return value.decode("latin-1") if value is not None else None
 
 
 def _dump(model: Any) -> dict[str, Any]:

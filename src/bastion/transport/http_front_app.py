@@ -6,6 +6,9 @@ token) is decided by the `Authenticate` handed in. Without a valid token a reque
 token without a required scope 403, and neither reaches MCP handling, unless the gateway is
 explicitly configured open on loopback. The client's name, and the capabilities its token
 carries, are left in the ASGI scope for the MCP layer; the token itself goes no further.
+
+The request's headers are read into one map per request (`header_map`), which every layer
+behind shares, instead of each scanning the header list for the one it wants.
 """
 
 from __future__ import annotations
@@ -13,10 +16,8 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Final
 
-from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
-from mcp.server.auth.provider import AccessToken
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bastion.config.model import is_loopback
@@ -30,9 +31,11 @@ __all__ = [
     "BearerAuth",
     "OnDenied",
     "describe",
+    "header_map",
     "is_loopback",
     "listening_socket",
     "lookup_only",
+    "repeats_a_header",
     "split_listen",
 ]
 
@@ -40,6 +43,10 @@ CLIENT_SCOPE_KEY = "bastion.client"
 """Where authentication leaves the client id in the ASGI scope for the MCP layer."""
 GRANTS_SCOPE_KEY = "bastion.grants"
 """… and the capabilities the client's token carries (a ceiling; None: not limited by the token)."""
+HEADERS_SCOPE_KEY: Final = "bastion.headers"
+"""Where `header_map` keeps the request's headers by name."""
+PRINCIPALS_KEPT: Final = 1024
+"""How many clients' `Principal`s `lookup_only` keeps (one per client name, not per token)."""
 
 Authenticate = Callable[[str], Awaitable[Principal | Denial]]
 OnDenied = Callable[[Denial, Scope], Awaitable[None]]
@@ -101,17 +108,9 @@ class BearerAuth:
         token = _bearer(scope)
         verdict = await self._authenticate(token) if token is not None else None
         if isinstance(verdict, Principal):
+            # The token itself is deliberately not kept: the front binds sessions to these (`_owner`).
             scope[CLIENT_SCOPE_KEY] = verdict.client
             scope[GRANTS_SCOPE_KEY] = verdict.grants
-            # The SDK binds a session to the credential that opened it (client, issuer, subject).
-            access = AccessToken(
-                token="",  # the token itself is deliberately not kept
-                client_id=verdict.client,
-                scopes=list(verdict.scopes),
-                subject=verdict.subject,
-                claims={"iss": verdict.issuer} if verdict.issuer is not None else None,
-            )
-            scope["user"] = AuthenticatedUser(access)
         elif self._open:
             scope[CLIENT_SCOPE_KEY] = "anonymous"
         elif verdict is None:
@@ -146,22 +145,51 @@ _NO_CREDENTIALS = "a valid bearer token is required"
 def lookup_only(lookup: Callable[[str], str | None]) -> Authenticate:
     """Bastion's own tokens only (heartbeats, metrics, and the MCP endpoint without `[auth]`)."""
 
+    principals: dict[str, Principal] = {}  # a frozen value per client: one made per request costs more than a look-up
+
     async def authenticate(token: str) -> Principal | Denial:
         client = lookup(token)
         if client is not None:
-            return Principal(client)
+            principal = principals.get(client)
+            if principal is None:
+                principal = Principal(client)
+                if len(principals) < PRINCIPALS_KEPT:
+                    principals[client] = principal
+            return principal
         return Denial("token.unknown", "invalid bearer token", facts={"credential": "bastion"})
 
     return authenticate
 
 
+def header_map(scope: Scope) -> dict[bytes, bytes]:
+    """The request's headers by (raw, lowercase) name, the first copy of each, as a scan for the
+    first match would find it; read once per request and kept in the scope for the layers behind.
+    Fewer entries than header lines means some name came more than once (`repeats_a_header`)."""
+    found: dict[bytes, bytes] | None = scope.get(HEADERS_SCOPE_KEY)
+    if found is None:
+        raw: list[tuple[bytes, bytes]] = list(scope.get("headers", ()))
+        found = scope[HEADERS_SCOPE_KEY] = dict(reversed(raw))
+    return found
+
+
+def repeats_a_header(scope: Scope) -> bool:
+    """Whether a header name appears more than once (then a first-copy map hides the rest)."""
+    return len(header_map(scope)) != len(scope.get("headers", ()))
+
+
 def _bearer(scope: Scope) -> str | None:
-    for name, value in scope.get("headers", []):
-        if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            if scheme.lower() == "bearer" and token.strip():
-                return token.strip()
-    return None
+    """The token of the first `Authorization: Bearer …` line."""
+    first = header_map(scope).get(b"authorization")
+    token = _bearer_of(first) if first is not None else None
+    if token is not None or first is None or not repeats_a_header(scope):
+        return token
+    candidates = (_bearer_of(value) for name, value in scope.get("headers", []) if name == b"authorization")
+    return next((token for token in candidates if token is not None), None)
+
+
+def _bearer_of(value: bytes) -> str | None:
+    scheme, _, token = value.decode("latin-1").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
 def describe(scope: Scope) -> dict[str, Any]:

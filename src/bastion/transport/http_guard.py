@@ -14,11 +14,11 @@ that would open a new session asks `admit` first; when the gateway is full it is
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any, Final
 
-import anyio
 import orjson
 from mcp.shared.inbound import (
     MCP_METHOD_HEADER,
@@ -30,6 +30,7 @@ from mcp.shared.inbound import (
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bastion.codes import HEADER_MISMATCH, INVALID_REQUEST
+from bastion.transport.http_front_app import header_map, repeats_a_header
 from bastion.transport.jsonrpc import Frame, FrameError, decode
 
 __all__ = [
@@ -53,6 +54,9 @@ RETRY_AFTER_SECONDS: Final = 2
 FRAME_SCOPE_KEY: Final = "bastion.frame"
 """Where the guard leaves the parsed frame for the MCP layer (it is never parsed twice)."""
 
+_METHOD_HEADER: Final = MCP_METHOD_HEADER.encode()
+_NAME_HEADER: Final = MCP_NAME_HEADER.encode()
+
 Admit = Callable[[Scope, Frame], int | None]
 """None when the gateway has room for the session this request would open (or it exists), else seconds to wait."""
 
@@ -75,31 +79,25 @@ class RequestGuard:
         if scope["type"] != "http" or scope.get("method") != "POST":
             await self._app(scope, receive, send)
             return
-        declared = _header(scope, b"content-length")
+        declared = header_map(scope).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self._max_body):
             await _reply(send, 413, None, INVALID_REQUEST, f"Request body over the {self._max_body}-byte limit")
             return
-        body = bytearray()
-        trailing: Message | None = None
-        with anyio.move_on_after(self._read_timeout) as reading:
-            while True:
-                message = await receive()
-                if message["type"] != "http.request":
-                    trailing = message
-                    break
-                body += message.get("body", b"")
-                if len(body) > self._max_body:
-                    await _reply(send, 413, None, INVALID_REQUEST, f"Request body over the {self._max_body}-byte limit")
-                    return
-                if not message.get("more_body", False):
-                    break
-        if reading.cancelled_caught:
+        try:
+            # asyncio's deadline, not anyio's move_on_after: that asks which async library runs (sniffio,
+            # the current task) twice a request, and this runs in the server's own asyncio task.
+            async with asyncio.timeout(self._read_timeout):
+                body = await self._read(receive)
+        except TimeoutError:
             logger.info("a client took longer than %.0f s to send its request body", self._read_timeout)
             await _reply(send, 408, None, INVALID_REQUEST, "Request body not received in time", close=True)
             return
-        if trailing is not None:  # the client went away mid-body: nobody to answer
+        if body is None:  # the client went away mid-body: nobody to answer
             return
-        frame = decode(bytes(body))
+        if len(body) > self._max_body:
+            await _reply(send, 413, None, INVALID_REQUEST, f"Request body over the {self._max_body}-byte limit")
+            return
+        frame = decode(body)
         if isinstance(frame, FrameError):
             await _reply(send, 400, frame.request_id, frame.code, frame.message)
             return
@@ -115,38 +113,49 @@ class RequestGuard:
             )
             return
         scope[FRAME_SCOPE_KEY] = frame
-        replay: list[Message] = [{"type": "http.request", "body": bytes(body), "more_body": False}]
+        replay: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
 
         async def replayed() -> Message:
             return replay.pop() if replay else await receive()
 
         await self._app(scope, replayed, send)
 
+    async def _read(self, receive: Receive) -> bytes | None:
+        """The whole body, or its first part over the limit; None if the client went away mid-body."""
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        first: bytes = message.get("body", b"")
+        if not message.get("more_body", False):
+            return first  # the whole body in one message: nothing to join
+        body = bytearray(first)
+        while len(body) <= self._max_body and message.get("more_body", False):
+            message = await receive()
+            if message["type"] != "http.request":
+                return None
+            body += message.get("body", b"")
+        return bytes(body)
+
 
 def header_mismatch(scope: Scope, frame: Frame) -> str | None:
     """Why the routing headers disagree with the body (or appear twice); None when they agree or are absent."""
-    headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
-    duplicated = find_duplicated_routing_header((name.decode("latin-1"), "") for name, _ in headers)
-    if duplicated is not None:
-        return f"{duplicated} header appears more than once"
-    method_header = _header(scope, MCP_METHOD_HEADER.encode())
+    headers = header_map(scope)
+    if repeats_a_header(scope) or not b"".join(headers).islower():  # else no name, in any case, comes twice
+        raw: list[tuple[bytes, bytes]] = scope.get("headers", [])
+        duplicated = find_duplicated_routing_header((name.decode("latin-1"), "") for name, _ in raw)
+        if duplicated is not None:
+            return f"{duplicated} header appears more than once"
+    method_header = headers.get(_METHOD_HEADER)
     method = frame.get("method")
-    if method_header is not None and method_header != method:
+    if method_header is not None and method_header.decode("latin-1") != method:
         return f"{MCP_METHOD_HEADER} header does not match the request body's method"
-    name_header = _header(scope, MCP_NAME_HEADER.encode())
+    name_header = headers.get(_NAME_HEADER)
     key = NAME_BEARING_METHODS.get(method) if isinstance(method, str) else None
     if name_header is not None and key is not None:
         params: dict[str, Any] = frame.get("params") or {}
         # A header naming something the body does not carry did not come from this request either.
-        if decode_header_value(name_header) != params.get(key):
+        if decode_header_value(name_header.decode("latin-1")) != params.get(key):
             return f"{MCP_NAME_HEADER} header does not match the request body's {key!r}"
-    return None
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", []):
-        if key == name:
-            return value.decode("latin-1")
     return None
 
 
