@@ -45,7 +45,8 @@ def scope(method: str = "POST", frame: dict[str, Any] | None = None, **headers: 
     return found
 
 
-async def call(app: HttpFront, request: Scope) -> tuple[int, dict[bytes, bytes], Any]:
+async def exchange(app: HttpFront, request: Scope) -> list[Message]:
+    """What the front sends back for one request with an empty body."""
     sent: list[Message] = []
 
     async def receive() -> Message:
@@ -55,6 +56,11 @@ async def call(app: HttpFront, request: Scope) -> tuple[int, dict[bytes, bytes],
         sent.append(message)
 
     await app(request, receive, send)
+    return sent
+
+
+async def call(app: HttpFront, request: Scope) -> tuple[int, dict[bytes, bytes], Any]:
+    sent = await exchange(app, request)
     body = sent[1].get("body", b"")
     return sent[0]["status"], dict(sent[0]["headers"]), orjson.loads(body) if body else None
 
@@ -77,15 +83,7 @@ async def test_the_dns_rebinding_check_refuses_a_foreign_host_origin_or_type_eve
 
 
 async def answered(app: HttpFront, request: Scope) -> tuple[int, bytes]:
-    sent: list[Message] = []
-
-    async def receive() -> Message:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    await app(request, receive, send)
+    sent = await exchange(app, request)
     return int(sent[0]["status"]), bytes(sent[1].get("body", b""))
 
 
