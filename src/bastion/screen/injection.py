@@ -49,8 +49,9 @@ each occurrence scored from its rule's base:
                            "include", "call X with", "must contain"); +1 for a destination  2
   injection.data_flow (2)  credentials handed on: an order to send "these", "it", "them" to
                            a URL or e-mail address after a credential, a sensitive file or
-                           a secret (within 200 characters), or a call written out with a credential
-                           placeholder for the model to fill (`verify(token=<your token>)`) 2
+                           a secret (within 200 characters), or a call written out with a
+                           credential placeholder for the model to fill
+                           (`verify(token=<your token>)`)                                   2
   injection.false_error    a failure said as a message ("Error: …", "denied", "not
                            permitted"), then within 200 characters a hint sending the model
                            to a named tool ("retry with run_shell(…)", "switch to the
@@ -66,8 +67,9 @@ each occurrence scored from its rule's base:
 A prohibition is no order: a sentence or clause that opens with "do not", "never", "avoid"
 is not imperative, and a verb that moves data does not boost when it is forbidden ("never
 share ~/.ssh/id_*"). A command in backticks that the sentence describes ("`cat x` shows …") is
-read as a citation, and its own verb does not boost. Rules that see one phrase count once when signals corroborate: the data
-rules on one phrase, and `tool_call`, `false_error` and `tool_transfer` on one call.
+read as a citation, and its own verb does not boost. Rules that see one phrase count once when
+signals corroborate: the data rules on one phrase, and `tool_call`, `false_error` and
+`tool_transfer` on one call.
 
 Role markers count at the start of a line and where a sentence or a quoted value opens
 ("note": "Assistant: …"); a turn adds 1 when it opens with an action verb and 2 when it orders
@@ -388,9 +390,8 @@ def _false_error_hits(index: TextIndex, listed: frozenset[str] | None, hits: lis
 _SAID_WORDS = frozenset({b"error", b"errors", b"err", b"permitted", b"allowed", b"authorized", b"authorised"})
 
 
-_ERROR_SHAPE = re.compile(
-    r"err(?:or)?s?(?:[\"']\s{0,3}:|\s{0,3}\(?\d|: )"
-)  # "upstream error (502)", "error: no", {"error": …
+# "upstream error (502)", "error: no", {"error": …
+_ERROR_SHAPE = re.compile(r"err(?:or)?s?(?:[\"']\s{0,3}:|\s{0,3}\(?\d|: )")
 _SHAPE_OPENS = re.compile(r"[\"':(0-9]")  # one of these within the word's next seven characters, or no shape
 _OPENS_MESSAGE = frozenset(("", "\n", '"', "'", "[", "(", "<", " "))
 
