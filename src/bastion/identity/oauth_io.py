@@ -28,6 +28,7 @@ from bastion.identity.oauth import (
     Principal,
     Rules,
     UnknownKey,
+    bastion_principal,
     check_introspection,
     check_jwt,
     looks_like_jwt,
@@ -43,7 +44,6 @@ MAX_DOCUMENT_BYTES = 1024 * 1024
 VERIFIED_CACHE_SIZE = 4096
 INTROSPECTION_CACHE_SECONDS = 60.0
 INTROSPECTION_CACHE_SIZE = 1024
-PRINCIPALS_KEPT = 1024
 
 
 class IssuerUnavailable(TransportError):
@@ -256,20 +256,13 @@ class TokenGate:
         """Token hash -> (valid until, the keys that verified it, who it is): a client sends the same
         token with every request, and checking its signature each time costs more than the rest of
         the request. An entry holds only while those keys are the ones in force."""
-        self._principals: dict[str, Principal] = {}
-        """Client name -> who a Bastion token of it is (a frozen value; the token is looked up every time)."""
 
     async def __call__(self, token: str) -> Principal | Denial:
         if self._rules is not None and self._keys is not None and looks_like_jwt(token):
             return await self._jwt(token, self._rules, self._keys)
         client = self._lookup(token)
         if client is not None:
-            principal = self._principals.get(client)
-            if principal is None:
-                principal = Principal(client)
-                if len(self._principals) < PRINCIPALS_KEPT:
-                    self._principals[client] = principal
-            return principal
+            return bastion_principal(client)
         if self._rules is not None and self._introspect is not None:
             return await self._introspected(token, self._rules, self._introspect)
         return Denial(

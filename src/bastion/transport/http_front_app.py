@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bastion.config.model import is_loopback
 from bastion.errors import ListenError
-from bastion.identity.oauth import Denial, Principal, challenge
+from bastion.identity.oauth import Denial, Principal, bastion_principal, challenge
 
 __all__ = [
     "CLIENT_SCOPE_KEY",
@@ -45,8 +45,6 @@ GRANTS_SCOPE_KEY = "bastion.grants"
 """… and the capabilities the client's token carries (a ceiling; None: not limited by the token)."""
 HEADERS_SCOPE_KEY: Final = "bastion.headers"
 """Where `header_map` keeps the request's headers by name."""
-PRINCIPALS_KEPT: Final = 1024
-"""How many clients' `Principal`s `lookup_only` keeps (one per client name, not per token)."""
 
 Authenticate = Callable[[str], Awaitable[Principal | Denial]]
 OnDenied = Callable[[Denial, Scope], Awaitable[None]]
@@ -145,17 +143,10 @@ _NO_CREDENTIALS = "a valid bearer token is required"
 def lookup_only(lookup: Callable[[str], str | None]) -> Authenticate:
     """Bastion's own tokens only (heartbeats, metrics, and the MCP endpoint without `[auth]`)."""
 
-    principals: dict[str, Principal] = {}  # a frozen value per client: one made per request costs more than a look-up
-
     async def authenticate(token: str) -> Principal | Denial:
         client = lookup(token)
         if client is not None:
-            principal = principals.get(client)
-            if principal is None:
-                principal = Principal(client)
-                if len(principals) < PRINCIPALS_KEPT:
-                    principals[client] = principal
-            return principal
+            return bastion_principal(client)
         return Denial("token.unknown", "invalid bearer token", facts={"credential": "bastion"})
 
     return authenticate
