@@ -12,9 +12,15 @@ The peer runs from a virtual environment of its own (`bench/.venv-peer`, never B
 it pins another `mcp` than Bastion does. It is installed from PyPI when the package is there,
 else from a source checkout given with `--peer-source` (installed without its optional
 guardrail model, `llamafirewall`, which its default configuration never loads). Its CLI is
-`mcp-context-protector --command "ARGV"`; it keeps its tool-approval database in `~/.mcp-context-protector`,
-so the case runs with a HOME of its own and approves the echo server's tools first
-(`--review-server`) the way a user would.
+`mcp-context-protector --command "ARGV"`; it keeps its tool-approval database under `~` (the
+version measured here: `~/.context-protector/servers.json`), so the case runs with a HOME of its
+own and approves the echo server's tools first (`--review-server`) the way a user would.
+
+A source install needs pydantic below 2.12 (`mcp==1.9.4` does not import with newer), which
+`PEER_DEPS` holds, and `mcp` 1.9.4 refuses a server that answers with protocol `2025-11-25`, as
+the echo server does: add that version to `SUPPORTED_PROTOCOL_VERSIONS` in the peer venv's
+`mcp/shared/version.py` by hand (bench/README.md, "Session 7"). The script does not patch a
+third-party package for you; the review step stops with the peer's error if it was not done.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ from proxy_overhead import ECHO, StdioPeer, measure
 HERE = Path(__file__).resolve().parent
 PEER_VENV = HERE / ".venv-peer"
 PEER_PACKAGE = "mcp-context-protector"
-PEER_DEPS = ["mcp==1.9.4", "aiofiles>=24.1.0"]
+PEER_DEPS = ["mcp==1.9.4", "aiofiles>=24.1.0", "pydantic<2.12"]
 BASTION = [sys.executable, "-m", "bastion"]
 ARGS = {"name": "echo", "arguments": {"text": "x" * 64}}
 
