@@ -59,12 +59,13 @@ class Rule:
     anchors: tuple[tuple[str, bytes], ...]  # (where the pattern is tried, the word that must be present)
     keys: frozenset[bytes]  # all those words
     pattern: re.Pattern[str]
-    gates: tuple[frozenset[bytes], ...] = ()  # each must share a word with the text
+    gates: tuple[frozenset[bytes], ...] = ()  # each must share a word with the text; the rarest last
     booster: re.Pattern[str] | None = None
     imperative: bool = True
     verb_needed: bool = False  # the hit is a noun: only a verb opening its sentence makes it imperative
     tail: re.Pattern[str] | None = None  # +1 when it follows within the paragraph (a colon may end the sentence)
     opening: bool = False  # counts only where a sentence or clause opens (after lead-ins and markup)
+    rare_anchors: bool = False  # its anchors' words are rarer than its last gate's (`injection` looks for them first)
 
 
 def _rule(
@@ -78,12 +79,13 @@ def _rule(
     verb_needed: bool = False,
     tail: re.Pattern[str] | None = None,
     opening: bool = False,
+    rare_anchors: bool = False,
 ) -> Rule:
     keyed = tuple((a, re.split(r"[^a-z0-9]", a)[0].encode()) for a in anchors.split())
     keys = vocabulary(key for _, key in keyed)
     gated = tuple(w(g) for g in gates)
     compiled = re.compile(pattern)
-    return Rule(rule, base, keyed, keys, compiled, gated, booster, imperative, verb_needed, tail, opening)
+    return Rule(rule, base, keyed, keys, compiled, gated, booster, imperative, verb_needed, tail, opening, rare_anchors)
 
 
 _AI = (
@@ -211,8 +213,8 @@ RULES: tuple[Rule, ...] = (
         + r"(?:tell|mention|reveal|disclose)\s+(?:that\s+you|anything\s+(?:about|to))\b|"
         + _NEG
         + r"let\s+(?:the\s+)?(?:user|human)s?\s+(?:know|see|notice)\b",
-        "tell inform mention reveal disclose explain say let",
         "user users human operator you",
+        "tell inform mention reveal disclose explain say let",
     ),
     _rule(
         "injection.secrecy",
@@ -284,8 +286,8 @@ RULES: tuple[Rule, ...] = (
         r"you\s+(?:answer|respond|reply))\b[^.\n]{0,60}?[,;:]?\s*"
         r"(?:you\s+(?:must|should|need\s+to|have\s+to|are\s+required\s+to)\s+|please\s+|always\s+)?(?:first\s+)?"
         r"(?:read|cat|open|load|include|pass|send|upload|fetch|retrieve|get|copy|access)\b",
-        "using calling invoking running executing answering responding replying doing answer respond reply",
         "read cat open load include pass send upload fetch retrieve get copy access",
+        "using calling invoking running executing answering responding replying doing answer respond reply",
         booster=_FILE_REF,
         imperative=False,
     ),
@@ -305,6 +307,7 @@ RULES: tuple[Rule, ...] = (
         "repository",
         "as in into to via through within inside using",
         booster=DESTINATION,
+        rare_anchors=True,
     ),
     _rule(
         "injection.credentials",

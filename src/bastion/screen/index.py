@@ -47,9 +47,8 @@ _SENTENCE_REACH = 400
 
 
 def _lower(text: str) -> str:
-    """Lower case, look-alikes folded (`normalize.fold`), same length as `text`."""
-    if text.isascii():
-        return text.lower()
+    """Lower case, look-alikes folded (`normalize.fold`), same length as `text`; for text that is
+    not ASCII (an ASCII text's is `text.lower()`)."""
     text = fold(text)
     low = text.lower()
     if len(low) != len(text):
@@ -70,11 +69,12 @@ class TextIndex:
     def __init__(self, text: str, destinations: frozenset[str] = frozenset()) -> None:
         self.text = text
         self.destinations = destinations  # names that data may be sent to: a tool's own arguments
-        self.low = _lower(text)
         if text.isascii():
+            self.low = text.lower()
             words = text.encode().translate(_WORD_TABLE)
             self.suspect = 0 in words or ("\r" in text and has_bare_cr(text))
         else:
+            self.low = _lower(text)
             words = self.low.encode("utf-8", "surrogatepass").translate(_WORD_TABLE)
             self.suspect = SUSPECT.search(text) is not None or ("\r" in text and has_bare_cr(text))
         self.words = _Vocabulary.words.intersection(words.split())

@@ -288,30 +288,25 @@ def _blockquote(text: str, start: int) -> bool:
 _Anchors = dict[bytes, tuple[str, ...]]  # a rule's anchors by the word each needs
 
 
-def _conditions() -> tuple[dict[bytes, int], dict[int, tuple[Rule, int, _Anchors]]]:
-    """Which rules may match, as bits: each rule has one bit for its anchors' words and one for
-    each of its gates, all above the bits of the rules before it; a word holds the bits of
-    every set it is in, and a rule is tried when the text's words hold all of its bits. Each
-    rule is found by one of its bits, its trigger: its last gate (usually its rarest words),
-    or its anchors' when it has no gate. So a text costs one pass over its words and one step
-    for each rule whose trigger it holds, not a set operation for each gate of each rule."""
-    bits: dict[bytes, int] = {}
-    rules: dict[int, tuple[Rule, int, _Anchors]] = {}
-    bit = 1
-    for rule in RULES:
-        need = 0
-        for words in (rule.keys, *rule.gates):
-            for word in words:
-                bits[word] = bits.get(word, 0) | bit
-            need |= bit
-            bit <<= 1
+def _triggers() -> tuple[dict[bytes, frozenset[int]], tuple[tuple[Rule, tuple[frozenset[bytes], ...], _Anchors], ...]]:
+    """Which rules may match. A rule is tried when the text holds a word of each of its sets: its
+    anchors' words and each of its gates. It is found by the rarest of them, its trigger: its last
+    gate, or its anchors' words when it has no gate or they are rarer (`Rule.rare_anchors`); its
+    other sets are then tested one by one. So a text costs one set intersection and a few tests for
+    each rule whose trigger it holds, not a step for each of its words (many are gates: "to", "you")."""
+    by_word: dict[bytes, set[int]] = {}
+    rules: list[tuple[Rule, tuple[frozenset[bytes], ...], _Anchors]] = []
+    for k, rule in enumerate(RULES):
+        sets = (*rule.gates, rule.keys) if rule.rare_anchors else (rule.keys, *rule.gates)
+        for word in sets[-1]:
+            by_word.setdefault(word, set()).add(k)
         anchors = {word: tuple(anchor for anchor, key in rule.anchors if key == word) for word in rule.keys}
-        rules[bit >> 1] = (rule, need, anchors)
-    return bits, rules
+        rules.append((rule, sets[:-1], anchors))
+    return {word: frozenset(found) for word, found in by_word.items()}, tuple(rules)
 
 
-_BITS, _RULE_AT = _conditions()  # the rules by their trigger bit, in order
-_TRIGGERS = sum(_RULE_AT)
+_TRIGGERED, _RULE_AT = _triggers()  # the rules each word triggers; the rules in order, with their other sets
+_TRIGGER_WORDS = frozenset(_TRIGGERED)
 
 
 def _rule_hits(index: TextIndex, rule: Rule, anchors: _Anchors, hits: list[_Hit]) -> None:
@@ -362,8 +357,9 @@ def _false_error_hits(index: TextIndex, listed: frozenset[str] | None, hits: lis
     done: set[int] = set()
     reached = 0
     for word in index.words & FAILURES:
+        said = word in _SAID_WORDS
         for i in index.starts(word.decode()):
-            if i < reached or (word in _SAID_WORDS and not _failure_at(low, text, i)) or low[i - 1 : i] == "`":
+            if i < reached or (said and not _failure_at(low, text, i, word)) or low[i - 1 : i] == "`":
                 continue  # in a window already; a word, not a message ("the last error is raised"); a quoted status
             stop = low.find("\n\n", i, i + 200)
             if stop != -1 and stop - (low.rfind("\n\n", 0, i) + 2) <= 80:
@@ -387,27 +383,26 @@ def _false_error_hits(index: TextIndex, listed: frozenset[str] | None, hits: lis
                 match = FALSE_ERROR.search(low, at + 1, stop)
 
 
-_SAID_WORDS = frozenset({b"error", b"errors", b"err", b"permitted", b"allowed", b"authorized", b"authorised"})
+_MESSAGE_WORDS = frozenset({b"error", b"errors", b"err"})  # a failure when it opens a message ("Error: …")
+_SAID_WORDS = _MESSAGE_WORDS | {b"permitted", b"allowed", b"authorized", b"authorised"}  # the others after "not"
 
 
 # "upstream error (502)", "error: no", {"error": …
 _ERROR_SHAPE = re.compile(r"err(?:or)?s?(?:[\"']\s{0,3}:|\s{0,3}\(?\d|: )")
-_SHAPE_OPENS = re.compile(r"[\"':(0-9]")  # one of these within the word's next seven characters, or no shape
-_OPENS_MESSAGE = frozenset(("", "\n", '"', "'", "[", "(", "<", " "))
+_MESSAGE_ERROR = re.compile(  # the word at a message's start, seen from there (one match instead of four tests)
+    r"(?:(?<![^\n\"'\[(< ])(?<![^\n\"'\[(<:!][\s\S])"  # first in the text, its line or a quote or bracket: "[ERROR"
+    r"|(?<=an ))err"  # "an error"
+    r"|" + _ERROR_SHAPE.pattern  # or shaped like one
+)
 
 
-def _failure_at(low: str, text: str, i: int) -> bool:
+def _failure_at(low: str, text: str, i: int, word: bytes) -> bool:
     """Whether the word at `i` reports a failure: "not permitted", not "permitted"; and "error" as
     a message opens it ("Error: …", "ERROR", "npm ERR!", a line's or a quoted key's first word:
     "error[E0425]", `"error": …`), not as prose or code mentions it ("the last error is
     raised", "except ConnectionError as error:")."""
-    if low.startswith("err", i):
-        return (
-            text[i].isupper()
-            or (low[i - 1 : i] in _OPENS_MESSAGE and (i < 2 or low[i - 2] in "\n\"'[(<:!"))
-            or low.startswith("an ", i - 3)
-            or (_SHAPE_OPENS.search(low, i + 3, i + 10) is not None and _ERROR_SHAPE.match(low, i) is not None)
-        )
+    if word in _MESSAGE_WORDS:
+        return text[i].isupper() or _MESSAGE_ERROR.match(low, i) is not None
     return low.endswith("not ", 0, i)
 
 
@@ -572,8 +567,8 @@ def _held_phrase(low: str, head: str, i: int) -> tuple[int, int] | None:
         if head == "chat":
             return None
     reach, words = _QUALIFIERS[head]
-    lo = max(0, i - 48)
-    for word in low[lo:i].split()[-reach:]:
+    lo = i - 48 if i > 48 else 0
+    for word in low[lo:i].rsplit(None, reach)[-reach:]:  # the last `reach` words
         if word.strip("'\"`(") in words:
             if (i and low[i - 1] in "._-/") or low[end : end + 1] in ("_", "-") or _LABEL_AFTER.match(low, end):
                 return None  # gen_ai.conversation.id, "the conversation URL": a name or a label, not the data
@@ -649,6 +644,7 @@ _CREDENTIAL_WORDS = vocabulary(
     b"cred creds credential credentials token tokens key keys password passwords passphrase passphrases secret "
     b"secrets cookie cookies".split()
 )
+_SEND_OUT_WORDS = _CREDENTIAL_WORDS | _SEND_WORDS  # `_send_out_hits` finds nothing without one of them
 _PLACEHOLDER_ARGUMENT = re.compile(r"\(\s*[a-z_]\w*\s*[=:]\s*[<{\[]([^<>{}\[\]\n]{1,100})[>}\]]")
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_.-")
 
@@ -669,7 +665,7 @@ def _send_out_hits(index: TextIndex, hits: list[_Hit]) -> None:
             if start < match.start() and _CREDENTIAL.search(match.group(1)):
                 score = _score(index, 2, start, match.end(), imperative=True, booster=DESTINATION)
                 hits.append(_Hit("injection.data_flow", score, start, match.end(), match.end()))
-    if "://" not in low and "@" not in low:
+    if "@" not in low and "://" not in low:  # `@` first: one character is found with memchr
         return
     for word in index.words & _SEND_WORDS:
         for i in index.starts(word.decode()):
@@ -792,28 +788,26 @@ def injection_scan(
     business naming `~/.ssh`, it is; results pass False."""
     index = text if isinstance(text, TextIndex) else TextIndex(text)
     hits: list[_Hit] = []
-    held = 0
-    for word in index.words:  # only the words the detectors look for: a few
-        held |= _BITS.get(word, 0)
-    triggered = held & _TRIGGERS
-    while triggered:  # lowest bit first: the rules in their order
-        trigger = triggered & -triggered
-        triggered ^= trigger
-        rule, need, anchors = _RULE_AT[trigger]
-        if held & need == need:
+    words = index.words  # (`not words.isdisjoint(…)` below is `index.has(…)` without a call)
+    triggered: set[int] = set()
+    triggered.update(*map(_TRIGGERED.__getitem__, words & _TRIGGER_WORDS))
+    for k in sorted(triggered):  # the rules in their order
+        rule, others, anchors = _RULE_AT[k]
+        if not any(map(words.isdisjoint, others)):
             _rule_hits(index, rule, anchors, hits)
-    if "<" in index.low or "[" in index.low:
+    if "<" in index.low or ("[" in index.low and not words.isdisjoint(_BRACKET_WORDS)):
         _angle_hits(index, hits)
-    if index.has(_ROLE_WORDS):
+    if not words.isdisjoint(_ROLE_WORDS):
         _role_hits(index, hits)
-    if index.has(_SENSITIVE_WORDS):
+    if not words.isdisjoint(_SENSITIVE_WORDS):
         _sensitive_hits(index, hits, mentions)
-    if index.has(_HEADS):
+    if not words.isdisjoint(_HEADS):
         _request_hits(index, hits)
-    _send_out_hits(index, hits)
-    if index.has(FAILURES) and index.has(CALLS):
+    if not words.isdisjoint(_SEND_OUT_WORDS):
+        _send_out_hits(index, hits)
+    if not words.isdisjoint(FAILURES) and not words.isdisjoint(CALLS):
         _false_error_hits(index, listed, hits)
-    if listed is not None and index.has(_TRANSFER_WORDS):
+    if listed is not None and not words.isdisjoint(_TRANSFER_WORDS):
         _transfer_hits(index, listed, hits)
     if not hits:
         return _NOTHING

@@ -42,7 +42,7 @@ _SECRET_SHAPE = re.compile(
 )
 _HEX = re.compile(r"[0-9a-fA-F]+")
 _EMAIL = re.compile(r"\S@\S+\.\w")
-_DATA_CHARS = re.compile(r"[{}\[\]<>$%]")
+_PLAIN_URL = re.compile(r"[^?{}\[\]<>$%/]{0,31}(?:/[^?{}\[\]<>$%/]{0,31})*\Z")  # no query, data or 32-character segment
 _IMG = vocabulary([b"img"])
 
 
@@ -53,7 +53,7 @@ def entropy(value: str) -> float:
 
 def url_score(url: str) -> tuple[int, str]:
     """How much data a URL carries (0 none, 2 likely, 3 surely) and its host."""
-    if "?" not in url and not _DATA_CHARS.search(url) and (len(url) < 32 or max(map(len, url.split("/"))) < 32):
+    if _PLAIN_URL.match(url):
         return 0, ""  # a plain link: the common case
     try:
         parts = urlsplit(url.strip())

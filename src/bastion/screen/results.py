@@ -70,7 +70,7 @@ def screen_result(
     replaced: dict[str, Any] = {}
     content = result.get("content")
     if isinstance(content, list):
-        blocks = cast(list[Any], content)
+        blocks = cast("list[Any]", content)
         screened = [screen.block(item, i) for i, item in enumerate(blocks)]
         if any(map(is_not, screened, blocks)):
             replaced["content"] = screened
@@ -96,14 +96,14 @@ class _Screen:
     def block(self, item: Any, i: int) -> Any:
         if type(item) is not dict and not isinstance(item, Mapping):  # a dict without asking the ABC
             return item
-        block = cast(Mapping[str, Any], item)
+        block = cast("Mapping[str, Any]", item)
         kind = block.get("type")
         if kind == "text" and isinstance(block.get("text"), str):
             text = self.text(block["text"], f"result[{i}].text")
             return block if text is block["text"] else {**block, "text": text}
         resource = block.get("resource")
         if kind == "resource" and isinstance(resource, Mapping):
-            inner = cast(Mapping[str, Any], resource)
+            inner = cast("Mapping[str, Any]", resource)
             if isinstance(inner.get("text"), str):
                 text = self.text(inner["text"], f"result[{i}].resource.text")
                 return block if text is inner["text"] else {**block, "resource": {**inner, "text": text}}
@@ -115,11 +115,11 @@ class _Screen:
         if value is None or isinstance(value, int | float):  # a JSON number, boolean or null
             return value
         if type(value) is dict or isinstance(value, Mapping):
-            items = cast(Mapping[Any, Any], value)
+            items = cast("Mapping[Any, Any]", value)
             new = {key: self.walk(item, f"{where}.{escape(str(key))}") for key, item in items.items()}
             return new if any(new[key] is not items[key] for key in new) else items
         if isinstance(value, list):
-            elements = cast(list[Any], value)
+            elements = cast("list[Any]", value)
             new_list = [self.walk(item, f"{where}[{i}]") for i, item in enumerate(elements)]
             return new_list if any(map(is_not, new_list, elements)) else elements
         return value
@@ -148,7 +148,7 @@ class _Screen:
             findings += said
             if any(f.severity is Severity.HIGH for f in said):
                 instructions += [(s, e, MARKER_INSTRUCTIONS) for s, e in scan.spans]
-        inner: list[tuple[str, int, int]] = [(segment, *_span(clean, segment)) for segment in hidden]
+        inner: list[tuple[str, int, int]] = [(segment, *_span(clean, segment)) for segment in hidden] if hidden else []
         inner += [(blob.decoded, blob.start, blob.end) for blob in encoded_blobs(clean)]
         for segment, start, end in inner:
             said = [
@@ -158,21 +158,23 @@ class _Screen:
             findings += said
             if end > start and any(f.severity is Severity.HIGH for f in said):
                 instructions.append((start, end, MARKER_INSTRUCTIONS))
-        self.act(self.policy.injections, edits, instructions)
+        if instructions:
+            self.act(self.policy.injections, edits, instructions)
         links = exfiltration(index, where)
         found_secrets = secrets(index, where)
         if found_secrets:  # no other finding may show a piece of a secret in its excerpt
             values = [clean[start:end] for _, (start, end, _) in found_secrets]
             findings = [_scrubbed(f, values) for f in findings]
             links = [(_scrubbed(f, values), edit) for f, edit in links]
-        checks: tuple[tuple[list[tuple[Finding, Edit]], Action], ...] = (
-            (links, self.policy.exfiltration),
-            (found_secrets, self.policy.secrets),
-        )
-        for found, acting in checks:
-            if found:
-                findings += (finding for finding, _ in found)
-                self.act(acting, edits, [edit for finding, edit in found if finding.severity.rank >= _MEDIUM])
+        if links or found_secrets:
+            checks: tuple[tuple[list[tuple[Finding, Edit]], Action], ...] = (
+                (links, self.policy.exfiltration),
+                (found_secrets, self.policy.secrets),
+            )
+            for found, acting in checks:
+                if found:
+                    findings += (finding for finding, _ in found)
+                    self.act(acting, edits, [edit for finding, edit in found if finding.severity.rank >= _MEDIUM])
         if findings:
             self.findings += findings
         out = replace_spans(clean, edits) if edits else clean if self.policy.invisible == "strip" else text
