@@ -3,12 +3,17 @@ that does not compile refuses every call, and the server's regular expressions n
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any, cast
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from jsonschema import Draft6Validator, Draft7Validator, Draft201909Validator, Draft202012Validator
+from jsonschema.validators import validator_for
 
+from bastion.policy import schema as schema_module
 from bastion.policy.schema import compile_schema
 
 ROLE = {
@@ -255,8 +260,134 @@ def test_the_fast_path_never_accepts_what_jsonschema_refuses(
         document = {**document, "$schema": draft}
     check = compile_schema(document)
     assert check is not None
-    if check.problem is not None or check.fast is None:
+    if check.full is None or check.fast is None:
         return
-    assert check.validator is not None
+    validator = check.full.validator()
+    assert not isinstance(validator, str), validator
     if check.fast(instance):
-        assert check.validator.is_valid(cast("Any", instance)), (schema, instance)
+        assert validator.is_valid(cast("Any", instance)), (schema, instance)
+
+
+# Certified without jsonschema: a schema of the subset, with values every draft's metaschema
+# accepts, never needs jsonschema until a call leaves the fast path; anything else is compiled by
+# jsonschema at once, as before.
+
+ODD_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-2, 3),
+    st.sampled_from([0.0, 1.0, 2.5, -1.0]),
+    st.sampled_from(["", "a", "string", "objekt", "object", "integer"]),
+    st.lists(st.sampled_from(["a", "b", "string", "null", "nope"]), max_size=3),
+    st.lists(st.booleans() | st.integers(0, 1), max_size=2),
+    st.just({}),
+)
+
+
+def _schema_like() -> st.SearchStrategy[object]:
+    """Schemas of the certifiable keywords, with values of the right shape or nearly so."""
+
+    def node(inner: st.SearchStrategy[object]) -> st.SearchStrategy[object]:
+        names = st.sampled_from(["string", "object", "integer", "null", "objekt"])
+        counts = st.integers(-1, 3) | st.sampled_from([1.0, True])
+        bounds = st.integers(-2, 2) | st.floats(-2, 2) | st.booleans()
+        texts = st.sampled_from(["", "t"]) | st.integers(0, 1)
+        schemas = st.lists(inner, max_size=2)
+        plausible: dict[str, st.SearchStrategy[object]] = {
+            "type": names | st.lists(names, max_size=3),
+            "enum": st.lists(JSON_VALUES, max_size=2),
+            "const": JSON_VALUES,
+            "properties": st.dictionaries(st.sampled_from(["a", "b"]), inner, max_size=2),
+            "additionalProperties": inner | schemas,
+            "items": inner | schemas,
+            "required": st.lists(st.sampled_from(["a", "b", 1]), max_size=3),
+            "anyOf": schemas,
+            "allOf": schemas,
+            **dict.fromkeys(
+                ["minLength", "maxLength", "minItems", "maxItems", "minProperties", "maxProperties"], counts
+            ),
+            **dict.fromkeys(["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"], bounds),
+            **dict.fromkeys(["title", "description", "format"], texts),
+            "default": JSON_VALUES,
+            "examples": st.lists(JSON_VALUES, max_size=2) | ODD_VALUES,
+            "oneOf": schemas,
+            "pattern": st.just("^a$"),
+        }
+        values = {key: st.one_of(strategy, strategy, strategy, ODD_VALUES) for key, strategy in plausible.items()}
+        keys = st.lists(st.sampled_from(sorted(values)), max_size=4, unique=True)
+        return keys.flatmap(lambda chosen: st.fixed_dictionaries({key: values[key] for key in chosen}))
+
+    empty: dict[str, object] = {}
+    return st.recursive(st.booleans() | st.just(empty), node, max_leaves=8)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(_schema_like(), DRAFTS | st.sampled_from(["http://json-schema.org/draft-07/schema", "urn:nope", 7]))
+def test_a_certified_schema_is_one_jsonschema_accepts(schema: object, draft: object) -> None:
+    document: dict[str, Any] = cast("dict[str, Any]", schema) if isinstance(schema, dict) else {"allOf": [schema]}
+    if draft is not None:
+        document = {**document, "$schema": draft}
+    if schema_module._certified(document):  # pyright: ignore[reportPrivateUsage]
+        assert draft is None or draft in schema_module.DRAFT_URIS
+        base = validator_for(document, default=Draft202012Validator)
+        base.check_schema(document)  # raises SchemaError if the certification was wrong
+
+
+def test_the_subset_means_the_same_in_every_draft_it_certifies() -> None:
+    drafts = {validator_for({"$schema": uri}) for uri in schema_module.DRAFT_URIS}
+    assert drafts == {Draft6Validator, Draft7Validator, Draft201909Validator, Draft202012Validator}
+    for draft in drafts:
+        assert frozenset(draft.VALIDATORS) >= schema_module.SUBSET_KEYWORDS
+        assert not {"title", "description", "default", "examples", "$schema"} & frozenset(draft.VALIDATORS)
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "object", "properties": {"a": {"type": "string", "minLength": 1.0}}},  # an integral float
+        {"type": "array", "items": [{"type": "string"}]},  # items as an array (drafts before 2020-12)
+        {"type": "object", "required": ["a", "a"]},
+        {"type": "objekt"},
+        {"$schema": "http://json-schema.org/draft-04/schema#", "type": "object"},
+        {"type": "object", "properties": {"a": {"$ref": "#/$defs/a"}}, "$defs": {"a": {"type": "string"}}},
+        {"type": "object", "properties": {"a": {"description": 5}}},
+    ],
+)
+def test_a_schema_outside_the_certified_subset_is_compiled_by_jsonschema_at_once(schema: dict[str, Any]) -> None:
+    assert not schema_module._certified(schema)  # pyright: ignore[reportPrivateUsage]
+    check = compile_schema(schema)
+    assert check is not None
+    assert check.full is None or check.full._validator is not None  # pyright: ignore[reportPrivateUsage]
+
+
+def test_a_schema_nested_past_the_certified_depth_is_left_to_jsonschema() -> None:
+    schema: dict[str, Any] = {"type": "string"}
+    for _ in range(schema_module.MAX_CERTIFIED_DEPTH):
+        schema = {"type": "object", "properties": {"a": schema}}
+    assert schema_module._certified(schema)  # pyright: ignore[reportPrivateUsage]
+    assert not schema_module._certified({"type": "object", "properties": {"a": schema}})  # pyright: ignore[reportPrivateUsage]
+
+
+def test_a_certified_schema_jsonschema_refuses_after_all_refuses_the_call() -> None:
+    # Cannot happen if the certification is right; if it ever is wrong, the call fails closed.
+    full = schema_module.FullCheck({"type": "objekt"})
+    refusal = full.refusal({})
+    assert refusal is not None
+    assert refusal.rule == "arguments.schema_invalid"
+
+
+def test_typical_schemas_and_calls_do_not_load_jsonschema() -> None:
+    script = (
+        "import sys\n"
+        "from bastion.policy.schema import compile_schema\n"
+        f"schemas = [{NODE_READ!r}, {FETCH!r}, {ROLE!r}]\n"
+        "checks = [compile_schema(schema) for schema in schemas]\n"
+        "assert checks[0].refusal({'path': '/srv/a.txt', 'head': 3}) is None\n"
+        "assert checks[1].refusal({'url': 'https://example.com/', 'tags': None}) is None\n"
+        "assert checks[2].refusal({'user': 'ann', 'role': 'viewer'}) is None\n"
+        "assert not [name for name in sys.modules if name.split('.')[0] in ('jsonschema', 'referencing')]\n"
+        "refusal = checks[2].refusal({'user': 'ann', 'role': 'admin'})\n"  # not certain: jsonschema names it
+        "assert refusal.rule == 'arguments.schema' and refusal.reason.startswith('at $.role:'), refusal\n"
+        "assert 'jsonschema' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)

@@ -9,7 +9,6 @@ only its own commands.
 
 from __future__ import annotations
 
-import getpass
 import os
 from pathlib import Path
 from typing import Annotated
@@ -87,6 +86,8 @@ def who() -> str:
         return os.getlogin()
     except OSError:
         pass
+    import getpass  # with termios: only without a login terminal (issue 13 §5)
+
     try:
         return getpass.getuser()
     except (OSError, KeyError):

@@ -21,9 +21,8 @@ from __future__ import annotations
 
 import re
 from ipaddress import IPv4Address, IPv6Address
+from types import ModuleType
 from typing import TypeAlias
-
-import idna
 
 __all__ = ["Address", "host_pattern", "parse_host"]
 
@@ -55,17 +54,25 @@ def parse_host(text: str) -> str | Address | None:
         if _PLAIN_HOST.fullmatch(text):
             mapped = text.lower()  # what uts46_remap returns for it, without the walk over code points
         else:
-            mapped = idna.uts46_remap(text, std3_rules=False, transitional=False)
+            mapped = _idna().uts46_remap(text, std3_rules=False, transitional=False)
         mapped = mapped.removesuffix(".")
         if len(mapped) > 253:  # more than DNS can carry
             return None
         labels = mapped.split(".")
         if _ends_in_number(labels[-1]):
             return _ipv4(labels)
-        labels = [label if label.isascii() else idna.alabel(label).decode("ascii") for label in labels]
+        labels = [label if label.isascii() else _idna().alabel(label).decode("ascii") for label in labels]
     except UnicodeError:  # idna.IDNAError is one
         return None
     return ".".join(labels) if all(_LABEL.fullmatch(label) for label in labels) else None
+
+
+def _idna() -> ModuleType:
+    """`idna` and its tables, imported for the first host outside plain ASCII: most gateways never
+    see one, and would hold over 0.1 MB for it (issue 13 §5)."""
+    import idna
+
+    return idna
 
 
 def _ipv6(text: str) -> IPv6Address | None:

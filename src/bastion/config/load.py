@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -45,6 +44,8 @@ def load_config(path: Path) -> BastionConfig:
 
 
 def parse_config(text: str, path: Path | None = None) -> BastionConfig:
+    import tomllib  # only where a file is read: `bastion wrap` builds its config from flags (issue 13 §5)
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -29,79 +29,83 @@ yes when `jsonschema` would: a keyword it does not know (`$ref`, `oneOf`, `not`,
 a draft before 6, or a value it cannot judge makes it say "not certain", and then `jsonschema`
 decides (and names the violation) exactly as before.
 
+`jsonschema` itself (`schema_full.py`) is imported the first time a schema or a call needs it:
+it holds about 2.7 MB of the 62 MB `bastion wrap` peaked at (issue 13 §5). A schema made only of
+that subset, with values every draft's metaschema accepts (`_certified`: the keywords above plus
+`title`, `description`, `default`, `examples`, `format`, and a `$schema` naming draft 6, 7,
+2019-09 or 2020-12), would pass `jsonschema`'s `check_schema`, so it is not asked then; anything
+else (another keyword, a value of another shape, nesting past `MAX_CERTIFIED_DEPTH`) is compiled
+by `jsonschema` at once, as before. The first call the fast path is not certain of compiles the
+schema with `jsonschema` (a problem found then refuses the call) and `jsonschema` judges it.
+
 A schema can only tighten what Bastion checks: validation runs before, not instead of, the
 argument constraints.
 """
 
 from __future__ import annotations
 
-import functools
 import numbers
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, cast
-
-from jsonschema import (
-    Draft6Validator,
-    Draft7Validator,
-    Draft201909Validator,
-    Draft202012Validator,
-    ValidationError,
-)
-from jsonschema.exceptions import SchemaError, best_match
-from jsonschema.protocols import Validator
-from jsonschema.validators import extend, validator_for
-from referencing.exceptions import Unresolvable
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, cast
 
 from bastion.policy.refusal import Refusal
 
-__all__ = ["SchemaCheck", "compile_schema"]
+if TYPE_CHECKING:
+    from jsonschema.protocols import Validator
 
-MAX_SHOWN = 160
+__all__ = ["FullCheck", "SchemaCheck", "compile_schema"]
 
 Check = Callable[[object], bool]
 """True when the value certainly keeps the (sub)schema; False when it may not."""
 
 
-def _no_pattern(
-    _validator: Validator, _pattern: Any, _instance: Any, _schema: Mapping[str, Any]
-) -> Iterator[ValidationError]:
-    return iter(())
+def _full_check() -> ModuleType:
+    """`schema_full`, with `jsonschema`: imported here, on first need, to keep it out of the memory
+    of a gateway whose tools never need it (see above); not a way around an import cycle."""
+    from bastion.policy import schema_full
+
+    return schema_full
 
 
-def _validator_class(schema: Mapping[str, Any]) -> tuple[type[Validator], type[Validator]]:
-    """The draft the schema names (2020-12 by default), and that draft without regular expressions."""
-    base: type[Validator] = validator_for(schema, default=Draft202012Validator)
-    return base, _without_regexes(base)
+class FullCheck:
+    """`jsonschema`'s side of one schema: its validator, compiled on first use when the schema was
+    certified without it."""
 
+    __slots__ = ("_document", "_validator")
 
-@functools.cache
-def _without_regexes(base: type[Validator]) -> type[Validator]:
-    additional = base.VALIDATORS.get("additionalProperties")
+    def __init__(self, document: dict[str, Any], validator: Validator | None = None) -> None:
+        self._document = document
+        self._validator = validator
 
-    def additional_properties(
-        validator: Validator, value: Any, instance: Any, subschema: Mapping[str, Any]
-    ) -> Iterator[ValidationError]:
-        if additional is None or "patternProperties" in subschema:
-            return iter(())
-        return additional(validator, value, instance, subschema)  # pyright: ignore[reportReturnType]
+    def validator(self) -> Validator | str:
+        """The compiled validator, or why `jsonschema` finds the schema invalid."""
+        if self._validator is None:
+            compiled = _full_check().compile_full(self._document)
+            if isinstance(compiled, str):
+                return compiled
+            self._validator = compiled[0]
+        return self._validator
 
-    return extend(
-        base,
-        {"pattern": _no_pattern, "patternProperties": _no_pattern, "additionalProperties": additional_properties},
-    )
+    def refusal(self, arguments: Mapping[str, Any]) -> Refusal | None:
+        validator = self.validator()
+        if isinstance(validator, str):  # certified, yet jsonschema refuses it: fail closed
+            return Refusal("arguments.schema_invalid", f"the tool's input schema is invalid ({validator})")
+        return _full_check().judge(validator, arguments)
 
 
 @dataclass(frozen=True, slots=True)
 class SchemaCheck:
-    validator: Validator | None
     problem: str | None
     """Why the schema does not compile (then every call is refused)."""
     fast: Check | None = None
     """The schema's common subset compiled (None: a keyword outside it; `jsonschema` always decides)."""
+    full: FullCheck | None = None
+    """`jsonschema`'s check (None when the schema does not compile)."""
 
     def refusal(self, arguments: Mapping[str, Any]) -> Refusal | None:
-        if self.problem is not None:
+        if self.full is None:
             return Refusal("arguments.schema_invalid", f"the tool's input schema is invalid ({self.problem})")
         if self.fast is not None:
             try:
@@ -109,22 +113,7 @@ class SchemaCheck:
                     return None  # certainly valid: what jsonschema would say, without its machinery
             except RecursionError:
                 pass  # a schema and arguments nested past the stack: jsonschema decides, as before
-        assert self.validator is not None
-        try:
-            if self.validator.is_valid(arguments):  # the common case, without ranking errors
-                return None
-            error = best_match(self.validator.iter_errors(arguments))
-        except Unresolvable as exc:
-            return Refusal(
-                "arguments.schema_invalid",
-                f"the tool's input schema has a reference that does not resolve ({exc})"[:300],
-            )
-        except RecursionError:
-            return Refusal("arguments.schema_invalid", "the tool's input schema refers to itself without end")
-        if error is None:
-            return None
-        message = error.message if len(error.message) <= MAX_SHOWN else error.message[:MAX_SHOWN] + "…"
-        return Refusal("arguments.schema", f"at {error.json_path}: {message}")
+        return self.full.refusal(arguments)
 
 
 def compile_schema(schema: object) -> SchemaCheck | None:
@@ -132,20 +121,134 @@ def compile_schema(schema: object) -> SchemaCheck | None:
     if not isinstance(schema, dict):
         return None
     document: dict[str, Any] = {str(k): v for k, v in schema.items()}  # pyright: ignore[reportUnknownVariableType]
+    if _certified(document):
+        return SchemaCheck(None, _fast_or_none(document, SUBSET_KEYWORDS), FullCheck(document))
+    compiled = _full_check().compile_full(document)
+    if isinstance(compiled, str):
+        return SchemaCheck(compiled)
+    validator, keywords = cast("tuple[Validator, frozenset[str] | None]", compiled)
+    fast = _fast_or_none(document, keywords) if keywords is not None else None
+    return SchemaCheck(None, fast, FullCheck(document, validator))
+
+
+def _fast_or_none(document: dict[str, Any], keywords: frozenset[str]) -> Check | None:
     try:
-        base, cls = _validator_class(document)
-        cls.check_schema(document)
-    except SchemaError as exc:
-        return SchemaCheck(None, f"{exc.json_path}: {exc.message}"[:300])
-    except (Unresolvable, RecursionError, TypeError, ValueError) as exc:
-        return SchemaCheck(None, str(exc)[:300])
-    fast: Check | None = None
-    if base in _FAST_DRAFTS:
-        try:
-            fast = _fast(document, frozenset(cls.VALIDATORS))
-        except RecursionError:
-            fast = _never
-    return SchemaCheck(cls(document), None, None if fast is _never else fast)
+        fast = _fast(document, keywords)
+    except RecursionError:
+        return None
+    return None if fast is _never else fast
+
+
+# Certified without jsonschema: a schema made only of the subset's keywords, each with a value
+# that the metaschemas of drafts 6, 7, 2019-09 and 2020-12 all accept (they agree on these: a
+# non-negative integer for the counts, a number for the bounds, a non-empty array of schemas for
+# the combinators, unique strings for `required` …). Shapes the metaschemas also accept but that
+# are not listed here (an integral float as a count, `items` as an array) are "not certain", and
+# jsonschema compiles the schema as before.
+
+MAX_CERTIFIED_DEPTH = 16
+"""Deeper schemas go to jsonschema, whose `check_schema` (about 11 frames a level) may run out of
+stack on them and then refuses the schema: that verdict stays jsonschema's."""
+DRAFT_URIS = frozenset(
+    {
+        "http://json-schema.org/draft-06/schema",
+        "http://json-schema.org/draft-06/schema#",
+        "http://json-schema.org/draft-07/schema",
+        "http://json-schema.org/draft-07/schema#",
+        "https://json-schema.org/draft/2019-09/schema",
+        "https://json-schema.org/draft/2019-09/schema#",
+        "https://json-schema.org/draft/2020-12/schema",
+        "https://json-schema.org/draft/2020-12/schema#",
+    }
+)
+"""`$schema` values that name a draft the subset means the same in (as jsonschema reads them)."""
+_SIMPLE_TYPES = frozenset({"array", "boolean", "integer", "null", "number", "object", "string"})
+
+
+def _certified(document: dict[str, Any]) -> bool:
+    """Whether jsonschema's `check_schema` certainly accepts the document (False: not certain)."""
+    if "$schema" in document:
+        draft = document["$schema"]
+        if not (isinstance(draft, str) and draft in DRAFT_URIS):
+            return False
+        document = {key: value for key, value in document.items() if key != "$schema"}
+    return _certain(document, 0)
+
+
+def _certain(node: object, depth: int) -> bool:
+    if isinstance(node, bool):
+        return True
+    if not isinstance(node, dict) or depth > MAX_CERTIFIED_DEPTH:
+        return False
+    for key, value in cast("dict[object, object]", node).items():
+        test = _VALUES.get(key) if isinstance(key, str) else None
+        if test is None or not test(value, depth + 1):
+            return False
+    return True
+
+
+def _type_names(value: object, _depth: int) -> bool:
+    if isinstance(value, str):
+        return value in _SIMPLE_TYPES
+    if not isinstance(value, list) or not value:
+        return False
+    names = cast("list[object]", value)
+    return all(isinstance(name, str) and name in _SIMPLE_TYPES for name in names) and len(set(names)) == len(names)  # pyright: ignore[reportUnknownArgumentType]
+
+
+def _unique_strings(value: object, _depth: int) -> bool:
+    if not isinstance(value, list):
+        return False
+    names = cast("list[object]", value)
+    return all(isinstance(name, str) for name in names) and len(set(names)) == len(names)  # pyright: ignore[reportUnknownArgumentType]
+
+
+def _schema_map(value: object, depth: int) -> bool:
+    if not isinstance(value, dict):
+        return False
+    entries = cast("dict[object, object]", value)
+    return all(isinstance(name, str) and _certain(sub, depth) for name, sub in entries.items())
+
+
+def _schema_list(value: object, depth: int) -> bool:
+    if not isinstance(value, list):
+        return False
+    entries = cast("list[object]", value)
+    return bool(entries) and all(_certain(sub, depth) for sub in entries)
+
+
+def _count(value: object, _depth: int) -> bool:
+    return type(value) is int and value >= 0
+
+
+def _bound(value: object, _depth: int) -> bool:
+    return type(value) is int or type(value) is float
+
+
+def _text(value: object, _depth: int) -> bool:
+    return isinstance(value, str)
+
+
+def _array(value: object, _depth: int) -> bool:
+    return isinstance(value, list)
+
+
+def _anything(_value: object, _depth: int) -> bool:
+    return True
+
+
+_VALUES: Mapping[str, Callable[[object, int], bool]] = {
+    "type": _type_names, "enum": _array, "const": _anything,
+    "properties": _schema_map, "additionalProperties": _certain, "items": _certain, "required": _unique_strings,
+    "anyOf": _schema_list, "allOf": _schema_list,
+    "minLength": _count, "maxLength": _count, "minItems": _count, "maxItems": _count,
+    "minProperties": _count, "maxProperties": _count,
+    "minimum": _bound, "maximum": _bound, "exclusiveMinimum": _bound, "exclusiveMaximum": _bound,
+    "title": _text, "description": _text, "format": _text, "default": _anything, "examples": _array,
+}  # fmt: skip
+"""The keywords a certified schema may use, each with the values every draft's metaschema accepts."""
+SUBSET_KEYWORDS = frozenset(_VALUES) - {"title", "description", "default", "examples"}
+"""Those that are validation keywords in each of the four drafts (the rest are annotations)."""
 
 
 # The fast path: the common subset of drafts 6, 7, 2019-09 and 2020-12, where these keywords mean
@@ -153,9 +256,6 @@ def compile_schema(schema: object) -> SchemaCheck | None:
 # schema; a part it does not understand is `_never` ("not certain"), so a call that reaches it goes
 # to jsonschema and one that does not (an optional argument left out) keeps the fast path.
 
-_FAST_DRAFTS: frozenset[type[Validator]] = frozenset(
-    {Draft6Validator, Draft7Validator, Draft201909Validator, Draft202012Validator}
-)
 _INERT = frozenset({"pattern", "patternProperties", "format"})
 """Keywords that never fail here (regexes are not run; formats are annotations)."""
 

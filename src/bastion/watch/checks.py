@@ -45,8 +45,6 @@ from datetime import UTC, datetime
 from enum import Enum, StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from cronsim import CronSim, CronSimError
-
 from bastion.errors import ConfigError, ConfigProblem
 from bastion.watch.events import Severity, Signal, signal_key
 
@@ -114,6 +112,8 @@ class Check:
             problems.append(ConfigProblem(f"{where}.tz", f"unknown time zone {tz!r}", 'e.g. tz = "Europe/Berlin"'))
             self._zone = ZoneInfo("UTC")
         if cron is not None:
+            from cronsim import CronSim, CronSimError  # only for checks on a cron schedule (issue 13 §5)
+
             try:
                 next(CronSim(cron, datetime(2024, 1, 1, tzinfo=self._zone)))
             except (CronSimError, StopIteration) as error:
@@ -146,6 +146,8 @@ class Check:
         if self.period is not None:
             return at + self.period
         if self.cron is not None:
+            from cronsim import CronSim
+
             return next(CronSim(self.cron, datetime.fromtimestamp(at, self._zone))).timestamp()
         cadence = self.cadence()
         return None if cadence is None else at + cadence
