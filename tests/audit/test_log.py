@@ -90,6 +90,25 @@ async def test_a_sequential_caller_commits_on_the_loop_and_concurrent_callers_sh
     assert report.size == log.size
 
 
+async def test_the_appends_made_in_one_turn_of_the_loop_share_one_commit(tmp_path: Path) -> None:
+    store = Counting(tmp_path / "a.db")
+    log = make_log(tmp_path, store)
+    async with anyio.create_task_group() as tasks:
+        await tasks.start(log.run)
+        await log.append(Record(Kind.CALL_INTENT, {"tool": "t"}, {"arguments": {}}))  # the day's key is made
+        commits = store.inline + store.threaded
+
+        async def one(number: int) -> None:
+            await log.append(Record(Kind.CALL_INTENT, {"tool": "t"}, {"arguments": {"n": number}}))
+
+        async with anyio.create_task_group() as callers:  # both callers append on the same turn
+            for number in range(INLINE_BATCH):
+                callers.start_soon(one, number)
+        assert store.inline + store.threaded == commits + 1
+        tasks.cancel_scope.cancel()
+    assert log.size == 1 + INLINE_BATCH
+
+
 async def test_a_store_locked_by_another_gateway_never_blocks_the_loop_the_batch_goes_to_the_thread(
     tmp_path: Path,
 ) -> None:

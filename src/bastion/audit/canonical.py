@@ -42,14 +42,13 @@ def canonical_any(value: Any) -> bytes:
 
 def _fast(value: Any) -> bool:
     """Whether orjson's sorted output is the canonical form: no floats, integers within ±2**53, string
-    keys below U+E000. Exact types are tested first (the common case); subclasses go the slow way."""
+    keys below U+E000. Exact types are tested first (the common case); subclasses go the slow way.
+    A container's text members are passed over where they are met, never stacked (most members are text)."""
     stack = [value]
-    pop, push, extend = stack.pop, stack.append, stack.extend
+    pop, push = stack.pop, stack.append
     while stack:
         item = pop()
         kind: type = type(item)  # pyright: ignore[reportUnknownVariableType]
-        if kind is str or kind is bool or item is None:
-            continue
         if kind is dict:
             try:
                 keys = "".join(item)  # pyright: ignore[reportUnknownArgumentType]
@@ -57,16 +56,23 @@ def _fast(value: Any) -> bool:
                 return False
             if not keys.isascii() and max(keys) >= "\ue000":
                 return False
-            extend(item.values())  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]
+            members = item.values()  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
         elif kind is list or kind is tuple:
-            extend(item)
+            members = item
+        elif kind is str or kind is bool or item is None:
+            continue
         elif kind is int:
             if not -_SAFE_INT <= item <= _SAFE_INT:
                 return False
+            continue
         elif isinstance(item, str | int | dict | list | tuple):  # bool cannot be subclassed
             push(_plain(item))
+            continue
         else:
             return False
+        for member in members:  # pyright: ignore[reportUnknownVariableType]
+            if type(member) is not str:  # pyright: ignore[reportUnknownArgumentType]
+                push(member)
     return True
 
 

@@ -105,9 +105,13 @@ def seal(record: Record) -> SealedRecord:
     if not record.secret:
         return SealedRecord(record.kind, record.fields, {}, None)
     salt = random_bytes(16)
-    texts = {name: canonical_any(value) for name, value in record.secret.items()}
-    commitments = {name: commit(salt, name, text) for name, text in texts.items()}
-    payload = orjson.dumps({"salt": salt.hex(), "values": {name: text.decode("utf-8") for name, text in texts.items()}})
+    commitments: dict[str, str] = {}
+    values: dict[str, str] = {}
+    for name, value in record.secret.items():
+        text = canonical_any(value)
+        commitments[name] = commit(salt, name, text)
+        values[name] = text.decode("utf-8")
+    payload = orjson.dumps({"salt": salt.hex(), "values": values})
     return SealedRecord(record.kind, record.fields, commitments, payload)
 
 
@@ -123,7 +127,7 @@ def encode_entry(index: int, moment: float, log_id: str, sealed: SealedRecord) -
         "i": index,
         "log": log_id,
         "t": round(moment * 1000),
-        "kind": sealed.kind.value,
+        "kind": str(sealed.kind),  # a StrEnum's text, without the enum's property lookup
     }
     if sealed.commitments:
         entry["commitments"] = dict(sealed.commitments)
@@ -137,8 +141,8 @@ def index_columns(fields: Mapping[str, Any]) -> tuple[str | None, str | None, st
     can never drift apart. Only text is indexed; anything else is None.
     """
     server, decision = fields.get("server"), fields.get("decision")
-    name = cast(Mapping[str, Any], server).get("name") if isinstance(server, Mapping) else None
-    action = cast(Mapping[str, Any], decision).get("action") if isinstance(decision, Mapping) else None
+    name = cast(Mapping[str, Any], server).get("name") if _is_mapping(server) else None
+    action = cast(Mapping[str, Any], decision).get("action") if _is_mapping(decision) else None
     tool, client = fields.get("tool"), fields.get("client")
     return (
         name if isinstance(name, str) else None,
@@ -146,3 +150,7 @@ def index_columns(fields: Mapping[str, Any]) -> tuple[str | None, str | None, st
         client if isinstance(client, str) else None,
         action if isinstance(action, str) else None,
     )
+
+
+def _is_mapping(value: object) -> bool:
+    return type(value) is dict or isinstance(value, Mapping)  # the exact type first: no ABC look-up

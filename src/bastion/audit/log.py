@@ -14,8 +14,9 @@ event loop's own thread when the store can start it at once (`InlineAppend`): th
 as durable, and a sequential call saves two thread hand-offs, which cost more CPU than the
 commit itself; larger batches, and any batch that would wait for a lock, go to the thread, so
 the loop keeps working while they are made durable. The hot path is kept lean: an append waits
-on a bare future, entries recorded without waiting (outcomes) wait on nothing, and the payload
-cipher is made once per day's key.
+on a bare future, the appends of one turn of the loop are written by a plain callback on the next
+turn (no task switch, no event) when they can be committed there, entries recorded without waiting
+(outcomes) wait on nothing, and the payload cipher is made once per day's key.
 """
 
 from __future__ import annotations
@@ -116,6 +117,9 @@ class AuditLog:
         self._failed: Exception | None = None
         self._running = False
         self._flush_scheduled = False
+        self._flush_soon = False
+        self._writing = False
+        """A batch is being written by the write loop (which may be waiting for the writer thread)."""
         self._writer: ThreadPoolExecutor | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
@@ -153,9 +157,12 @@ class AuditLog:
         """Record an event; returns its index once it is durable. Raises StoreError if it cannot be."""
         if self._failed is not None:
             raise StoreError(f"the audit log is not writable: {self._failed}")
-        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[int] = loop.create_future()
         self._queue.append(_Waiting(seal(record), record.fields, done))
-        self._wake.set()
+        if not self._flush_soon:  # the appends made before the loop's next turn share one batch
+            self._flush_soon = True
+            loop.call_soon(self._flush_now)
         try:
             return await done
         except Exception as exc:
@@ -178,13 +185,47 @@ class AuditLog:
 
     def _flush_later(self) -> None:
         self._flush_scheduled = False
-        self._wake.set()
+        self._flush_now()
+
+    def _flush_now(self) -> None:
+        """Write what is queued: a small batch right here on the loop's thread when the store can take it at
+        once (`InlineAppend`), anything else on the write loop's turn. A plain callback, not a task: a
+        sequential call's intent costs no task switch and no event."""
+        self._flush_soon = False
+        if not self._queue:
+            return
+        if self._writing or not self._running or not self._write_inline():
+            self._wake.set()
 
     async def _write_loop(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
             await self._write_batch()
+
+    def _write_inline(self) -> bool:
+        """Commit the queue on the loop's thread if it is small, its day's cipher is at hand and the store can
+        start at once; False (nothing written, the queue as it was) otherwise. Never awaits."""
+        batch = self._queue
+        if self._inline is None or len(batch) > INLINE_BATCH or self._failed is not None:
+            return False
+        start = self._edge.size
+        try:
+            moment = max(self.clock.now(), self._last_time)
+            epoch = self._epochs.of(moment)
+            sealer = self._sealers.get(epoch)
+            if sealer is None and self.cipher is not None and any(w.sealed.payload is not None for w in batch):
+                return False  # the day's data key may have to be read or made on the writer thread
+            edge, entries, nodes, payloads = self._rows(batch, start, moment, epoch, sealer)
+            if not self._inline(self.log_id, entries, nodes, payloads):
+                return False
+        except Exception as exc:  # the store failed: every waiter learns it, nothing is half-recorded
+            self._queue = []
+            self._fail(batch, exc)
+            return True
+        self._queue = []
+        self._written(batch, start, edge, moment)
+        return True
 
     async def _write_batch(self) -> None:
         batch, self._queue = self._queue, []
@@ -195,26 +236,13 @@ class AuditLog:
                 waiting.fail(self._failed)
             return
         start = self._edge.size
-        edge = CompactRange(self._edge.size, list(self._edge.hashes or []))
-        entries: list[EntryRow] = []
-        nodes: list[NodeRow] = []
-        payloads: list[PayloadRow] = []
+        self._writing = True
         try:
             moment = max(self.clock.now(), self._last_time)
             epoch = self._epochs.of(moment)
-            sealer: AESGCM | None = None
-            for offset, waiting in enumerate(batch):
-                index = start + offset
-                raw = encode_entry(index, moment, self.log_id, waiting.sealed)
-                leaf = leaf_hash(raw)
-                completed = edge.append(leaf)
-                if completed:
-                    nodes += [NodeRow(lv, idx, value) for lv, idx, value in completed if lv >= STORED_NODE_LEVEL]
-                entries.append(_row(index, leaf, raw, moment, waiting))
-                if waiting.sealed.payload is not None and self.cipher is not None:
-                    sealer = sealer or await self._sealer(epoch)
-                    sealed = PayloadCipher.seal_with(sealer, self.log_id, index, waiting.sealed.payload)
-                    payloads.append(PayloadRow(index, epoch, sealed))
+            needs_sealer = self.cipher is not None and any(w.sealed.payload is not None for w in batch)
+            sealer = await self._sealer(epoch) if needs_sealer else None
+            edge, entries, nodes, payloads = self._rows(batch, start, moment, epoch, sealer)
             if (
                 self._inline is None
                 or len(batch) > INLINE_BATCH
@@ -222,15 +250,44 @@ class AuditLog:
             ):
                 await self._in_writer(self.store.append_batch, self.log_id, entries, nodes, payloads)
         except Exception as exc:  # the store failed: every waiter learns it, nothing is half-recorded
-            logger.exception("audit log %s: a batch of %d entries could not be written", self.log_id, len(batch))
-            self._failed = exc
-            for waiting in batch:
-                waiting.fail(exc)
+            self._fail(batch, exc)
             return
+        finally:
+            self._writing = False
+        self._written(batch, start, edge, moment)
+
+    def _rows(
+        self, batch: list[_Waiting], start: int, moment: float, epoch: str, sealer: AESGCM | None
+    ) -> tuple[CompactRange, list[EntryRow], list[NodeRow], list[PayloadRow]]:
+        """The store's rows for `batch` as entries `start`…, and the tree's edge after them (the log's own
+        edge is untouched until the rows are durable)."""
+        edge = CompactRange(start, list(self._edge.hashes or []))
+        entries: list[EntryRow] = []
+        nodes: list[NodeRow] = []
+        payloads: list[PayloadRow] = []
+        for index, waiting in enumerate(batch, start):
+            raw = encode_entry(index, moment, self.log_id, waiting.sealed)
+            leaf = leaf_hash(raw)
+            completed = edge.append(leaf)
+            if completed:
+                nodes += [NodeRow(lv, idx, value) for lv, idx, value in completed if lv >= STORED_NODE_LEVEL]
+            entries.append(_row(index, leaf, raw, moment, waiting))
+            if sealer is not None and waiting.sealed.payload is not None:
+                sealed = PayloadCipher.seal_with(sealer, self.log_id, index, waiting.sealed.payload)
+                payloads.append(PayloadRow(index, epoch, sealed))
+        return edge, entries, nodes, payloads
+
+    def _written(self, batch: list[_Waiting], start: int, edge: CompactRange, moment: float) -> None:
         self._edge = edge
         self._last_time = moment
-        for offset, waiting in enumerate(batch):
-            waiting.settle(start + offset)
+        for index, waiting in enumerate(batch, start):
+            waiting.settle(index)
+
+    def _fail(self, batch: list[_Waiting], error: Exception) -> None:
+        logger.exception("audit log %s: a batch of %d entries could not be written", self.log_id, len(batch))
+        self._failed = error
+        for waiting in batch:
+            waiting.fail(error)
 
     async def _sealer(self, epoch: str) -> AESGCM:
         """The cipher of the day's data key, made once a day."""
@@ -324,7 +381,7 @@ class AuditLog:
 
 
 def _row(index: int, leaf: bytes, raw: bytes, moment: float, waiting: _Waiting) -> EntryRow:
-    return EntryRow(index, leaf, raw, moment, waiting.sealed.kind.value, *index_columns(waiting.index_fields))
+    return EntryRow(index, leaf, raw, moment, str(waiting.sealed.kind), *index_columns(waiting.index_fields))
 
 
 def _pid() -> int:

@@ -66,7 +66,8 @@ class AuditStage:
 
     async def __call__(self, call: Call, call_next: CallNext) -> Reply:
         fields = call_fields(call, self._facts)
-        fields.setdefault("decision", {"action": "allow", "rule": "default", "reason": "no rule refused it"})
+        if "decision" not in fields:
+            fields["decision"] = {"action": "allow", "rule": "default", "reason": "no rule refused it"}
         arguments = (call.params or {}).get("arguments", call.params or {})
         try:
             intent = await self._log.append(Record(Kind.CALL_INTENT, fields, {"arguments": arguments}))

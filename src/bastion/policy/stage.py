@@ -283,7 +283,6 @@ class PolicyStage:
         """The live policy's decision, and the candidate's (None without one)."""
         assert call.tool is not None
         arguments = (call.params or {}).get("arguments")
-        judge = functools.partial(self._judge, call, call.tool, arguments)
         profile = self._profile(self.policy, self._profiles, call.server, call.tool, call.definition)
         shadow: ToolProfile | None = None
         unchanged = call.server in self._same_servers and call.client.client_id not in self._changed_clients
@@ -297,9 +296,11 @@ class PolicyStage:
         if strings.needs_resolution or (shadowed is not None and shadowed.needs_resolution):
             # Name resolution blocks; it runs in a worker thread, and only for calls that carry a URL.
             return await anyio.to_thread.run_sync(
-                functools.partial(judge, profile, shadow, self._resolve, strings, shadowed)
+                functools.partial(
+                    self._judge, call, call.tool, arguments, profile, shadow, self._resolve, strings, shadowed
+                )
             )
-        return judge(profile, shadow, None, strings, shadowed)
+        return self._judge(call, call.tool, arguments, profile, shadow, None, strings, shadowed)
 
     def _judge(
         self,

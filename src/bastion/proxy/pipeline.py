@@ -9,6 +9,7 @@ Stages never raise to decide. Later features plug in here without touching the r
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -114,11 +115,16 @@ class PassThrough:
 
 
 def compose(stages: Sequence[Stage], forward: CallNext) -> CallNext:
-    """Wrap `forward` in the stages, first stage outermost; order must follow STAGE_ORDER."""
+    """Wrap `forward` in the stages, first stage outermost; order must follow STAGE_ORDER.
+
+    Each stage is bound to the rest of the chain with `functools.partial`, so calling the chain is
+    calling the first stage itself (no wrapper coroutine per stage); a `PassThrough` is left out,
+    since it would only pass the call on."""
     check_order("stages", [stage.name for stage in stages], STAGE_ORDER)
     chain = forward
     for stage in reversed(stages):
-        chain = _bind(stage, chain)
+        if not isinstance(stage, PassThrough):
+            chain = functools.partial(stage, call_next=chain)
     return chain
 
 
@@ -129,10 +135,3 @@ def check_order(what: str, names: Sequence[str], order: tuple[str, ...]) -> None
     ranks = [order.index(name) for name in names]
     if ranks != sorted(ranks) or len(set(names)) != len(names):
         raise ValueError(f"{what} must appear once each in the order {order}, got {list(names)}")
-
-
-def _bind(stage: Stage, call_next: CallNext) -> CallNext:
-    async def run(call: Call) -> Reply:
-        return await stage(call, call_next)
-
-    return run
