@@ -356,31 +356,33 @@ def _false_error_hits(index: TextIndex, listed: frozenset[str] | None, hits: lis
     low, text = index.low, index.text
     done: set[int] = set()
     reached = 0
-    for word in index.words & FAILURES:
+    # In the text's order, whatever the words: a window skips the failures inside it, so an order
+    # that followed the set's (the hash seed's) would change the findings.
+    failures = sorted((i, word) for word in index.words & FAILURES for i in index.starts(word.decode()))
+    for i, word in failures:
         said = word in _SAID_WORDS
-        for i in index.starts(word.decode()):
-            if i < reached or (said and not _failure_at(low, text, i, word)) or low[i - 1 : i] == "`":
-                continue  # in a window already; a word, not a message ("the last error is raised"); a quoted status
-            stop = low.find("\n\n", i, i + 200)
-            if stop != -1 and stop - (low.rfind("\n\n", 0, i) + 2) <= 80:
-                stop = low.find("\n\n", stop + 2, i + 200)  # a status line: its hint may follow
-            stop = min(len(low), i + 200) if stop == -1 else stop
-            window = low[i:stop]
-            if not ("_" in window or "tool" in window or "function" in window or "(" in window):
-                continue  # no tool named
-            if index.context(i, i) == 2:
-                continue  # code
-            reached = stop
-            match = FALSE_ERROR.search(low, i, stop)
-            while match is not None:
-                at = match.start()
-                if at not in done and not low[at - 1 : at].isalnum():
-                    done.add(at)
-                    tool = match.group("snake") or match.group("named")
-                    score = _score(index, 1, at, match.end(), imperative=True, booster=FALSE_ERROR_BOOST)
-                    score += listed is not None and not _listed(tool, listed)  # a tool of another server
-                    hits.append(_Hit("injection.false_error", score, at, match.end(), match.end()))
-                match = FALSE_ERROR.search(low, at + 1, stop)
+        if i < reached or (said and not _failure_at(low, text, i, word)) or low[i - 1 : i] == "`":
+            continue  # in a window already; a word, not a message ("the last error is raised"); a quoted status
+        stop = low.find("\n\n", i, i + 200)
+        if stop != -1 and stop - (low.rfind("\n\n", 0, i) + 2) <= 80:
+            stop = low.find("\n\n", stop + 2, i + 200)  # a status line: its hint may follow
+        stop = min(len(low), i + 200) if stop == -1 else stop
+        window = low[i:stop]
+        if not ("_" in window or "tool" in window or "function" in window or "(" in window):
+            continue  # no tool named
+        if index.context(i, i) == 2:
+            continue  # code
+        reached = stop
+        match = FALSE_ERROR.search(low, i, stop)
+        while match is not None:
+            at = match.start()
+            if at not in done and not low[at - 1 : at].isalnum():
+                done.add(at)
+                tool = match.group("snake") or match.group("named")
+                score = _score(index, 1, at, match.end(), imperative=True, booster=FALSE_ERROR_BOOST)
+                score += listed is not None and not _listed(tool, listed)  # a tool of another server
+                hits.append(_Hit("injection.false_error", score, at, match.end(), match.end()))
+            match = FALSE_ERROR.search(low, at + 1, stop)
 
 
 _MESSAGE_WORDS = frozenset({b"error", b"errors", b"err"})  # a failure when it opens a message ("Error: …")
