@@ -214,7 +214,7 @@ class AuditLog:
             moment = max(self.clock.now(), self._last_time)
             epoch = self._epochs.of(moment)
             sealer = self._sealers.get(epoch)
-            if sealer is None and self.cipher is not None and any(w.sealed.payload is not None for w in batch):
+            if sealer is None and self._needs_sealer(batch):
                 return False  # the day's data key may have to be read or made on the writer thread
             edge, entries, nodes, payloads = self._rows(batch, start, moment, epoch, sealer)
             if not self._inline(self.log_id, entries, nodes, payloads):
@@ -240,8 +240,7 @@ class AuditLog:
         try:
             moment = max(self.clock.now(), self._last_time)
             epoch = self._epochs.of(moment)
-            needs_sealer = self.cipher is not None and any(w.sealed.payload is not None for w in batch)
-            sealer = await self._sealer(epoch) if needs_sealer else None
+            sealer = await self._sealer(epoch) if self._needs_sealer(batch) else None
             edge, entries, nodes, payloads = self._rows(batch, start, moment, epoch, sealer)
             if (
                 self._inline is None
@@ -255,6 +254,10 @@ class AuditLog:
         finally:
             self._writing = False
         self._written(batch, start, edge, moment)
+
+    def _needs_sealer(self, batch: list[_Waiting]) -> bool:
+        """Whether writing `batch` seals a payload with the day's cipher."""
+        return self.cipher is not None and any(w.sealed.payload is not None for w in batch)
 
     def _rows(
         self, batch: list[_Waiting], start: int, moment: float, epoch: str, sealer: AESGCM | None

@@ -514,8 +514,7 @@ def _mid_roles(index: TextIndex) -> list[tuple[int, int, str, bool]]:
 
 
 def _role_hits(index: TextIndex, hits: list[_Hit]) -> None:
-    if not index.has(_ROLE_WORDS):
-        return
+    """Called only when the text holds a role word (`injection_scan` asks)."""
     low = index.low
     found: list[tuple[int, int, str, bool]] = []
     first = _ROLE_FIRST.match(low)
