@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Generator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,7 +32,7 @@ def open_private(path: Path, *, timeout: float = 10.0, pragmas: Sequence[str] = 
     os.chmod(path, 0o600)  # before SQLite opens it: its -wal and -shm files take the database's mode
     db = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
     try:
-        db.execute("PRAGMA journal_mode=WAL")
+        _wal(db, timeout)
         db.execute("PRAGMA synchronous=FULL")
         for pragma in pragmas:
             db.execute(f"PRAGMA {pragma}")
@@ -39,6 +40,21 @@ def open_private(path: Path, *, timeout: float = 10.0, pragmas: Sequence[str] = 
         db.close()
         raise
     return db
+
+
+def _wal(db: sqlite3.Connection, timeout: float) -> None:
+    """Switch to WAL, waiting up to `timeout` for others doing the same: SQLite answers "database is
+    locked" at once, without its busy handler, while another connection switches a new file (several
+    gateways starting together on a fresh home)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
 
 
 @contextmanager
