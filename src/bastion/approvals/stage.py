@@ -174,7 +174,9 @@ class ApprovalStage:
         return refusal
 
     def _remember(self, call: Call) -> None:
-        recent = self._recent.setdefault(call.client.session_id, deque(maxlen=RECENT))
+        recent = self._recent.get(call.client.session_id)
+        if recent is None:
+            recent = self._recent[call.client.session_id] = deque(maxlen=RECENT)
         recent.append(f"{call.server}.{call.tool}")
         if len(self._recent) > 10_000:
             self._recent.pop(next(iter(self._recent)))

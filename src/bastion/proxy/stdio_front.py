@@ -8,6 +8,7 @@ gets a JSON-RPC error or a logged drop, never a crash and never a forwarded fram
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -42,6 +43,8 @@ logger = logging.getLogger(__name__)
 SessionFactory = Callable[[ClientInfo, ClientPeer, dict[str, Any]], Session]
 DRAIN_SECONDS = 30.0
 """How long calls still in flight may take to finish once the client has closed its side."""
+IDLE_WORKERS = 8
+"""How many request tasks wait for the next request once theirs is answered (the rest end)."""
 
 
 class _Peer:
@@ -91,6 +94,8 @@ class StdioFront:
         self._in_flight = 0
         self._idle = anyio.Event()
         self._tasks: anyio.abc.TaskGroup | None = None
+        self._workers: list[asyncio.Future[tuple[Frame, Session]]] = []
+        """Request tasks done with their request, each waiting for its next one (see `_spawn`)."""
         self._failed: NoServerStarted | None = None
 
     @property
@@ -183,9 +188,28 @@ class StdioFront:
         return session
 
     def _spawn(self, frame: Frame, session: Session) -> None:
+        """Run the request in a task of its own: a task that finished its last request, if one waits,
+        else a new one. Starting an anyio task costs a cancel scope, an event and a task handle;
+        handing a request to a waiting task costs one future."""
         assert self._tasks is not None
         self._in_flight += 1
-        self._tasks.start_soon(self._request, frame, session)
+        while self._workers:
+            waiting = self._workers.pop()
+            if not waiting.done():  # done: cancelled with the task group
+                waiting.set_result((frame, session))
+                return
+        self._tasks.start_soon(self._work, frame, session)
+
+    async def _work(self, frame: Frame, session: Session) -> None:
+        """Answer requests one after another; wait for the next only while few others wait."""
+        while True:
+            await self._request(frame, session)
+            if len(self._workers) >= IDLE_WORKERS:
+                return
+            waiting: asyncio.Future[tuple[Frame, Session]] = asyncio.get_running_loop().create_future()
+            self._workers.append(waiting)
+            del frame  # a waiting task holds no request (a frame may be megabytes)
+            frame, session = await waiting
 
     async def _request(self, frame: Frame, session: Session) -> None:
         try:
