@@ -8,13 +8,16 @@ survive a power cut, except the one marked as not durable. For each: the process
 median of `--rounds` rounds of `--writes` writes, in a directory on the filesystem the audit
 log would use (`--dir`, default the system's temporary directory).
 
-- `audit store, synchronous=FULL`: Bastion's SQLite audit store (`try_append_batch`, the
-  inline commit a sequential call makes), WAL, a passive WAL checkpoint every 1,000 writes as
-  the log writer's once-a-second checkpoint would make at about that rate;
+- `audit store, journaled`: Bastion's SQLite audit store as a sequential call uses it
+  (`try_append_batch`): the batch written to the intent journal, the held rows committed
+  together every 0.1 s (`bastion.store.journal`; session 9);
+- `audit store, synchronous=FULL`: the same store committing every batch (`append_batch`: what
+  a sequential call's intent cost before the journal), WAL, a passive WAL checkpoint every 1,000
+  writes as the log writer's once-a-second checkpoint would make at about that rate;
 - `audit store, synchronous=NORMAL`: the same with the WAL not flushed per commit (not durable:
   a power cut may lose the last commits; for reference only);
 - `journal, overwrite + O_DSYNC`: a preallocated file written once at creation, each record
-  written in place with `O_DSYNC` (what a separate intent journal beside the store would cost);
+  written in place with `O_DSYNC` (the bare write the intent journal makes);
 - `journal, append + fdatasync`: records appended to a growing file, then `fdatasync`.
 
     .venv/bin/python bench/durable_write_bench.py [--writes 2000] [--rounds 3] [--dir DIR]
@@ -44,8 +47,8 @@ def cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def audit_store(directory: Path, synchronous: str) -> Callable[[int], None]:
-    store = SqliteAuditStore(directory / f"audit-{synchronous.lower()}.db")
+def audit_store(directory: Path, synchronous: str, *, journaled: bool = False) -> Callable[[int], None]:
+    store = SqliteAuditStore(directory / f"audit-{synchronous.lower()}-{journaled}.db")
     store._db.execute(f"PRAGMA synchronous={synchronous}")  # pyright: ignore[reportPrivateUsage]
     store.create_log(LogRow("bench", "bench", "bench", os.getpid(), time.time()))
 
@@ -59,7 +62,9 @@ def audit_store(directory: Path, synchronous: str) -> Callable[[int], None]:
         ]
         nodes = [NodeRow(4, n // 16, os.urandom(32)) for n in (idx, idx + 1) if n % 16 == 15]
         payloads = [PayloadRow(n, "2026-12-06", SEALED) for n in (idx, idx + 1)]
-        if not store.try_append_batch("bench", entries, nodes, payloads):
+        if not journaled:
+            store.append_batch("bench", entries, nodes, payloads)
+        elif not store.try_append_batch("bench", entries, nodes, payloads):
             raise RuntimeError("the audit store was busy")
         if i % 1000 == 999:
             store._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()  # pyright: ignore[reportPrivateUsage]
@@ -115,6 +120,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.dir) as name:
         directory = Path(name)
         ways: list[tuple[str, Callable[[int], None]]] = [
+            ("audit store, journaled", audit_store(directory, "FULL", journaled=True)),
             ("audit store, synchronous=FULL", audit_store(directory, "FULL")),
             ("audit store, synchronous=NORMAL (not durable)", audit_store(directory, "NORMAL")),
             ("journal, overwrite + O_DSYNC", journal_overwrite(directory, args.writes)),

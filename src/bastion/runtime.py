@@ -127,7 +127,9 @@ async def gateway(
         closing.callback(state.close)
         kills = KillSwitches(state)
         kills.refresh()
-        audit = open_audit(config, home, environ, clock, open_store(home, config.audit.store))
+        audit_store = open_store(home, config.audit.store)
+        closing.callback(audit_store.close)  # after the log's last entries: held ones committed, the journal gone
+        audit = open_audit(config, home, environ, clock, audit_store)
         secrets = SecretStore.open(home, environ)
         closing.callback(secrets.close)
         identities = ServerIdentities(home)

@@ -10,6 +10,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from bastion.audit import log as audit_log
 from bastion.audit.entry import Kind, Record
 from bastion.audit.keys import Keyring
 from bastion.audit.log import INLINE_BATCH, AuditLog
@@ -17,6 +18,7 @@ from bastion.audit.payload import DayEpochs, PayloadCipher, epoch_of
 from bastion.audit.randomness import random_bytes
 from bastion.audit.verify import verify_log
 from bastion.clock import SystemClock
+from bastion.errors import StoreError
 from bastion.store.audit import EntryRow, NodeRow, PayloadRow
 from bastion.store.audit_sqlite import SqliteAuditStore
 
@@ -61,8 +63,11 @@ def make_log(tmp_path: Path, store: Counting) -> AuditLog:
 
 
 async def test_a_sequential_caller_commits_on_the_loop_and_concurrent_callers_share_the_thread(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The held rows' commit on the writer thread holds the store for a moment, and an inline append
+    # that meets it goes to the thread: put that commit off, this test is about the loop's side.
+    monkeypatch.setattr(audit_log, "COMMIT_HELD", 60.0)
     store = Counting(tmp_path / "a.db")
     log = make_log(tmp_path, store)
     async with anyio.create_task_group() as tasks:
@@ -110,7 +115,7 @@ async def test_the_appends_made_in_one_turn_of_the_loop_share_one_commit(tmp_pat
 
 
 async def test_a_store_locked_by_another_gateway_never_blocks_the_loop_the_batch_goes_to_the_thread(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = Counting(tmp_path / "a.db")
     log = make_log(tmp_path, store)
@@ -118,6 +123,11 @@ async def test_a_store_locked_by_another_gateway_never_blocks_the_loop_the_batch
     async with anyio.create_task_group() as tasks:
         await tasks.start(log.run)
         other.execute("BEGIN IMMEDIATE")  # another process is committing
+        with anyio.fail_after(5):  # the intent journal needs no database lock
+            await log.append(Record(Kind.CALL_INTENT, {"tool": "t"}))
+        assert (store.inline, store.threaded) == (1, 0)
+
+        monkeypatch.setattr(store._journal, "size", 0)  # pyright: ignore[reportPrivateUsage]  # full: commit instead
         appended = anyio.Event()
 
         async def append() -> None:
@@ -132,8 +142,62 @@ async def test_a_store_locked_by_another_gateway_never_blocks_the_loop_the_batch
         with anyio.fail_after(30):
             await appended.wait()
         assert store.threaded == 1
+        assert other.execute("SELECT COUNT(*) FROM audit_entries").fetchone()[0] == 2, (
+            "held and new, committed together"
+        )
         tasks.cancel_scope.cancel()
     other.close()
+
+
+class Unflushable(Counting):
+    """Journals as usual, but cannot commit what it holds while `full` is set (a full disk)."""
+
+    full = False
+
+    def commit_held(self) -> None:
+        if self.full:
+            raise StoreError("audit store: database or disk is full")
+        super().commit_held()
+
+
+async def test_when_the_held_entries_cannot_be_committed_new_calls_are_refused_and_outcomes_still_recorded(
+    tmp_path: Path,
+) -> None:
+    store = Unflushable(tmp_path / "a.db")
+    log = make_log(tmp_path, store)
+    async with anyio.create_task_group() as tasks:
+        await tasks.start(log.run)
+        store.full = True
+        await log.append(Record(Kind.CALL_INTENT, {"tool": "t"}))  # durable in the journal
+        with anyio.fail_after(5):
+            while True:  # the writer thread's commit, COMMIT_HELD later, fails
+                try:
+                    await log.append(Record(Kind.CALL_INTENT, {"tool": "t"}))
+                except StoreError:
+                    break
+                await anyio.sleep(0.01)
+        log.submit(Record(Kind.CALL_OUTCOME, {"tool": "t"}))  # a forwarded call's outcome: still recorded
+        await anyio.sleep(0.05)
+        with pytest.raises(StoreError):
+            await log.append(Record(Kind.CALL_INTENT, {"tool": "t"}))
+        store.full = False
+        with anyio.fail_after(5):  # the checkpoint loop commits once a second and recording resumes
+            while True:
+                try:
+                    await log.append(Record(Kind.CALL_INTENT, {"tool": "t"}))
+                    break
+                except StoreError:
+                    await anyio.sleep(0.1)
+        tasks.cancel_scope.cancel()
+    kinds = [row.kind for row in store.entries(log.log_id)]
+    assert kinds[-2:] == ["call.outcome", "call.intent"], kinds
+    assert kinds.count("call.outcome") == 1
+    row = next(found for found in store.logs() if found.log_id == log.log_id)
+    report = verify_log(
+        row, store.raw_entries(log.log_id), store.checkpoints(log.log_id), [Keyring(tmp_path, "k").signer().verifier]
+    )
+    assert report.ok, report.problems
+    store.close()
 
 
 def test_random_bytes_are_never_handed_out_twice() -> None:

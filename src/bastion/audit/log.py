@@ -9,10 +9,11 @@ so a store rolled back to an older copy is noticed. After a write fails, every a
 
 The store is written from one thread of the log's own, in order; a write, once started, finishes
 even if its caller is cancelled (the tree's edge then still matches the store). A small batch
-(a sequential caller's intent and the previous call's outcome) may instead be committed on the
-event loop's own thread when the store can start it at once (`InlineAppend`): the commit is just
+(a sequential caller's intent and the previous call's outcome) may instead be made durable on the
+event loop's own thread when the store can do so at once (`InlineAppend`; the SQLite store writes it
+to its intent journal and holds the rows, which the writer thread commits `COMMIT_HELD` later): just
 as durable, and a sequential call saves two thread hand-offs, which cost more CPU than the
-commit itself; larger batches, and any batch that would wait for a lock, go to the thread, so
+write itself; larger batches, and any batch that would wait for a lock, go to the thread, so
 the loop keeps working while they are made durable. The hot path is kept lean: an append waits
 on a bare future, the appends of one turn of the loop are written by a plain callback on the next
 turn (no task switch, no event) when they can be committed there, entries recorded without waiting
@@ -22,6 +23,7 @@ turn (no task switch, no event) when they can be committed there, entries record
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -56,6 +58,8 @@ DEFERRED_FLUSH = 0.01
 """The longest an entry recorded without waiting (a call's outcome) stays in memory."""
 INLINE_BATCH = 2
 """Batches of at most this many entries may be committed on the event loop's thread (see `InlineAppend`)."""
+COMMIT_HELD = 0.05
+"""After an inline append, how soon the store is asked to commit what it holds (`AuditStore.commit_held`)."""
 
 InlineAppend = Callable[[str, list[EntryRow], list[NodeRow], list[PayloadRow]], bool]
 """`append_batch` if it can start without waiting for a lock: True once durable, False if nothing was written."""
@@ -115,9 +119,13 @@ class AuditLog:
         self._sealers: dict[str, AESGCM] = {}
         self._epochs = DayEpochs()
         self._failed: Exception | None = None
+        self._held_back: Exception | None = None
+        """Why the store could not commit what it holds: new calls are refused until it can (their
+        outcomes, already durable in the store's journal, are still recorded)."""
         self._running = False
         self._flush_scheduled = False
         self._flush_soon = False
+        self._commit_scheduled = False
         self._writing = False
         """A batch is being written by the write loop (which may be waiting for the writer thread)."""
         self._writer: ThreadPoolExecutor | None = None
@@ -144,19 +152,22 @@ class AuditLog:
 
     async def _in_writer(self, call: Callable[..., T], *args: Any) -> T:
         """Run a store call on the log's own thread, in order; once started it finishes even if we are cancelled."""
-        if self._writer is None:
-            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bastion-audit")
-        future = asyncio.get_running_loop().run_in_executor(self._writer, call, *args)
+        future = asyncio.get_running_loop().run_in_executor(self._pool(), call, *args)
         with anyio.CancelScope(shield=True):
             return await future
         raise AssertionError("unreachable: a shielded scope is never cancelled")
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bastion-audit")
+        return self._writer
 
     # -- appending ---------------------------------------------------------------------------------------------
 
     async def append(self, record: Record) -> int:
         """Record an event; returns its index once it is durable. Raises StoreError if it cannot be."""
-        if self._failed is not None:
-            raise StoreError(f"the audit log is not writable: {self._failed}")
+        if self._failed is not None or self._held_back is not None:
+            raise StoreError(f"the audit log is not writable: {self._failed or self._held_back}")
         loop = asyncio.get_running_loop()
         done: asyncio.Future[int] = loop.create_future()
         self._queue.append(_Waiting(seal(record), record.fields, done))
@@ -225,7 +236,31 @@ class AuditLog:
             return True
         self._queue = []
         self._written(batch, start, edge, moment)
+        if not self._commit_scheduled:
+            self._commit_scheduled = True
+            asyncio.get_running_loop().call_later(COMMIT_HELD, self._commit_held)
         return True
+
+    def _commit_held(self) -> None:
+        """Have the writer thread commit what inline appends left held in the store (other readers see it
+        then), without waiting for it. If that fails, new calls are refused until a commit succeeds (the
+        checkpoint loop tries once a second); the held rows stay durable meanwhile."""
+        self._commit_scheduled = False
+        if self._writer is None and not self._running:
+            return
+        loop = asyncio.get_running_loop()
+        self._pool().submit(self._commit_held_now, loop)
+
+    def _commit_held_now(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            self.store.commit_held()
+        except Exception as exc:
+            logger.exception("audit log %s: held entries could not be committed", self.log_id)
+            with contextlib.suppress(RuntimeError):  # the loop has ended: nothing more is appended anyway
+                loop.call_soon_threadsafe(self._held_failed, exc)
+
+    def _held_failed(self, error: Exception) -> None:
+        self._held_back = error
 
     async def _write_batch(self) -> None:
         batch, self._queue = self._queue, []
@@ -328,6 +363,10 @@ class AuditLog:
             try:  # a store that fails here must not take the gateway down: calls are refused meanwhile
                 if self._failed is not None:
                     await self._resume()
+                elif self._held_back is not None:
+                    await self._in_writer(self.store.commit_held)
+                    self._held_back = None
+                    logger.warning("audit log %s: the store commits again; recording resumes", self.log_id)
                 elif self._edge.size > self._signed:
                     await self.checkpoint()
             except (StoreError, OSError):

@@ -67,11 +67,15 @@ async def append_once(
     config: BastionConfig, home: Path, environ: Mapping[str, str], store_url: str | None, record: Record
 ) -> None:
     """Record one entry from a process that has no gateway running (a CLI command, the dashboard)."""
-    log = open_audit(config, home, environ, SystemClock(), open_store(home, store_url or config.audit.store))
-    async with anyio.create_task_group() as tasks:
-        await tasks.start(log.run)
-        await log.append(record)
-        tasks.cancel_scope.cancel()
+    store = open_store(home, store_url or config.audit.store)
+    try:
+        log = open_audit(config, home, environ, SystemClock(), store)
+        async with anyio.create_task_group() as tasks:
+            await tasks.start(log.run)
+            await log.append(record)
+            tasks.cancel_scope.cancel()
+    finally:
+        store.close()
 
 
 def recover(

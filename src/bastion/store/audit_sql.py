@@ -23,9 +23,28 @@ from bastion.store.audit import (
     StoredEntry,
 )
 
-__all__ = ["SqlAuditStore"]
+__all__ = ["ENTRY_INSERT", "NODE_INSERT", "SqlAuditStore", "entry_rows", "node_rows"]
 
 Statements = list[tuple[str, list[tuple[Any, ...]]]]
+
+ENTRY_INSERT = "INSERT INTO audit_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)"
+NODE_INSERT = "INSERT INTO audit_nodes VALUES (?, ?, ?, ?)"
+
+
+def entry_rows(log_id: str, entries: list[EntryRow], payloads: list[PayloadRow]) -> list[tuple[Any, ...]]:
+    """`audit_entries` rows for a batch, each with its sealed payload if it has one (the last column aside)."""
+    sealed = {p.idx: p for p in payloads}
+    return [
+        (
+            *(log_id, e.idx, e.leaf, e.entry, e.time, e.kind, e.server, e.tool, e.client, e.decision),
+            *((sealed[e.idx].epoch, sealed[e.idx].sealed) if e.idx in sealed else (None, None)),
+        )
+        for e in entries
+    ]
+
+
+def node_rows(log_id: str, nodes: list[NodeRow]) -> list[tuple[Any, ...]]:
+    return [(log_id, n.level, n.idx, n.hash) for n in nodes]
 
 
 class SqlAuditStore:
@@ -38,6 +57,9 @@ class SqlAuditStore:
     def _count(self, sql: str, args: tuple[Any, ...]) -> int:
         """Run one update in its own transaction; how many rows it changed."""
         raise NotImplementedError
+
+    def commit_held(self) -> None:
+        """Nothing is held: every append is committed."""
 
     def create_log(self, log: LogRow) -> None:
         self._write(
@@ -61,21 +83,9 @@ class SqlAuditStore:
     def _append_statements(
         self, log_id: str, entries: list[EntryRow], nodes: list[NodeRow], payloads: list[PayloadRow]
     ) -> Statements:
-        sealed = {p.idx: p for p in payloads}
-        rows = [
-            (
-                *(log_id, e.idx, e.leaf, e.entry, e.time, e.kind, e.server, e.tool, e.client, e.decision),
-                *((sealed[e.idx].epoch, sealed[e.idx].sealed) if e.idx in sealed else (None, None)),
-            )
-            for e in entries
-        ]
-        statements: list[tuple[str, list[tuple[Any, ...]]]] = [
-            ("INSERT INTO audit_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)", rows)
-        ]
+        statements: Statements = [(ENTRY_INSERT, entry_rows(log_id, entries, payloads))]
         if nodes:
-            statements.append(
-                ("INSERT INTO audit_nodes VALUES (?, ?, ?, ?)", [(log_id, n.level, n.idx, n.hash) for n in nodes])
-            )
+            statements.append((NODE_INSERT, node_rows(log_id, nodes)))
         return statements
 
     def size(self, log_id: str) -> int:
