@@ -40,6 +40,7 @@ __all__ = ["JOURNAL_SIZE", "IntentJournal", "decode_rows", "encode_rows", "orpha
 JOURNAL_SIZE = 1 << 20
 """Bytes written once when a journal is made; a batch that no longer fits is committed to the store instead."""
 
+_CHUNK = 1 << 16
 _HEADER = struct.Struct("<4sQII")
 _MAGIC = b"BJ01"
 _SUFFIX = ".jnl"
@@ -57,7 +58,9 @@ class IntentJournal:
         fd = os.open(making, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_DSYNC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # before its name is final: nobody replays it under us
-            os.pwrite(fd, bytes(size), 0)
+            zeros = bytes(min(size, _CHUNK))  # in chunks: a gateway's peak memory would count a whole file's worth
+            for offset in range(0, size, _CHUNK):
+                os.pwrite(fd, zeros[: size - offset], offset)
             os.rename(making, self.path)  # the lock stays with the open file
             _sync_directory(directory)
         except BaseException:
