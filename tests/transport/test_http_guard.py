@@ -3,9 +3,11 @@ and a new session waits for room; what passes reaches the app with its frame in 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import orjson
 import pytest
 from starlette.types import Message, Receive, Scope, Send
@@ -135,3 +137,60 @@ async def test_requests_other_than_post_pass_untouched() -> None:
     status, _, _ = await run(RequestGuard(app, room), scope, b"")
     assert status == 200
     assert FRAME_SCOPE_KEY not in scope
+
+
+async def stalled(guard: RequestGuard) -> list[Message]:
+    """What `guard` answers a POST whose body never arrives."""
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        await anyio.Event().wait()
+        raise AssertionError("unreachable")
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    with anyio.fail_after(5):  # a deadline that never fires fails the test rather than hanging it
+        await guard(post(), receive, send)
+    return sent
+
+
+async def test_each_stalled_body_gets_its_own_deadline_while_others_arrive_in_time() -> None:
+    guard = RequestGuard(App(), room, read_timeout=0.05)
+    answers: list[int] = []
+
+    async def stall_after(delay: float) -> None:
+        await anyio.sleep(delay)
+        answers.append((await stalled(guard))[0]["status"])
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(stall_after, 0.0)
+        tasks.start_soon(stall_after, 0.03)  # due after the first deadline has passed
+        for _ in range(3):
+            status, _, _ = await run(guard, post(), orjson.dumps(CALL))
+            assert status == 200
+    assert answers == [408, 408]
+    assert (await stalled(guard))[0]["status"] == 408  # and again once nothing was being read
+
+
+async def test_a_read_answered_408_leaves_its_task_uncancelled() -> None:
+    assert (await stalled(RequestGuard(App(), room, read_timeout=0.01)))[0]["status"] == 408
+    task = asyncio.current_task()
+    assert task is not None
+    assert task.cancelling() == 0
+    await anyio.lowlevel.checkpoint()  # and no cancellation is pending
+
+
+async def test_a_read_cancelled_from_outside_is_cancelled_not_answered_408() -> None:
+    guard = RequestGuard(App(), room, read_timeout=5)
+    sent: list[Message] = []
+    with anyio.move_on_after(0.01) as scope:
+        sent = await stalled(guard)
+    assert scope.cancelled_caught
+    assert sent == []
+
+
+def test_a_guard_keeps_its_deadline_in_a_later_event_loop() -> None:
+    guard = RequestGuard(App(), room, read_timeout=0.2)
+    assert anyio.run(run, guard, post(), orjson.dumps(CALL))[0] == 200  # its loop ends before the deadline
+    assert anyio.run(stalled, guard)[0]["status"] == 408

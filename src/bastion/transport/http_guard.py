@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 import orjson
@@ -74,6 +74,7 @@ class RequestGuard:
         self._admit = admit
         self._max_body = max_body
         self._read_timeout = read_timeout
+        self._deadlines = _Deadlines(read_timeout)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("method") != "POST":
@@ -84,10 +85,7 @@ class RequestGuard:
             await _reply(send, 413, None, INVALID_REQUEST, f"Request body over the {self._max_body}-byte limit")
             return
         try:
-            # asyncio's deadline, not anyio's move_on_after: that asks which async library runs (sniffio,
-            # the current task) twice a request, and this runs in the server's own asyncio task.
-            async with asyncio.timeout(self._read_timeout):
-                body = await self._read(receive)
+            body = await self._deadlines.keep(self._read(receive))
         except TimeoutError:
             logger.info("a client took longer than %.0f s to send its request body", self._read_timeout)
             await _reply(send, 408, None, INVALID_REQUEST, "Request body not received in time", close=True)
@@ -135,6 +133,61 @@ class RequestGuard:
                 return None
             body += message.get("body", b"")
         return bytes(body)
+
+
+class _Deadlines:
+    """Reads that must finish within `seconds` of their start, watched by one timer for them all.
+
+    Neither anyio's `move_on_after` (it asks which async library runs, twice a request) nor
+    `asyncio.timeout`: that arms a timer and cancels it on every request, and the loop keeps each
+    cancelled timer in its heap until it comes due, so ten seconds' worth of them are sifted
+    (in Python) on every push. Here a timer waits for the earliest deadline (all reads share one
+    timeout, so the first one in is the first one due), cancels the reads that are overdue, and
+    is armed again only while reads remain. An overdue read raises TimeoutError, and a
+    cancellation from elsewhere passes through, as with `asyncio.timeout`."""
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._due: dict[asyncio.Task[Any], float] = {}
+        """The reads in flight and when each is due, in the order they started (so by deadline)."""
+        self._overdue: set[asyncio.Task[Any]] = set()
+        self._armed: asyncio.AbstractEventLoop | None = None
+        """The loop whose timer watches the reads; None while none is armed (a guard may outlive a loop, as in tests)."""
+
+    async def keep(self, read: Awaitable[bytes | None]) -> bytes | None:
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("a read with a deadline must run in an asyncio task")
+        loop = asyncio.get_running_loop()
+        cancelling = task.cancelling()
+        self._due[task] = loop.time() + self._seconds
+        if self._armed is not loop:
+            self._armed = loop
+            loop.call_at(self._due[task], self._expire, loop)
+        try:
+            return await read
+        except BaseException as exc:
+            if task in self._overdue:  # as asyncio.timeout does: take back the cancellation asked for
+                ours = task.uncancel() <= cancelling  # (and not also one from elsewhere)
+                if ours and isinstance(exc, asyncio.CancelledError):
+                    raise TimeoutError from exc
+            raise
+        finally:
+            self._due.pop(task, None)
+            self._overdue.discard(task)
+
+    def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
+        if loop is not self._armed:
+            return  # armed in a loop since replaced
+        now = loop.time()
+        for task, due in list(self._due.items()):
+            if due > now:
+                loop.call_at(due, self._expire, loop)
+                return
+            del self._due[task]
+            self._overdue.add(task)
+            task.cancel()
+        self._armed = None
 
 
 def header_mismatch(scope: Scope, frame: Frame) -> str | None:
