@@ -34,6 +34,7 @@ from typing import Any
 import orjson
 
 from bastion.errors import StoreError
+from bastion.files import fsync_directory
 
 __all__ = ["JOURNAL_SIZE", "IntentJournal", "decode_rows", "encode_rows", "orphans", "records"]
 
@@ -62,7 +63,7 @@ class IntentJournal:
             for offset in range(0, size, _CHUNK):
                 os.pwrite(fd, zeros[: size - offset], offset)
             os.rename(making, self.path)  # the lock stays with the open file
-            _sync_directory(directory)
+            fsync_directory(directory)
         except BaseException:
             os.close(fd)
             making.unlink(missing_ok=True)
@@ -178,13 +179,5 @@ def _remove_if_unheld(path: Path) -> None:
         path.unlink(missing_ok=True)
     except BlockingIOError:
         pass
-    finally:
-        os.close(fd)
-
-
-def _sync_directory(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
     finally:
         os.close(fd)
