@@ -12,16 +12,20 @@ import os
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import textwrap
 from contextlib import closing
 from pathlib import Path
 
+import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bastion.errors import StoreError
 from bastion.store.audit import EntryRow, LogRow, NodeRow, PayloadRow
 from bastion.store.audit_sqlite import SqliteAuditStore
-from bastion.store.journal import orphans, records
+from bastion.store.journal import IntentJournal, decode_rows, encode_rows, orphans, records
 
 
 def entry(idx: int) -> EntryRow:
@@ -191,3 +195,38 @@ def test_a_batch_out_of_its_logs_order_is_a_store_error_and_nothing_is_journaled
         assert store.size("log-a") == 2
     finally:
         store.close()
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=20,
+)
+BODIES = st.binary(max_size=4096) | JSON.map(orjson.dumps) | st.lists(JSON, min_size=3, max_size=3).map(orjson.dumps)
+
+
+@settings(max_examples=300, deadline=None)
+@given(BODIES, st.integers(min_value=0, max_value=4))
+def test_any_bytes_in_a_journal_replay_as_nothing_or_a_named_store_error(data: bytes, records_first: int) -> None:
+    # A journal is read back after a crash, or after someone wrote into the home: whatever is in it,
+    # reading it yields only records whose CRC holds, and a body that is not a batch is a StoreError.
+    with tempfile.TemporaryDirectory() as name:
+        journal = IntentJournal(Path(name), size=8192)
+        for idx in range(records_first):
+            journal.write(
+                encode_rows("log-a", [("log-a", idx, b"l", b"e", 1.0, "call", None, None, None, None, None, None)], [])
+            )
+        journal.write(data)  # a record whose CRC holds but whose body is anything
+        os.pwrite(journal._fd, data, journal._offset)  # pyright: ignore[reportPrivateUsage]  # and bytes after it
+        fd = os.open(journal.path, os.O_RDONLY)
+        try:
+            bodies = list(records(fd))
+        finally:
+            os.close(fd)
+        assert bodies[: records_first + 1][-1] == data
+        for body in bodies:
+            try:
+                decode_rows(body, journal.path)
+            except StoreError as exc:
+                assert "not a batch of rows" in str(exc)
+        journal.close()

@@ -148,17 +148,24 @@ def encode_rows(log_id: str, entries: list[tuple[Any, ...]], nodes: list[tuple[A
 def decode_rows(body: bytes, where: Path) -> tuple[str, list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """The rows `encode_rows` made, each with its log id first again. Raises StoreError if malformed."""
     try:
-        log_id, entries, nodes = orjson.loads(body)
-        entry_rows = [(log_id, *_typed(row, _ENTRY_BYTES)) for row in entries]
-        node_rows = [(log_id, *_typed(row, _NODE_BYTES)) for row in nodes]
+        log_id, entries, nodes = _shaped(orjson.loads(body), list, 3)
+        log_id = _shaped(log_id, str)
+        entry_rows = [(log_id, *_typed(_shaped(row, list, 11), _ENTRY_BYTES)) for row in _shaped(entries, list)]
+        node_rows = [(log_id, *_typed(_shaped(row, list, 3), _NODE_BYTES)) for row in _shaped(nodes, list)]
     except (orjson.JSONDecodeError, ValueError, TypeError) as exc:
         raise StoreError(f"the audit journal {where} holds a record that is not a batch of rows: {exc}") from None
-    return str(log_id), entry_rows, node_rows
+    return log_id, entry_rows, node_rows
 
 
 _ENTRY_BYTES = frozenset({1, 2, 10})
 """Positions (after the log id) of the entry columns that are bytes: leaf, entry, sealed payload."""
 _NODE_BYTES = frozenset({2})
+
+
+def _shaped(value: Any, kind: type, length: int | None = None) -> Any:
+    if not isinstance(value, kind) or (length is not None and len(value) != length):
+        raise TypeError(f"expected a {kind.__name__}" + (f" of {length}" if length is not None else ""))
+    return value
 
 
 def _plain(row: tuple[Any, ...]) -> list[Any]:
