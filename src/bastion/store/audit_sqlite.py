@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bastion.errors import StoreError
-from bastion.store.audit import CheckpointRow, EntryRow, NodeRow, PayloadRow
+from bastion.store.audit import CheckpointRow, EntryRow, LogRow, NodeRow, PayloadRow
 from bastion.store.audit_sql import ENTRY_INSERT, NODE_INSERT, SqlAuditStore, Statements, entry_rows, node_rows
 from bastion.store.journal import IntentJournal, decode_rows, encode_rows, orphans, records
 from bastion.store.sqlite_db import begin_now, open_private, transaction
@@ -156,6 +156,23 @@ class SqliteAuditStore(SqlAuditStore):
             assert self._journal is not None
             self._journal.restart()
 
+    def create_log(self, log: LogRow) -> None:
+        """Also make the intent journal now, off the first call's path (about 6 ms: 1 MiB written)."""
+        super().create_log(log)
+        with self._lock:
+            self._opened_journal()
+
+    def _opened_journal(self) -> IntentJournal | None:
+        """With the lock held: the journal, made on first use; None if it cannot be made (every batch is
+        then committed to the database, as without one)."""
+        if self._journal is None and not self._journal_failed:
+            try:
+                self._journal = IntentJournal(self.journal_dir)
+            except OSError:
+                self._journal_failed = True
+                logger.warning("audit store %s: no intent journal; committing each batch", self.path, exc_info=True)
+        return self._journal
+
     def commit_held(self) -> None:
         with self._lock:
             self._commit_held()
@@ -213,17 +230,8 @@ class SqliteAuditStore(SqlAuditStore):
         if the journal has no room or cannot be made. Raises StoreError for a batch out of its log's order
         or if the journal's write fails."""
         body = encode_rows(log_id, rows, nodes)
-        journal = self._journal
-        if journal is None:
-            if self._journal_failed:
-                return False
-            try:
-                journal = self._journal = IntentJournal(self.journal_dir)
-            except OSError:
-                self._journal_failed = True
-                logger.warning("audit store %s: no intent journal; committing each batch", self.path, exc_info=True)
-                return False
-        if not journal.room(len(body)):
+        journal = self._opened_journal()
+        if journal is None or not journal.room(len(body)):
             return False
         expected = self._next.get(log_id)
         if expected is None:
