@@ -22,7 +22,7 @@ from bastion.clock import SystemClock
 from bastion.codes import INTERNAL_ERROR
 from bastion.config.model import BastionConfig, GatewayConfig, HttpConfig, ServerConfig
 from bastion.proxy.http_front import HttpFront
-from bastion.proxy.pipeline import Call, CallNext, ClientInfo
+from bastion.proxy.pipeline import Call, CallNext, ClientInfo, Stage
 from bastion.proxy.session import ClientPeer, Session
 from bastion.proxy.stdio_front import StdioFront
 from bastion.runtime_http import build_http_app
@@ -68,7 +68,7 @@ class Events:
         return None
 
 
-def factory(stage: Faulty, events: Events) -> Any:
+def factory(stage: Stage, events: Events) -> Any:
     server = FakeServer("s", ["boom", "slow", "ok"])
 
     def make(client: ClientInfo, peer: ClientPeer, capabilities: dict[str, Any]) -> Session:

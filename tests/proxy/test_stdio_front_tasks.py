@@ -4,18 +4,17 @@ than the tasks kept waiting are all answered."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
 import pytest
-from tests.proxy.fakes import FakeServer, fake_connector
+from tests.proxy.test_error_boundary import Events, call, factory
 
-from bastion.config.model import GatewayConfig, ServerConfig
-from bastion.proxy.pipeline import Call, CallNext, ClientInfo
-from bastion.proxy.session import ClientPeer, Session
+from bastion.proxy.pipeline import Call, CallNext
 from bastion.proxy.stdio_front import IDLE_WORKERS, StdioFront
 from bastion.transport.channel import FrameChannel
-from bastion.transport.jsonrpc import Frame
 from bastion.transport.memory import memory_pair
 from bastion.types import Reply
 
@@ -44,25 +43,19 @@ class Holding:
         return await call_next(call)
 
 
-def factory(stage: Holding) -> Any:
-    server = FakeServer("s", ["slow", "ok"])
-
-    def make(client: ClientInfo, peer: ClientPeer, capabilities: dict[str, Any]) -> Session:
-        return Session(
-            {"s": ServerConfig(command="unused")},
-            GatewayConfig(),
-            client,
-            peer,
-            fake_connector({"s": server}),
-            client_capabilities=capabilities,
-            stages=[stage],
-        )
-
-    return make
-
-
-def call(request_id: int, tool: str) -> Frame:
-    return {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": {"name": tool, "arguments": {}}}
+@asynccontextmanager
+async def serving(stage: Holding) -> AsyncIterator[FrameChannel]:
+    """A stdio front with `stage` in its pipeline, initialized: the client's side of it."""
+    client, gateway_side = memory_pair()
+    front = StdioFront(gateway_side, factory(stage, Events()), instance="t")
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(front.serve)
+        with anyio.fail_after(10):
+            await client.send({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": INITIALIZE})
+            assert 0 in await answers(client, 1)
+            yield client
+        await client.aclose()
+        await gateway_side.aclose()
 
 
 async def answers(client: FrameChannel, count: int) -> dict[int, dict[str, Any]]:
@@ -76,46 +69,30 @@ async def answers(client: FrameChannel, count: int) -> dict[int, dict[str, Any]]
 
 async def test_a_cancelled_call_is_not_answered_and_the_calls_after_it_are() -> None:
     stage = Holding(1)
-    client, gateway_side = memory_pair()
-    front = StdioFront(gateway_side, factory(stage), instance="t")
-    async with anyio.create_task_group() as tasks:
-        tasks.start_soon(front.serve)
-        with anyio.fail_after(10):
-            await client.send({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": INITIALIZE})
-            assert 0 in await answers(client, 1)
-            await client.send(call(1, "slow"))
-            await stage.all_held.wait()
-            cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 1}}
-            await client.send(cancel)
-            for request_id in range(2, 6):
-                await client.send(call(request_id, "ok"))
-                answered = await answers(client, 1)
-                assert list(answered) == [request_id]
-                assert "result" in answered[request_id]
-        await client.aclose()
-        await gateway_side.aclose()
+    async with serving(stage) as client:
+        await client.send(call(1, "slow"))
+        await stage.all_held.wait()
+        cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 1}}
+        await client.send(cancel)
+        for request_id in range(2, 6):
+            await client.send(call(request_id, "ok"))
+            answered = await answers(client, 1)
+            assert list(answered) == [request_id]
+            assert "result" in answered[request_id]
 
 
 async def test_a_burst_wider_than_the_waiting_tasks_is_answered_and_so_is_what_follows() -> None:
     wide = IDLE_WORKERS * 2 + 1
     stage = Holding(wide)
-    client, gateway_side = memory_pair()
-    front = StdioFront(gateway_side, factory(stage), instance="t")
-    async with anyio.create_task_group() as tasks:
-        tasks.start_soon(front.serve)
-        with anyio.fail_after(10):
-            await client.send({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": INITIALIZE})
-            assert 0 in await answers(client, 1)
-            for request_id in range(1, wide + 1):
-                await client.send(call(request_id, "slow"))
-            await stage.all_held.wait()
-            stage.release.set()
-            burst = await answers(client, wide)
-            assert set(burst) == set(range(1, wide + 1))
-            assert all("result" in frame for frame in burst.values())
-            for request_id in range(100, 100 + wide):
-                await client.send(call(request_id, "ok"))
-            after = await answers(client, wide)
-            assert set(after) == set(range(100, 100 + wide))
-        await client.aclose()
-        await gateway_side.aclose()
+    async with serving(stage) as client:
+        for request_id in range(1, wide + 1):
+            await client.send(call(request_id, "slow"))
+        await stage.all_held.wait()
+        stage.release.set()
+        burst = await answers(client, wide)
+        assert set(burst) == set(range(1, wide + 1))
+        assert all("result" in frame for frame in burst.values())
+        for request_id in range(100, 100 + wide):
+            await client.send(call(request_id, "ok"))
+        after = await answers(client, wide)
+        assert set(after) == set(range(100, 100 + wide))

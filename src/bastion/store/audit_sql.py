@@ -23,12 +23,13 @@ from bastion.store.audit import (
     StoredEntry,
 )
 
-__all__ = ["ENTRY_INSERT", "NODE_INSERT", "SqlAuditStore", "entry_rows", "node_rows"]
+__all__ = ["ENTRY_INSERT", "NODE_INSERT", "SIZE_QUERY", "SqlAuditStore", "entry_rows", "node_rows"]
 
 Statements = list[tuple[str, list[tuple[Any, ...]]]]
 
 ENTRY_INSERT = "INSERT INTO audit_entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)"
 NODE_INSERT = "INSERT INTO audit_nodes VALUES (?, ?, ?, ?)"
+SIZE_QUERY = "SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_entries WHERE log_id = ?"
 
 
 def entry_rows(log_id: str, entries: list[EntryRow], payloads: list[PayloadRow]) -> list[tuple[Any, ...]]:
@@ -89,7 +90,7 @@ class SqlAuditStore:
         return statements
 
     def size(self, log_id: str) -> int:
-        row = self._read("SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_entries WHERE log_id = ?", (log_id,))
+        row = self._read(SIZE_QUERY, (log_id,))
         return int(row[0][0])  # type: ignore[arg-type]
 
     def entries(self, log_id: str, start: int = 0, end: int | None = None) -> Iterator[EntryRow]:

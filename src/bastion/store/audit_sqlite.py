@@ -23,7 +23,15 @@ from typing import Any
 
 from bastion.errors import StoreError
 from bastion.store.audit import CheckpointRow, EntryRow, LogRow, NodeRow, PayloadRow
-from bastion.store.audit_sql import ENTRY_INSERT, NODE_INSERT, SqlAuditStore, Statements, entry_rows, node_rows
+from bastion.store.audit_sql import (
+    ENTRY_INSERT,
+    NODE_INSERT,
+    SIZE_QUERY,
+    SqlAuditStore,
+    Statements,
+    entry_rows,
+    node_rows,
+)
 from bastion.store.journal import IntentJournal, decode_rows, encode_rows, orphans, records
 from bastion.store.sqlite_db import begin_now, open_private, transaction
 
@@ -107,11 +115,10 @@ class SqliteAuditStore(SqlAuditStore):
             finally:
                 self._db.close()
 
-    def replay_journals(self) -> int:
-        """Commit what journals of stopped processes hold and the database lacks, then remove them; how
-        many rows were added. Raises StoreError if a journal cannot be read or its rows do not follow
-        on from their log in the database (nothing of that journal is committed then)."""
-        total = 0
+    def replay_journals(self) -> None:
+        """Commit what journals of stopped processes hold and the database lacks, then remove them. Raises
+        StoreError if a journal cannot be read or its rows do not follow on from their log in the database
+        (nothing of that journal is committed then)."""
         for path, fd in orphans(self.journal_dir):
             added = 0
             try:
@@ -130,8 +137,6 @@ class SqliteAuditStore(SqlAuditStore):
                 os.close(fd)
             if added:
                 logger.warning("audit store %s: %d entries replayed from %s", self.path, added, path.name)
-            total += added
-        return total
 
     def _write(self, statements: Statements) -> None:
         with self._lock:
@@ -289,5 +294,5 @@ def _missing(
 
 
 def _size(db: sqlite3.Connection, log_id: str) -> int:
-    row = db.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_entries WHERE log_id = ?", (log_id,))
+    row = db.execute(SIZE_QUERY, (log_id,))
     return int(row.fetchone()[0])

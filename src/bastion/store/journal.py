@@ -84,10 +84,6 @@ class IntentJournal:
             raise OSError(f"short write to the audit journal {self.path}")
         self._offset += len(record)
 
-    @property
-    def empty(self) -> bool:
-        return self._offset == 0
-
     def restart(self) -> None:
         """Start again from the beginning: everything written so far is committed to the store."""
         self._offset = 0
