@@ -56,11 +56,12 @@ T = TypeVar("T")
 CHECKPOINT_INTERVAL = 1.0
 DEFERRED_FLUSH = 0.01
 """The longest an entry recorded without waiting (a call's outcome) stays in memory."""
-INLINE_BATCH = 8
+INLINE_BATCH = 16
 """Batches of at most this many entries may be made durable on the event loop's thread (see `InlineAppend`):
-a sequential call's two, and the small batches of a few calls in flight, which the SQLite store journals
-in one write (with 16 calls in flight, 8 gave `bastion wrap` 13 % more calls/s than 2; 32 and more raised
-its peak memory by 1.5 MB)."""
+a sequential call's two, and the batches of calls in flight, which the SQLite store journals in one write.
+With 16 calls in flight, 8 gave `bastion wrap` 13 % more calls/s than 2, and 16 gave `bastion serve` about
+17 % more than 8 (its batches of 9 to 20 had gone to the writer thread, each a commit of its own); 32 and
+more raised wrap's peak memory by 1.5 MB."""
 COMMIT_HELD = 0.01
 """After an inline append, how soon the store is asked to commit what it holds (`AuditStore.commit_held`).
 Short, so that what is held stays small (at 0.05 s, `bastion wrap`'s peak memory was 0.9 MB higher) and
