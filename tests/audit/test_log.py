@@ -149,6 +149,29 @@ async def test_a_store_locked_by_another_gateway_never_blocks_the_loop_the_batch
     other.close()
 
 
+async def test_what_the_write_loop_journals_is_committed_soon_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(audit_log, "COMMIT_HELD", 0.0)
+    store = Counting(tmp_path / "a.db")
+    log = make_log(tmp_path, store)
+    reader = sqlite3.connect(tmp_path / "a.db")
+    async with anyio.create_task_group() as tasks:
+        await tasks.start(log.run)
+        # The day's first payload needs its data key from the writer thread: the write loop journals it.
+        await log.append(Record(Kind.CALL_INTENT, {"tool": "t"}, {"arguments": {}}))
+        assert (store.inline, store.threaded) == (1, 0)
+        for _ in range(50):  # well before the first checkpoint, CHECKPOINT_INTERVAL later, would commit it
+            if reader.execute("SELECT COUNT(*) FROM audit_entries").fetchone()[0]:
+                break
+            await anyio.sleep(0.01)
+        else:
+            pytest.fail("the journaled entry was not committed within 0.5 s")
+        tasks.cancel_scope.cancel()
+    reader.close()
+    store.close()
+
+
 class Unflushable(Counting):
     """Journals as usual, but cannot commit what it holds while `full` is set (a full disk)."""
 

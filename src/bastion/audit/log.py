@@ -234,7 +234,7 @@ class AuditLog:
             if sealer is None and self._needs_sealer(batch):
                 return False  # the day's data key may have to be read or made on the writer thread
             edge, entries, nodes, payloads = self._rows(batch, start, moment, epoch, sealer)
-            if not self._inline(self.log_id, entries, nodes, payloads):
+            if not self._append_inline(self._inline, entries, nodes, payloads):
                 return False
         except Exception as exc:  # the store failed: every waiter learns it, nothing is half-recorded
             self._queue = []
@@ -242,6 +242,14 @@ class AuditLog:
             return True
         self._queue = []
         self._written(batch, start, edge, moment)
+        return True
+
+    def _append_inline(
+        self, inline: InlineAppend, entries: list[EntryRow], nodes: list[NodeRow], payloads: list[PayloadRow]
+    ) -> bool:
+        """`inline`, and once it has taken a batch, the store's commit of what it holds COMMIT_HELD later."""
+        if not inline(self.log_id, entries, nodes, payloads):
+            return False
         if not self._commit_scheduled:
             self._commit_scheduled = True
             asyncio.get_running_loop().call_later(COMMIT_HELD, self._commit_held)
@@ -286,7 +294,7 @@ class AuditLog:
             if (
                 self._inline is None
                 or len(batch) > INLINE_BATCH
-                or not self._inline(self.log_id, entries, nodes, payloads)
+                or not self._append_inline(self._inline, entries, nodes, payloads)
             ):
                 await self._in_writer(self.store.append_batch, self.log_id, entries, nodes, payloads)
         except Exception as exc:  # the store failed: every waiter learns it, nothing is half-recorded
