@@ -1,7 +1,9 @@
 """The HTTP front side by side in one run: the target's own HTTP endpoint, ContextForge's
 `translate` bridge and `bastion serve`, all in front of the same echo tool.
 
-Run: `.venv/bin/python bench/http_front_bench.py [--calls N] [--translate-json]`. ContextForge
+Run: `.venv/bin/python bench/http_front_bench.py [--calls N] [--translate-json] [--rounds N]`; with
+`--rounds`, every case runs that many times in turn (a noisy host moves one case's figures by a fifth
+from one minute to the next) and the ratios to translate are printed with their median. ContextForge
 runs from its own venv, `bench/.venv-contextforge` (see bench/README.md to create it); the
 case is skipped without it. The client is the raw one of `proxy_overhead.py` (httpx, no SDK):
 a handshake-era session, then sequential calls (latency) and calls from 16 threads (calls/s).
@@ -17,6 +19,7 @@ import itertools
 import json
 import os
 import secrets
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -103,18 +106,9 @@ def forge_env() -> dict[str, str]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--calls", type=int, default=3000)
-    parser.add_argument("--translate-json", action="store_true", help="run translate with --jsonResponse too")
-    parser.add_argument(
-        "--home-under", type=Path, help="where BASTION_HOME (and so the audit store) goes, e.g. /dev/shm"
-    )
-    options = parser.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="bastion-bench-", dir=options.home_under))
-    env = {**os.environ, "BASTION_HOME": str(home)}
+def one_round(options: argparse.Namespace, home: Path, env: dict[str, str], token: str) -> list[dict[str, Any]]:
+    """Every case once, each behind a fresh process: the target's own endpoint, translate, bastion serve."""
     results: list[dict[str, Any]] = []
-
     port = _free_port()
     direct = [sys.executable, str(HERE / "echo_http_server.py"), str(port)]
     url = f"http://127.0.0.1:{port}/mcp"
@@ -143,8 +137,6 @@ def main() -> None:
                     lambda pid, u=url, n=label: run_case(f"ContextForge {n}", u, "none", pid, options.calls),
                 )
             )
-    else:
-        print(f"skipped ContextForge: no {FORGE}", file=sys.stderr)
 
     port = _free_port()
     config = home / "bastion.toml"
@@ -153,23 +145,61 @@ def main() -> None:
         f'[http]\nlisten = "127.0.0.1:{port}"\n[servers.echo]\ncommand = {json.dumps(ECHO[0])}\nargs = [{argv_text}]\n',
         encoding="utf-8",
     )
-    token = subprocess.run(
-        [*BASTION, "tokens", "create", "--client", "bench"], env=env, capture_output=True, text=True, check=True
-    ).stdout.strip()
     url = f"http://127.0.0.1:{port}/mcp"
     serve = [*BASTION, "serve", "--config", str(config)]
     results.append(serving(serve, port, env, lambda pid: run_case("bastion serve", url, token, pid, options.calls)))
+    return results
 
-    print(json.dumps(results, indent=2))
-    print("| case | p50 µs | p99 µs | sequential calls/s | 16 in flight calls/s | proxy CPU µs/call |", file=sys.stderr)
-    print("|---|---|---|---|---|---|", file=sys.stderr)
-    for case in results:
-        seq, par = case["sequential"], case["in_flight_16"]
-        cpu = case.get("cpu_us_per_call")
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--calls", type=int, default=3000)
+    parser.add_argument("--translate-json", action="store_true", help="run translate with --jsonResponse too")
+    parser.add_argument(
+        "--home-under", type=Path, help="where BASTION_HOME (and so the audit store) goes, e.g. /dev/shm"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="run every case this many times, in turn, and print the medians"
+    )
+    options = parser.parse_args()
+    if not FORGE.exists():
+        print(f"skipped ContextForge: no {FORGE}", file=sys.stderr)
+    home = Path(tempfile.mkdtemp(prefix="bastion-bench-", dir=options.home_under))
+    env = {**os.environ, "BASTION_HOME": str(home)}
+    token = subprocess.run(
+        [*BASTION, "tokens", "create", "--client", "bench"], env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    rounds: list[list[dict[str, Any]]] = []
+    for number in range(1, options.rounds + 1):
+        rounds.append(one_round(options, home, env, token))
+        if options.rounds > 1:
+            print(f"round {number} of {options.rounds} done", file=sys.stderr)
+
+    print(json.dumps(rounds if options.rounds > 1 else rounds[0], indent=2))
+    print(
+        "| round | case | p50 µs | p99 µs | sequential calls/s | 16 in flight calls/s | proxy CPU µs/call |",
+        file=sys.stderr,
+    )
+    print("|---|---|---|---|---|---|---|", file=sys.stderr)
+    for number, results in enumerate(rounds, 1):
+        for case in results:
+            seq, par = case["sequential"], case["in_flight_16"]
+            cpu = case.get("cpu_us_per_call")
+            print(
+                f"| {number} | {case['case']} | {seq['p50_ms'] * 1000:.0f} | {seq['p99_ms'] * 1000:.0f} "
+                f"| {seq['calls_per_s']:.0f} | {par['calls_per_s']:.0f} | {'' if cpu is None else f'{cpu:.0f}'} |",
+                file=sys.stderr,
+            )
+    forges = [case["case"] for case in rounds[0] if case["case"].startswith("ContextForge")]
+    for name in forges:  # bastion serve's calls/s with 16 in flight against this translate's, round by round
+        ratios = [
+            results[-1]["in_flight_16"]["calls_per_s"]
+            / next(case for case in results if case["case"] == name)["in_flight_16"]["calls_per_s"]
+            for results in rounds
+        ]
+        each = ", ".join(f"{ratio:.2f}" for ratio in ratios)
         print(
-            f"| {case['case']} | {seq['p50_ms'] * 1000:.0f} | {seq['p99_ms'] * 1000:.0f} | {seq['calls_per_s']:.0f} "
-            f"| {par['calls_per_s']:.0f} | {'' if cpu is None else f'{cpu:.0f}'} |",
-            file=sys.stderr,
+            f"bastion serve / {name}, 16 in flight: median {statistics.median(ratios):.2f}x ({each})", file=sys.stderr
         )
 
 
