@@ -60,7 +60,7 @@ INLINE_BATCH = 16
 """Batches of at most this many entries may be made durable on the event loop's thread (see `InlineAppend`):
 a sequential call's two, and the batches of calls in flight, which the SQLite store journals in one write.
 With 16 calls in flight, 8 gave `bastion wrap` 13 % more calls/s than 2, and 16 gave `bastion serve` about
-17 % more than 8 (its batches of 9 to 20 had gone to the writer thread, each a commit of its own); 32 and
+16 % more than 8 (its batches of 9 to 20 had gone to the writer thread, each a commit of its own); 32 and
 more raised wrap's peak memory by 1.5 MB."""
 COMMIT_HELD = 0.01
 """After an inline append, how soon the store is asked to commit what it holds (`AuditStore.commit_held`).
