@@ -234,9 +234,11 @@ class SqliteAuditStore(SqlAuditStore):
         """With the lock held: write the batch to the journal and hold its rows; False (nothing written)
         if the journal has no room or cannot be made. Raises StoreError for a batch out of its log's order
         or if the journal's write fails."""
-        body = encode_rows(log_id, rows, nodes)
         journal = self._opened_journal()
-        if journal is None or not journal.room(len(body)):
+        if journal is None:
+            return False
+        body = encode_rows(log_id, rows, nodes)
+        if not journal.room(len(body)):
             return False
         expected = self._next.get(log_id)
         if expected is None:
