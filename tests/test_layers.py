@@ -32,7 +32,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("config",),
     ("store",),
     # the ground: value types, codes, the clock and private files; under them the error tree
-    ("types", "codes", "clock", "files", "processes"),
+    ("types", "codes", "clock", "files", "processes", "stopping"),
     ("errors",),
 )
 """Packages (and top-level modules) from the top layer to the ground."""

@@ -41,6 +41,7 @@ from bastion.proxy.stdio_front import SessionFactory, StdioFront
 from bastion.proxy.supervisor import StateListener
 from bastion.sandbox.prepare import Launcher, ServerFacts, secrets_of
 from bastion.screen.gate import ListingScreen, ResultScreen, ScreenListings
+from bastion.stopping import stop_on_signal
 from bastion.store.audit_open import open_store
 from bastion.store.home import bastion_home, ensure_home
 from bastion.store.sqlite import StateStore
@@ -310,13 +311,18 @@ async def run_stdio(
     clock: Clock | None = None,
     lock_path: Path | None = None,
 ) -> None:
-    """Serve one client on Bastion's own stdin/stdout until it disconnects."""
+    """Serve one client on Bastion's own stdin/stdout until it disconnects, or until SIGTERM or SIGINT
+    (then requests in flight are cancelled, their intents already recorded, and the gateway stops as
+    when the client goes)."""
     async with gateway(config, environ, home, "stdio", label, clock, lock_path) as running:
         channel = FramedStream(
             FdStream(0), FdStream(1), max_bytes=config.gateway.max_frame_bytes, max_depth=config.gateway.max_depth
         )
         front = StdioFront(channel, make_session_factory(running), instance=config.gateway.instance)
-        await front.serve()
+        async with anyio.create_task_group() as tasks:
+            await tasks.start(stop_on_signal, tasks.cancel_scope.cancel)
+            await front.serve()
+            tasks.cancel_scope.cancel()
     if front.failed is not None:
         raise front.failed
 

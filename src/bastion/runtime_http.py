@@ -12,10 +12,10 @@ import os
 import socket
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
-from contextlib import ExitStack
+from collections.abc import Callable, Generator, Mapping
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 import anyio
@@ -51,6 +51,7 @@ from bastion.proxy.pipeline import ClientInfo
 from bastion.proxy.pools import Pools
 from bastion.proxy.session import NoClient
 from bastion.runtime import Gateway, gateway, make_session_factory, server_links
+from bastion.stopping import stop_on_signal
 from bastion.store.audit_open import open_store
 from bastion.store.sqlite import StateStore
 from bastion.transport.http_front_app import (
@@ -85,6 +86,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 announce = logging.getLogger("bastion.announce")
 """Where the gateway listens: shown at every log level (cli/_logging.py)."""
+STOP_GRACE_SECONDS: Final = 10
+"""After SIGTERM or SIGINT, how long requests in flight may take to be answered before they are cancelled."""
 
 
 async def preflight(running: Gateway) -> str | None:
@@ -249,18 +252,41 @@ async def _serve_http(
         timeout = config.auth.timeout if config.auth is not None else 5.0
         async with httpx2.AsyncClient(timeout=timeout) as http:  # the issuer's metadata, keys, introspection
             app = _routes(config, front, running, home, lock_path, http)
-            server = uvicorn.Server(
+            server = _Server(
                 uvicorn.Config(
-                    app, host=host, port=port, log_level="warning", log_config=None, lifespan="on", access_log=False
+                    app,
+                    host=host,
+                    port=port,
+                    log_level="warning",
+                    log_config=None,
+                    lifespan="on",
+                    access_log=False,
+                    timeout_graceful_shutdown=STOP_GRACE_SECONDS,
                 )
             )
+
+            def stop() -> None:
+                front.drain()
+                server.should_exit = True
+
             async with anyio.create_task_group() as tasks:
+                await tasks.start(stop_on_signal, stop)
                 await tasks.start(pools.run)
                 await tasks.start(front.run)
                 where = f"http://{host}:{port}/mcp (dashboard at /)"
                 announce.info("bastion: serving MCP at %s", where, extra={"url": f"http://{host}:{port}/mcp"})
                 await server.serve(sockets=[sock])
                 tasks.cancel_scope.cancel()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server without its own signal handling: on SIGTERM it would stop serving and then raise
+    the signal again, which ends the process before the gateway has flushed and signed its audit log.
+    The gateway's `stop_on_signal` stops it instead (`should_exit`, as uvicorn's handler does)."""
+
+    @contextmanager
+    def capture_signals(self) -> Generator[None]:
+        yield
 
 
 def _routes(

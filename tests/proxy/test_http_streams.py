@@ -77,18 +77,38 @@ async def test_the_bus_delivers_a_clients_changes_only_to_its_own_listeners_unti
     bus = ClientBus()
     alice: list[ServerEvent] = []
     bob: list[ServerEvent] = []
-    leave = bus.subscribe("alice", alice.append)
-    bus.subscribe("bob", bob.append)
+    leave = bus.subscribe("alice", alice.append, _never_ended)
+    bus.subscribe("bob", bob.append, _never_ended)
     await bus.publish("alice", ToolsListChanged())
     leave()
     await bus.publish("alice", ToolsListChanged())
     assert (alice, bob) == ([ToolsListChanged()], [])
 
 
+async def test_closing_the_bus_ends_every_listeners_stream_and_only_theirs() -> None:
+    bus = ClientBus()
+    ended: list[str] = []
+    bus.subscribe("alice", _ignore, lambda: ended.append("alice 1"))
+    bus.subscribe("alice", _ignore, lambda: ended.append("alice 2"))
+    bus.subscribe("bob", _ignore, lambda: ended.append("bob"))
+    leave = bus.subscribe("carol", _ignore, lambda: ended.append("carol"))
+    leave()
+    bus.close()
+    assert sorted(ended) == ["alice 1", "alice 2", "bob"]
+
+
+def _ignore(_event: ServerEvent) -> None:
+    pass
+
+
+def _never_ended() -> None:
+    raise AssertionError("the stream was ended")
+
+
 async def test_a_modern_clients_list_change_goes_to_the_bus_not_to_a_request() -> None:
     bus = ClientBus()
     heard: list[ServerEvent] = []
-    bus.subscribe("key", heard.append)
+    bus.subscribe("key", heard.append, _never_ended)
     peer = HttpPeer(Era.MODERN, bus, "key")
     await peer.notify("notifications/tools/list_changed", None, None)
     assert heard == [ToolsListChanged()]

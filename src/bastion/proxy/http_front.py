@@ -146,6 +146,14 @@ class HttpFront:
         if entry.scope is not None:
             entry.scope.cancel()
 
+    def drain(self) -> None:
+        """Before the server stops: end every GET and listen stream (their clients reconnect, to another
+        instance if there is one), so that only requests in flight are waited for."""
+        for entry in self._sessions.values():
+            if entry.peer.standalone is not None:
+                entry.peer.standalone.close()
+        self._bus.close()
+
     def session_count(self) -> int:
         return len(self._sessions)
 
@@ -409,7 +417,7 @@ class HttpFront:
                 except (anyio.WouldBlock, anyio.ClosedResourceError):
                     feed.close()  # a client that stopped reading: end its stream, it re-listens and refetches
 
-        unsubscribe = self._bus.subscribe(entry.key, deliver)
+        unsubscribe = self._bus.subscribe(entry.key, deliver, feed.close)
         ack = mt.SubscriptionsAcknowledgedNotification(
             params=mt.SubscriptionsAcknowledgedNotificationParams(notifications=honored, _meta=meta)
         )

@@ -128,19 +128,22 @@ class ClientBus:
     """`subscriptions/listen` fan-out per client: one client's changes reach only its own streams."""
 
     def __init__(self) -> None:
-        self._listeners: dict[str, dict[object, Callable[[ServerEvent], None]]] = {}
+        self._listeners: dict[str, dict[object, tuple[Callable[[ServerEvent], None], Callable[[], None]]]] = {}
 
     async def publish(self, key: str, event: ServerEvent) -> None:
-        for listener in list(self._listeners.get(key, {}).values()):
+        for listener, _end in list(self._listeners.get(key, {}).values()):
             try:
                 listener(event)
             except Exception:  # fan-out boundary: one stream must not starve the others
                 logger.exception("a listen stream failed to take an event")
         await anyio.lowlevel.checkpoint()
 
-    def subscribe(self, key: str, listener: Callable[[ServerEvent], None]) -> Callable[[], None]:
+    def subscribe(
+        self, key: str, listener: Callable[[ServerEvent], None], end: Callable[[], None]
+    ) -> Callable[[], None]:
+        """`listener` takes the client's events until unsubscribed; `end` ends its stream (`close`)."""
         token = object()
-        self._listeners.setdefault(key, {})[token] = listener
+        self._listeners.setdefault(key, {})[token] = (listener, end)
 
         def unsubscribe() -> None:
             listeners = self._listeners.get(key, {})
@@ -149,6 +152,12 @@ class ClientBus:
                 self._listeners.pop(key, None)
 
         return unsubscribe
+
+    def close(self) -> None:
+        """End every stream (the gateway is stopping)."""
+        for listeners in list(self._listeners.values()):
+            for _listener, end in list(listeners.values()):
+                end()
 
 
 class HttpPeer:
