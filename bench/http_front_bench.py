@@ -10,6 +10,12 @@ a handshake-era session, then sequential calls (latency) and calls from 16 threa
 Bastion runs with its whole pipeline, the strict audit (a durable intent before every call)
 and a bearer token; its CPU per call is its own process's user+system time (the echo
 server, a child, is not counted) over both runs, divided by the calls.
+
+The Python client is itself as heavy as a proxy (about 300 µs of CPU per call with 16 threads, more
+against a faster server, whose replies make its threads contend harder), and it shares the machine with
+the proxy it measures. With `--wrk SECONDS`, every case is also driven by wrk (C, Debian's `wrk`
+package) from 16 connections for that long, with `wrk_calls.lua` giving each request its own id and
+checking every reply; its calls/s and the proxy's CPU per call are then reported beside the client's.
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ import argparse
 import itertools
 import json
 import os
+import resource
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
@@ -33,6 +41,7 @@ import psutil
 from proxy_overhead import BASTION, ECHO, HERE, INIT, _free_port, _wait_for, measure  # pyright: ignore[reportPrivateUsage]
 
 FORGE = HERE / ".venv-contextforge" / "bin" / "python"
+WRK_SCRIPT = HERE / "wrk_calls.lua"
 ARGS = {"name": "echo", "arguments": {"text": "x" * 64}}
 
 
@@ -50,10 +59,12 @@ class HttpPeer:
         self._post({"jsonrpc": "2.0", "method": "notifications/initialized"})
         self._ids = itertools.count(1)  # next() on a count is atomic under the GIL
 
+    def headers(self) -> dict[str, str]:
+        """What every request of the session carries (token, session id, protocol version)."""
+        return {**self._headers, "content-type": "application/json"}
+
     def _post(self, frame: dict[str, Any]) -> httpx2.Response:
-        return self._client.post(
-            self._url, content=orjson.dumps(frame), headers={**self._headers, "content-type": "application/json"}
-        )
+        return self._client.post(self._url, content=orjson.dumps(frame), headers=self.headers())
 
     def call(self, method: str, params: dict[str, Any]) -> Any:
         text = self._post({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}).text
@@ -66,20 +77,67 @@ class HttpPeer:
         self._client.close()
 
 
-def run_case(name: str, url: str, token: str, pid: int | None, calls: int) -> dict[str, Any]:
+def run_case(name: str, url: str, token: str, pid: int | None, calls: int, wrk_seconds: int) -> dict[str, Any]:
     peer = HttpPeer(url, token)
     for _ in range(300):
         peer.call("tools/call", ARGS)
     proc = psutil.Process(pid) if pid else None
-    before = sum(proc.cpu_times()[:2]) if proc else 0.0
+    before = _cpu(proc)
     sequential = measure(lambda: peer.call("tools/call", ARGS), calls, 1)
+    client_before = _own_cpu()
     parallel = measure(lambda: peer.call("tools/call", ARGS), calls, 16)
-    after = sum(proc.cpu_times()[:2]) if proc else 0.0
-    peer.close()
+    parallel["client_cpu_us_per_call"] = (_own_cpu() - client_before) / calls * 1e6
+    after = _cpu(proc)
     result: dict[str, Any] = {"case": name, "sequential": sequential, "in_flight_16": parallel}
     if proc is not None:
         result["cpu_us_per_call"] = (after - before) / (2 * calls) * 1e6
+    if wrk_seconds:
+        result["wrk_16"] = run_wrk(url, peer.headers(), wrk_seconds, proc)
+    peer.close()
     return result
+
+
+def run_wrk(url: str, headers: dict[str, str], seconds: int, proc: psutil.Process | None) -> dict[str, Any]:
+    """16 connections of wrk for `seconds`, every reply checked (`wrk_calls.lua`); raises if any failed."""
+    argv = ["wrk", "-t", "2", "-c", "16", "-d", f"{seconds}s", "--latency", "-s", str(WRK_SCRIPT)]
+    for name, value in headers.items():
+        argv += ["-H", f"{name}: {value}"]
+    before, client_before = _cpu(proc), _children_cpu()
+    done = subprocess.run([*argv, url], capture_output=True, text=True, check=True)
+    after, client_after = _cpu(proc), _children_cpu()
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        raise RuntimeError(f"wrk printed no summary: {done.stdout} {done.stderr}")
+    summary = json.loads(lines[-1])
+    if summary["failed"] or summary["errors"] or not summary["requests"]:
+        raise RuntimeError(f"wrk against {url}: {summary}")
+    requests = summary["requests"]
+    figures: dict[str, Any] = {
+        "calls_per_s": requests / summary["seconds"],
+        "p50_ms": summary["p50_us"] / 1000,
+        "p99_ms": summary["p99_us"] / 1000,
+        "calls": requests,
+        "client_cpu_us_per_call": (client_after - client_before) / requests * 1e6,
+    }
+    if proc is not None:
+        figures["cpu_us_per_call"] = (after - before) / requests * 1e6
+    return figures
+
+
+def _cpu(proc: psutil.Process | None) -> float:
+    return sum(proc.cpu_times()[:2]) if proc is not None else 0.0
+
+
+def _own_cpu() -> float:
+    """This process's user+system seconds: the Python client's threads."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _children_cpu() -> float:
+    """User+system seconds of the children waited for (wrk, once it has ended; the proxies end later)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def serving(argv: list[str], port: int, env: dict[str, str], case: Callable[[int], dict[str, Any]]) -> dict[str, Any]:
@@ -114,7 +172,10 @@ def one_round(options: argparse.Namespace, home: Path, env: dict[str, str], toke
     url = f"http://127.0.0.1:{port}/mcp"
     results.append(
         serving(
-            direct, port, env, lambda _pid: run_case("target's own HTTP endpoint", url, "none", None, options.calls)
+            direct,
+            port,
+            env,
+            lambda _pid: run_case("target's own HTTP endpoint", url, "none", None, options.calls, options.wrk),
         )
     )
 
@@ -134,7 +195,9 @@ def one_round(options: argparse.Namespace, home: Path, env: dict[str, str], toke
                     argv,
                     port,
                     forge_env(),
-                    lambda pid, u=url, n=label: run_case(f"ContextForge {n}", u, "none", pid, options.calls),
+                    lambda pid, u=url, n=label: run_case(
+                        f"ContextForge {n}", u, "none", pid, options.calls, options.wrk
+                    ),
                 )
             )
 
@@ -147,7 +210,9 @@ def one_round(options: argparse.Namespace, home: Path, env: dict[str, str], toke
     )
     url = f"http://127.0.0.1:{port}/mcp"
     serve = [*BASTION, "serve", "--config", str(config)]
-    results.append(serving(serve, port, env, lambda pid: run_case("bastion serve", url, token, pid, options.calls)))
+    results.append(
+        serving(serve, port, env, lambda pid: run_case("bastion serve", url, token, pid, options.calls, options.wrk))
+    )
     return results
 
 
@@ -161,9 +226,18 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=1, help="run every case this many times, in turn, and print the medians"
     )
+    parser.add_argument(
+        "--wrk",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="also drive every case with wrk from 16 connections for this long (needs `wrk` on PATH)",
+    )
     options = parser.parse_args()
     if not FORGE.exists():
         print(f"skipped ContextForge: no {FORGE}", file=sys.stderr)
+    if options.wrk and shutil.which("wrk") is None:
+        parser.error("--wrk needs wrk on PATH (Debian: apt-get install wrk)")
     home = Path(tempfile.mkdtemp(prefix="bastion-bench-", dir=options.home_under))
     env = {**os.environ, "BASTION_HOME": str(home)}
     token = subprocess.run(
@@ -176,31 +250,49 @@ def main() -> None:
             print(f"round {number} of {options.rounds} done", file=sys.stderr)
 
     print(json.dumps(rounds if options.rounds > 1 else rounds[0], indent=2))
-    print(
-        "| round | case | p50 µs | p99 µs | sequential calls/s | 16 in flight calls/s | proxy CPU µs/call |",
-        file=sys.stderr,
-    )
-    print("|---|---|---|---|---|---|---|", file=sys.stderr)
+    print(_table(rounds, wrk=bool(options.wrk)), file=sys.stderr)
+    forges = [case["case"] for case in rounds[0] if case["case"].startswith("ContextForge")]
+    loads = [("in_flight_16", "Python client")] + ([("wrk_16", "wrk")] if options.wrk else [])
+    for name in forges:  # bastion serve's calls/s with 16 in flight against this translate's, round by round
+        for load, label in loads:
+            ratios = [
+                results[-1][load]["calls_per_s"]
+                / next(case for case in results if case["case"] == name)[load]["calls_per_s"]
+                for results in rounds
+            ]
+            each = ", ".join(f"{ratio:.2f}" for ratio in ratios)
+            print(
+                f"bastion serve / {name}, 16 in flight ({label}): median {statistics.median(ratios):.2f}x ({each})",
+                file=sys.stderr,
+            )
+
+
+def _table(rounds: list[list[dict[str, Any]]], *, wrk: bool) -> str:
+    """The rounds as a Markdown table; with wrk, its calls/s, p50 and CPU per call (proxy, then wrk's own)."""
+    head = "| round | case | p50 µs | p99 µs | sequential calls/s | 16 in flight calls/s | proxy CPU µs/call | client CPU µs/call |"
+    if wrk:
+        head += " wrk calls/s | wrk p50 µs | proxy CPU µs/call (wrk) | wrk CPU µs/call |"
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for number, results in enumerate(rounds, 1):
         for case in results:
             seq, par = case["sequential"], case["in_flight_16"]
-            cpu = case.get("cpu_us_per_call")
-            print(
+            row = (
                 f"| {number} | {case['case']} | {seq['p50_ms'] * 1000:.0f} | {seq['p99_ms'] * 1000:.0f} "
-                f"| {seq['calls_per_s']:.0f} | {par['calls_per_s']:.0f} | {'' if cpu is None else f'{cpu:.0f}'} |",
-                file=sys.stderr,
+                f"| {seq['calls_per_s']:.0f} | {par['calls_per_s']:.0f} | {_us(case.get('cpu_us_per_call'))} "
+                f"| {_us(par['client_cpu_us_per_call'])} |"
             )
-    forges = [case["case"] for case in rounds[0] if case["case"].startswith("ContextForge")]
-    for name in forges:  # bastion serve's calls/s with 16 in flight against this translate's, round by round
-        ratios = [
-            results[-1]["in_flight_16"]["calls_per_s"]
-            / next(case for case in results if case["case"] == name)["in_flight_16"]["calls_per_s"]
-            for results in rounds
-        ]
-        each = ", ".join(f"{ratio:.2f}" for ratio in ratios)
-        print(
-            f"bastion serve / {name}, 16 in flight: median {statistics.median(ratios):.2f}x ({each})", file=sys.stderr
-        )
+            if wrk:
+                load = case["wrk_16"]
+                row += (
+                    f" {load['calls_per_s']:.0f} | {load['p50_ms'] * 1000:.0f} | {_us(load.get('cpu_us_per_call'))} "
+                    f"| {_us(load['client_cpu_us_per_call'])} |"
+                )
+            lines.append(row)
+    return "\n".join(lines)
+
+
+def _us(value: float | None) -> str:
+    return "" if value is None else f"{value:.0f}"
 
 
 if __name__ == "__main__":
