@@ -20,6 +20,8 @@ import anyio
 import httpx2
 import orjson
 import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from bastion.runtime_http import STOP_GRACE_SECONDS
 from bastion.store.sqlite import StateStore
@@ -165,6 +167,26 @@ def test_serve_on_sigterm_answers_the_call_in_flight_ends_streams_and_leaves_its
     assert_log_closed_and_signed(home)
     [outcome] = entries(home, "--kind", "call.outcome", "--tool", "wait")
     assert outcome["status"] == "ok"
+
+
+def test_serve_on_sigterm_ends_the_listen_streams_of_2026_clients(home: Path, tmp_path: Path) -> None:
+    with serving(home, tmp_path) as gateway:
+        anyio.run(listen_through_a_stop, gateway)
+        assert gateway.process.wait(timeout=10) == 0
+    assert_log_closed_and_signed(home)
+
+
+async def listen_through_a_stop(gateway: Gateway) -> None:
+    """A 2026-07-28 client listening for list changes when the gateway is told to stop: its stream is
+    ended well before the grace period runs out, not waited out."""
+    async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {gateway.token}"}, timeout=60) as http:
+        async with Client(streamable_http_client(gateway.url, http_client=http), mode="2026-07-28") as client:
+            assert [tool.name for tool in (await client.list_tools()).tools]
+            async with client.listen(tools_list_changed=True) as subscription:
+                gateway.process.send_signal(signal.SIGTERM)
+                with anyio.fail_after(STOP_GRACE_SECONDS - 2):
+                    async for _event in subscription:
+                        pass
 
 
 def test_a_second_sigterm_ends_serve_at_once(home: Path, tmp_path: Path) -> None:
