@@ -205,7 +205,9 @@ def test_a_second_sigterm_ends_serve_at_once(home: Path, tmp_path: Path) -> None
         assert isinstance(cut_off[0], httpx2.HTTPError)
 
 
-def test_wrap_on_sigterm_stops_as_when_its_client_goes_and_leaves_its_log_signed(home: Path, tmp_path: Path) -> None:
+def test_wrap_on_sigterm_cancels_the_call_in_flight_says_so_and_leaves_its_log_signed(
+    home: Path, tmp_path: Path
+) -> None:
     argv = [*BASTION, "wrap", "--", *DEMO, str(tmp_path)]
     with subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=child_env(home)) as process:
         stdin, stdout = process.stdin, process.stdout
@@ -221,8 +223,15 @@ def test_wrap_on_sigterm_stops_as_when_its_client_goes_and_leaves_its_log_signed
             assert "result" in ask({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": INIT})
             ask({"jsonrpc": "2.0", "method": "notifications/initialized"})
             echo = {"name": "echo", "arguments": {"text": "hi"}}
-            assert (
-                ask({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": echo})["result"]["isError"] is False
+            echoed = ask({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": echo})
+            assert echoed["result"]["isError"] is False
+            wait = {"name": "wait", "arguments": {"seconds": 60}}
+            stdin.write(orjson.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": wait}) + b"\n")
+            stdin.flush()  # not answered before the stop: the client stopping it is not waiting for it
+            wait_until_blocking(
+                lambda: entries(home, "--kind", "call.intent", "--tool", "wait"),
+                timeout=30,
+                what="the slow call's intent",
             )
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=15) == 0
@@ -230,4 +239,6 @@ def test_wrap_on_sigterm_stops_as_when_its_client_goes_and_leaves_its_log_signed
             if process.poll() is None:
                 process.kill()
     assert_log_closed_and_signed(home)
-    assert len(entries(home, "--kind", "call.outcome", "--tool", "echo")) == 1
+    assert [outcome["status"] for outcome in entries(home, "--kind", "call.outcome", "--tool", "echo")] == ["ok"]
+    # The call cut short has its intent answered by an outcome that says so.
+    assert [outcome["status"] for outcome in entries(home, "--kind", "call.outcome", "--tool", "wait")] == ["cancelled"]

@@ -2,7 +2,9 @@
 
 Strict by design: if the intent cannot be made durable, the call is refused (fail closed),
 so there is never a call without its record. The outcome records status and latency and a
-commitment to the result; the result itself goes only into the encrypted payload.
+commitment to the result; the result itself goes only into the encrypted payload. A call cancelled
+on its way (by its client, its session's end or the gateway's stop) gets an outcome too, with status
+`cancelled`.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
+
+from anyio import get_cancelled_exc_class
 
 from bastion.audit.canonical import canonical_any
 from bastion.audit.entry import Kind, Record
@@ -80,11 +84,17 @@ class AuditStage:
             )
             return RpcError(AUDIT_UNAVAILABLE, "Refused: the call's audit record could not be made durable")
         started = time.perf_counter()
-        reply = await call_next(call)
+        try:
+            reply = await call_next(call)
+        except get_cancelled_exc_class():
+            # Cancelled by its client, its session's end or a stop: the intent is durable, so say how it ended.
+            cancelled = {**fields, "intent": intent, "latency_us": _since(started), "status": "cancelled"}
+            self._log.submit(Record(Kind.CALL_OUTCOME, cancelled))
+            raise
         outcome = {
             **fields,
             "intent": intent,
-            "latency_us": round((time.perf_counter() - started) * 1_000_000),
+            "latency_us": _since(started),
             "status": "error" if isinstance(reply, RpcError) else ("tool_error" if _is_tool_error(reply) else "ok"),
         }
         if isinstance(reply, RpcError):
@@ -107,6 +117,11 @@ def log_fields(call: Call, rule: str | None = None) -> dict[str, Any]:
         "client": call.client.client_id,
         "request_id": call.request_id,
     }
+
+
+def _since(started: float) -> int:
+    """Microseconds since `started` (a `perf_counter` reading)."""
+    return round((time.perf_counter() - started) * 1_000_000)
 
 
 def _is_tool_error(reply: Reply) -> bool:
