@@ -267,7 +267,7 @@ async def _serve_http(
 
             def stop() -> None:
                 front.drain()
-                server.should_exit = True
+                server.stop()
 
             async with anyio.create_task_group() as tasks:
                 await tasks.start(stop_on_signal, stop)
@@ -282,11 +282,15 @@ async def _serve_http(
 class _Server(uvicorn.Server):
     """uvicorn's server without its own signal handling: on SIGTERM it would stop serving and then raise
     the signal again, which ends the process before the gateway has flushed and signed its audit log.
-    The gateway's `stop_on_signal` stops it instead (`should_exit`, as uvicorn's handler does)."""
+    The gateway's `stop_on_signal` calls `stop` instead, which does what uvicorn's handler does."""
 
     @contextmanager
     def capture_signals(self) -> Generator[None]:
         yield
+
+    def stop(self) -> None:
+        """Stop taking connections, answer the requests in flight (at most the configured grace), return from `serve`."""
+        self.should_exit = True
 
 
 def _routes(
@@ -383,14 +387,25 @@ async def serve_dashboard(
         app = dashboard_app(
             approvals, Sessions(holder), LinkKey(home), secure_cookies=not is_loopback(host), sources=sources
         )
-        server = uvicorn.Server(
-            uvicorn.Config(app, host=host, port=port, log_level="warning", log_config=None, access_log=False)
+        server = _Server(
+            uvicorn.Config(
+                app,
+                host=host,
+                port=port,
+                log_level="warning",
+                log_config=None,
+                access_log=False,
+                timeout_graceful_shutdown=STOP_GRACE_SECONDS,
+            )
         )
         # Where to go is what the person who ran the command needs, not a warning: a plain line on
         # stderr (stdout stays free, as for every command that serves).
         with listening_socket(host, port) as sock:
             announce.info(dashboard_banner(host, port))
-            await server.serve(sockets=[sock])
+            async with anyio.create_task_group() as tasks:
+                await tasks.start(stop_on_signal, server.stop)
+                await server.serve(sockets=[sock])
+                tasks.cancel_scope.cancel()
 
 
 async def _heartbeat(running: Gateway, request: Request) -> Response:

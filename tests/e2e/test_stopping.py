@@ -242,3 +242,18 @@ def test_wrap_on_sigterm_cancels_the_call_in_flight_says_so_and_leaves_its_log_s
     assert [outcome["status"] for outcome in entries(home, "--kind", "call.outcome", "--tool", "echo")] == ["ok"]
     # The call cut short has its intent answered by an outcome that says so.
     assert [outcome["status"] for outcome in entries(home, "--kind", "call.outcome", "--tool", "wait")] == ["cancelled"]
+
+
+def test_the_dashboard_on_sigterm_stops_and_exits_zero(home: Path) -> None:
+    port = free_port()
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    argv = [*BASTION, "dashboard", "--listen", f"127.0.0.1:{port}"]
+    with subprocess.Popen(argv, env=child_env(home)) as process:
+        try:
+            anyio.run(wait_for_port, port)
+            assert httpx2.get(f"http://127.0.0.1:{port}/", follow_redirects=False).status_code < 500
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=STOP_GRACE_SECONDS) == 0  # stopped, not killed by the signal
+        finally:
+            if process.poll() is None:
+                process.kill()
