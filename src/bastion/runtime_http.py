@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Generator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
 import anyio
@@ -252,18 +252,7 @@ async def _serve_http(
         timeout = config.auth.timeout if config.auth is not None else 5.0
         async with httpx2.AsyncClient(timeout=timeout) as http:  # the issuer's metadata, keys, introspection
             app = _routes(config, front, running, home, lock_path, http)
-            server = _Server(
-                uvicorn.Config(
-                    app,
-                    host=host,
-                    port=port,
-                    log_level="warning",
-                    log_config=None,
-                    lifespan="on",
-                    access_log=False,
-                    timeout_graceful_shutdown=STOP_GRACE_SECONDS,
-                )
-            )
+            server = _Server.of(app, host, port, lifespan="on")
 
             def stop() -> None:
                 front.drain()
@@ -283,6 +272,21 @@ class _Server(uvicorn.Server):
     """uvicorn's server without its own signal handling: on SIGTERM it would stop serving and then raise
     the signal again, which ends the process before the gateway has flushed and signed its audit log.
     The gateway's `stop_on_signal` calls `stop` instead, which does what uvicorn's handler does."""
+
+    @classmethod
+    def of(cls, app: ASGIApp, host: str, port: int, *, lifespan: Literal["auto", "on", "off"] = "auto") -> _Server:
+        """One of Bastion's apps, quiet (no access log, warnings and up), with STOP_GRACE_SECONDS to stop."""
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            log_config=None,
+            lifespan=lifespan,
+            access_log=False,
+            timeout_graceful_shutdown=STOP_GRACE_SECONDS,
+        )
+        return cls(config)
 
     @contextmanager
     def capture_signals(self) -> Generator[None]:
@@ -387,17 +391,7 @@ async def serve_dashboard(
         app = dashboard_app(
             approvals, Sessions(holder), LinkKey(home), secure_cookies=not is_loopback(host), sources=sources
         )
-        server = _Server(
-            uvicorn.Config(
-                app,
-                host=host,
-                port=port,
-                log_level="warning",
-                log_config=None,
-                access_log=False,
-                timeout_graceful_shutdown=STOP_GRACE_SECONDS,
-            )
-        )
+        server = _Server.of(app, host, port)
         # Where to go is what the person who ran the command needs, not a warning: a plain line on
         # stderr (stdout stays free, as for every command that serves).
         with listening_socket(host, port) as sock:

@@ -7,7 +7,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -28,6 +28,7 @@ __all__ = [
     "JsonPosts",
     "free_port",
     "json_receiver",
+    "serve_process",
     "serving",
     "through_http",
     "through_stdio",
@@ -103,6 +104,14 @@ async def through_stdio(home: Path, args: list[str], mode: str = "legacy", **cli
 @contextmanager
 def serving(home: Path, config: Path, port: int) -> Iterator[str]:
     """`bastion serve` as a process; yields a bearer token for a client called 'tester'."""
+    with serve_process(home, config, port) as (_process, token):
+        yield token
+
+
+@contextmanager
+def serve_process(home: Path, config: Path, port: int) -> Generator[tuple[subprocess.Popen[bytes], str]]:
+    """`bastion serve` as a process, and a bearer token for a client called 'tester'; stopped with SIGTERM
+    afterwards unless it has ended already."""
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
     store = StateStore.open(home)
     token = store.create_token("tester", 0.0, None)
@@ -110,10 +119,11 @@ def serving(home: Path, config: Path, port: int) -> Iterator[str]:
     process = subprocess.Popen([*BASTION, "serve", "--config", str(config)], env=child_env(home))
     try:
         anyio.run(wait_for_port, port)
-        yield token
+        yield process, token
     finally:
-        process.terminate()
-        process.wait(timeout=15)
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=15)
 
 
 @asynccontextmanager

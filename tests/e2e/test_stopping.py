@@ -24,9 +24,8 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from bastion.runtime_http import STOP_GRACE_SECONDS
-from bastion.store.sqlite import StateStore
 from tests.conftest import BASTION, PYTHON, child_env
-from tests.e2e.support import free_port, wait_for_port, wait_until_blocking
+from tests.e2e.support import free_port, serve_process, wait_for_port, wait_until_blocking
 
 pytestmark = [pytest.mark.e2e]
 
@@ -69,18 +68,8 @@ def serving(home: Path, tmp_path: Path) -> Generator[Gateway]:
         f'[servers.notes]\ncommand = "{PYTHON}"\nargs = ["-m", "bastion.demo.server", "{tmp_path}"]\n',
         encoding="utf-8",
     )
-    home.mkdir(mode=0o700, parents=True, exist_ok=True)
-    store = StateStore.open(home)
-    token = store.create_token("stopper", 0.0, None)
-    store.close()
-    process = subprocess.Popen([*BASTION, "serve", "--config", str(config)], env=child_env(home))
-    try:
-        anyio.run(wait_for_port, port)
+    with serve_process(home, config, port) as (process, token):
         yield Gateway(process, f"http://127.0.0.1:{port}/mcp", token, home)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
 
 
 @dataclass
