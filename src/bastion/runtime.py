@@ -312,8 +312,8 @@ async def run_stdio(
     lock_path: Path | None = None,
 ) -> None:
     """Serve one client on Bastion's own stdin/stdout until it disconnects, or until SIGTERM or SIGINT
-    (then requests in flight are cancelled, their intents already recorded, and the gateway stops as
-    when the client goes)."""
+    (then requests in flight are cancelled, their outcomes saying so, and the gateway stops as when
+    the client goes)."""
     async with gateway(config, environ, home, "stdio", label, clock, lock_path) as running:
         channel = FramedStream(
             FdStream(0), FdStream(1), max_bytes=config.gateway.max_frame_bytes, max_depth=config.gateway.max_depth

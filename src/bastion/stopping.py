@@ -1,4 +1,4 @@
-"""Stopping a gateway on a signal, the way its clients' going away stops it.
+"""Stopping a gateway (or the dashboard) on a signal, the way its clients' going away stops it.
 
 SIGTERM is how service managers, container runtimes, orchestrators in a rolling update and MCP
 clients closing a server ask a process to end. Left to Python's default it ends the process at
