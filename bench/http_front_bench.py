@@ -84,9 +84,9 @@ def run_case(name: str, url: str, token: str, pid: int | None, calls: int, wrk_s
     proc = psutil.Process(pid) if pid else None
     before = _cpu(proc)
     sequential = measure(lambda: peer.call("tools/call", ARGS), calls, 1)
-    client_before = _own_cpu()
+    client_before = _rusage_cpu(resource.RUSAGE_SELF)
     parallel = measure(lambda: peer.call("tools/call", ARGS), calls, 16)
-    parallel["client_cpu_us_per_call"] = (_own_cpu() - client_before) / calls * 1e6
+    parallel["client_cpu_us_per_call"] = (_rusage_cpu(resource.RUSAGE_SELF) - client_before) / calls * 1e6
     after = _cpu(proc)
     result: dict[str, Any] = {"case": name, "sequential": sequential, "in_flight_16": parallel}
     if proc is not None:
@@ -102,9 +102,9 @@ def run_wrk(url: str, headers: dict[str, str], seconds: int, proc: psutil.Proces
     argv = ["wrk", "-t", "2", "-c", "16", "-d", f"{seconds}s", "--latency", "-s", str(WRK_SCRIPT)]
     for name, value in headers.items():
         argv += ["-H", f"{name}: {value}"]
-    before, client_before = _cpu(proc), _children_cpu()
+    before, client_before = _cpu(proc), _rusage_cpu(resource.RUSAGE_CHILDREN)
     done = subprocess.run([*argv, url], capture_output=True, text=True, check=True)
-    after, client_after = _cpu(proc), _children_cpu()
+    after, client_after = _cpu(proc), _rusage_cpu(resource.RUSAGE_CHILDREN)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if not lines:
         raise RuntimeError(f"wrk printed no summary: {done.stdout} {done.stderr}")
@@ -128,15 +128,10 @@ def _cpu(proc: psutil.Process | None) -> float:
     return sum(proc.cpu_times()[:2]) if proc is not None else 0.0
 
 
-def _own_cpu() -> float:
-    """This process's user+system seconds: the Python client's threads."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _children_cpu() -> float:
-    """User+system seconds of the children waited for (wrk, once it has ended; the proxies end later)."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+def _rusage_cpu(who: int) -> float:
+    """User+system seconds of this process (RUSAGE_SELF: the Python client's threads) or of the children
+    waited for (RUSAGE_CHILDREN: wrk, once it has ended; the proxies end later)."""
+    usage = resource.getrusage(who)
     return usage.ru_utime + usage.ru_stime
 
 

@@ -56,7 +56,6 @@ class Gateway:
     process: subprocess.Popen[bytes]
     url: str
     token: str
-    home: Path
 
 
 @contextmanager
@@ -69,7 +68,7 @@ def serving(home: Path, tmp_path: Path) -> Generator[Gateway]:
         encoding="utf-8",
     )
     with serve_process(home, config, port) as (process, token):
-        yield Gateway(process, f"http://127.0.0.1:{port}/mcp", token, home)
+        yield Gateway(process, f"http://127.0.0.1:{port}/mcp", token)
 
 
 @dataclass
